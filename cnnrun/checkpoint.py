@@ -1,0 +1,93 @@
+"""Weights files that describe themselves: metadata attributes, atomic replacement (h5py only).
+
+Keras's `save_weights` truncates its target before writing, so a kill mid-save destroys the
+previous best file. cnnrun lets Keras write a temporary file in the same folder, adds the
+metadata to it, fsyncs it and moves it into place with `os.replace`.
+
+Example:
+    >>> meta = read_metadata("runs/2026-11-27T10-15-03_digits/best.weights.h5")
+    >>> meta["class_names"][:3], meta["epoch"]
+    (['0', '1', '2'], 7)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cnnrun.errors import Problem, UserError
+
+PREFIX = "cnnrun_"
+# Stored as JSON strings so any reader (h5dump, h5py, other languages) sees plain text.
+JSON_KEYS = ("config", "class_names", "input_shape", "preprocessing")
+
+
+def temp_path(final: Path) -> Path:
+    """A temporary name beside `final` that Keras accepts (it must end in `.weights.h5`)."""
+    return final.with_name(f".{final.name.removesuffix('.weights.h5')}.tmp{os.getpid()}.weights.h5")
+
+
+def finalize(tmp: Path, final: Path, metadata: dict[str, Any]) -> None:
+    """Add `metadata` to the weights file `tmp`, fsync it, and move it onto `final` atomically.
+
+    Args:
+        tmp: a weights file just written by Keras, in the same folder as `final`.
+        final: where it goes; the previous file stays intact until the move.
+        metadata: config, class names, input shape, preprocessing, epoch, monitor, value and
+            versions; lists and dicts are stored as JSON.
+    """
+    import h5py
+
+    try:
+        with h5py.File(tmp, "a") as f:
+            for key, value in metadata.items():
+                f.attrs[PREFIX + key] = json.dumps(value) if key in JSON_KEYS else value
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The cnnrun metadata of a weights file, or `{}` for plain Keras weights.
+
+    Raises:
+        UserError: the file is missing, not HDF5, truncated, or holds no Keras weights.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(Problem("no such file", file=str(path)))
+    try:
+        with h5py.File(path, "r") as f:
+            if "layers" not in f and "vars" not in f:
+                raise UserError(
+                    Problem(
+                        "is an HDF5 file but holds no Keras weights (no 'layers' group)",
+                        file=str(path),
+                        hint="expected a .weights.h5 from cnnrun or save_weights",
+                    )
+                )
+            attrs = {k.removeprefix(PREFIX): f.attrs[k] for k in f.attrs if k.startswith(PREFIX)}
+    except OSError as e:
+        raise UserError(
+            Problem(f"cannot read as HDF5 (not a weights file, or truncated): {e}", file=str(path))
+        ) from None
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, bytes):
+            value = value.decode()
+        out[key] = json.loads(value) if key in JSON_KEYS else value
+    return out

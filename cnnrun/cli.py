@@ -1,0 +1,443 @@
+"""The face of cnnrun: a Typer app with one small function per command.
+
+Only the commands that train or predict import TensorFlow, and only inside their function, so
+`--help`, `validate`, `schema`, `plot` and `runs` answer without paying for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnrun import __version__
+from cnnrun.errors import Problem, UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train, compare and use convolutional networks described in one YAML file.",
+)
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")]
+
+
+def _consoles() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    # Off a terminal (CI logs, pipes) lines are not wrapped at 80 columns.
+    def width(stream: Any) -> int | None:
+        return None if stream.isatty() else 200
+
+    return (
+        Console(highlight=False, width=width(sys.stdout)),
+        Console(stderr=True, highlight=False, width=width(sys.stderr)),
+    )
+
+
+def _print_problems(problems: list[Problem], err: Any) -> None:
+    for p in problems:
+        label = "[yellow]warning[/]" if p.warning else "[red]error[/]"
+        err.print(f"{label}: {p.format()}", markup=True, soft_wrap=True)
+
+
+def _guard(debug: bool, body: Callable[[], int]) -> None:
+    """Run a command body and turn every outcome into the documented exit code."""
+    _, err = _consoles()
+    try:
+        code = body()
+    except UserError as e:
+        _print_problems(e.problems, err)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        code = EXIT_INTERRUPTED
+    except Exception as e:  # the work failed: one line, the traceback only on request
+        if debug or os.environ.get("CNNRUN_DEBUG"):
+            raise
+        err.print(f"[red]error[/]: {type(e).__name__}: {e}", markup=True, soft_wrap=True)
+        err.print("(run again with --debug for the traceback)")
+        code = EXIT_FAILED
+    raise typer.Exit(code)
+
+
+def _import_training(debug: bool) -> Any:
+    """Import the TensorFlow-backed modules, keeping TensorFlow's start-up chatter off stderr.
+
+    TensorFlow's C++ side writes "Could not find cuda drivers" and similar lines straight to
+    file descriptor 2 before its own log level applies, so stderr is pointed at /dev/null for
+    the import only. `--debug` keeps everything.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if debug:
+        from cnnrun import training
+
+        return training
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe logs here, once
+        from cnnrun import training
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return training
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+# ---- validate ---------------------------------------------------------------------------------
+
+
+def _plan_doc(plan: Any) -> dict:
+    t = plan.table
+    return {
+        "file": plan.loaded.file,
+        "valid": True,
+        "input_shape": list(t.input_shape),
+        "classes": plan.class_names,
+        "layers": [
+            {
+                "index": r.index,
+                "kind": r.kind,
+                "args": r.args,
+                "output_shape": [None, *r.output_shape],
+                "params": r.params,
+                "trainable_params": r.trainable,
+            }
+            for r in t.rows
+        ],
+        "total_params": t.total_params,
+        "trainable_params": t.trainable_params,
+        "warnings": [w.as_dict() for w in plan.warnings],
+        "errors": [],
+    }
+
+
+def render_layer_table(plan: Any, out: Any) -> None:
+    """Print a plan's layer table with rich (plain text when not a terminal)."""
+    from rich import box
+    from rich.table import Table
+
+    t = plan.table
+    cfg = plan.config
+    data = cfg.data.dataset if cfg.data.source == "keras" else (cfg.data.path or "built-in")
+    shape = "x".join(map(str, t.input_shape))
+    out.print(f"data: {cfg.data.source} ({data}), input {shape}, {len(plan.class_names)} classes")
+    table = Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False)
+    for name, justify in (
+        ("#", "right"),
+        ("layer", "left"),
+        ("arguments", "left"),
+        ("output shape", "left"),
+        ("params", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in t.rows:
+        shape_text = "(None, " + ", ".join(map(str, r.output_shape)) + ")"
+        table.add_row(str(r.index), r.kind, r.args, shape_text, f"{r.params:,}")
+    out.print(table)
+    non = t.total_params - t.trainable_params
+    out.print(
+        f"total params: {t.total_params:,} (trainable {t.trainable_params:,}, "
+        f"non-trainable {non:,})"
+    )
+
+
+@app.command()
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="Config files to check.")],
+    set_: SetOpt = None,
+    strict: Annotated[bool, typer.Option(help="Treat placement warnings as errors.")] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check configs and print each one's layer table, without importing TensorFlow."""
+
+    def body() -> int:
+        from cnnrun.configfile import load_config
+        from cnnrun.plan import make_plan
+
+        out, err = _consoles()
+        docs, failed = [], False
+        for path in configs:
+            try:
+                plan = make_plan(load_config(path, set_ or []), strict=strict)
+            except UserError as e:
+                failed = True
+                docs.append(
+                    {
+                        "file": str(path),
+                        "valid": False,
+                        "errors": [p.as_dict() for p in e.problems],
+                        "warnings": [],
+                    }
+                )
+                if not json_:
+                    _print_problems(e.problems, err)
+                continue
+            docs.append(_plan_doc(plan))
+            if not json_:
+                _print_problems(plan.warnings, err)
+                if not quiet:
+                    out.print(f"{path}: valid")
+                    render_layer_table(plan, out)
+        if json_:
+            _emit_json({"valid": not failed, "results": docs})
+        return EXIT_USAGE if failed else EXIT_OK
+
+    _guard(debug, body)
+
+
+@app.command()
+def schema(debug: DebugOpt = False) -> None:
+    """Print the JSON Schema of the config file (for editors and CI linting)."""
+
+    def body() -> int:
+        from cnnrun.config import json_schema
+
+        _emit_json(json_schema())
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+
+def parse_gates(items: list[str]) -> dict[str, float]:
+    """`--fail-under val_accuracy=0.9` -> `{"val_accuracy": 0.9}`; losses are refused."""
+    gates = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            gates[key.strip()] = float(value)
+        except ValueError:
+            raise UserError(
+                Problem("expected METRIC=VALUE, e.g. val_accuracy=0.9", file=f"--fail-under {item}")
+            ) from None
+        if "loss" in key:
+            raise UserError(
+                Problem(
+                    "a loss is better when lower; gate on an accuracy", file=f"--fail-under {item}"
+                )
+            )
+    return gates
+
+
+def check_gates(gates: dict[str, float], scores: dict[str, float], err: Any) -> bool:
+    """True when every gate is met; prints each missed one."""
+    ok = True
+    for key, bar in gates.items():
+        value = scores.get(key)
+        if value is None or value < bar:
+            ok = False
+            shown = "missing" if value is None else f"{value:.4f}"
+            err.print(f"gate failed: {key} {shown} < {bar}", markup=False)
+    return ok
+
+
+def _final_lines(summary: dict, run_dir: Path, out: Any) -> None:
+    monitor, best = summary["monitor"], summary.get("best_epoch")
+    out.print(f"run folder: {run_dir}", markup=False)
+    if best:
+        extra = {
+            k: v
+            for k, v in summary["best_metrics"].items()
+            if k.startswith("val_") and k != monitor
+        }
+        detail = ", ".join(f"{k} {v:.4f}" for k, v in extra.items())
+        out.print(
+            f"best epoch {best}/{summary['epochs_run']}: {monitor} "
+            f"{summary['best_value']:.4f}" + (f" ({detail})" if detail else ""),
+            markup=False,
+        )
+    if summary.get("test"):
+        n = summary["data"]["counts"]["test"]
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
+        out.print(f"test ({n} images, best weights): {scores}", markup=False)
+    if summary.get("diagnosis"):
+        d = summary["diagnosis"]
+        out.print(f"diagnosis: {d['verdict']}: {d['reason']}", markup=False)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="The experiment's YAML config.")],
+    set_: SetOpt = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders are made.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's).")] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="METRIC=VALUE",
+            help="Exit 1 when the best run's METRIC is below VALUE, e.g. "
+            "val_accuracy=0.9 or test_accuracy=0.85 (repeatable).",
+        ),
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Treat placement warnings as errors.")] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train an experiment into a new run folder, keeping the best epoch's weights."""
+
+    def body() -> int:
+        from cnnrun.configfile import load_config
+        from cnnrun.plan import make_plan
+
+        out, err = _consoles()
+        plan = make_plan(load_config(config, set_ or []), strict=strict)
+        gates = parse_gates(fail_under or [])
+        if not json_:
+            _print_problems(plan.warnings, err)
+        from cnnrun import console
+
+        training = _import_training(debug)
+
+        prep = training.prepare(plan)
+        c = prep.splits.counts
+        known = {*(plan.config.train.metrics), *(f"val_{m}" for m in plan.config.train.metrics)}
+        if c["test"]:
+            known |= {"test_loss", *(f"test_{m}" for m in plan.config.train.metrics)}
+        unknown = [g for g in gates if g not in known]
+        if unknown:
+            raise UserError(
+                Problem(
+                    f"cannot gate on {', '.join(unknown)}; this run will have "
+                    f"{', '.join(sorted(known))}",
+                    file="--fail-under",
+                )
+            )
+        show = not (json_ or quiet)
+        if show:
+            out.print(
+                f"data: {plan.config.data.source}: {c['train']} train, {c['validation']} "
+                f"validation, {c['test']} test images, {len(plan.class_names)} classes; "
+                f"{plan.table.total_params:,} parameters",
+                markup=False,
+            )
+        reporter: Any = console.NullReporter()
+        if show:
+            reporter = console.RichReporter(out) if out.is_terminal else console.PlainReporter(out)
+        try:
+            summary = training.run(prep, runs_dir, reporter, name)
+        except training.Diverged as e:
+            err.print(f"[red]failed[/]: {e}", markup=True)
+            return EXIT_FAILED
+        except training.Interrupted as e:
+            err.print(f"interrupted: the run folder {e.run_dir} keeps the best and last weights")
+            return EXIT_INTERRUPTED
+        run_dir = runs_dir / Path(summary.get("run_dir", "")).name
+        if json_:
+            _emit_json(summary)
+        elif show:
+            _final_lines(summary, run_dir, out)
+        scores = {**summary["best_metrics"], **summary["test"]}
+        return EXIT_OK if check_gates(gates, scores, err) else EXIT_FAILED
+
+    _guard(debug, body)
+
+
+# ---- plot -------------------------------------------------------------------------------------
+
+
+def _run_dir(path: Path) -> Path:
+    from cnnrun.runs import HISTORY
+
+    if not path.is_dir():
+        raise UserError(Problem("no such run folder", file=str(path)))
+    if not (path / HISTORY).is_file():
+        raise UserError(Problem(f"is not a run folder (it has no {HISTORY})", file=str(path)))
+    return path
+
+
+@app.command()
+def plot(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One run folder, or several to compare.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Overlay file (.png, .svg or .pdf)."),
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Only these metrics (repeatable).")
+    ] = None,
+    smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="EMA weight, 0 = off.")] = 0.0,
+    log_y: Annotated[bool, typer.Option(help="Logarithmic y axis.")] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Redraw one run's curves into its folder, or overlay several runs in one figure."""
+
+    def body() -> int:
+        from datetime import datetime
+
+        from cnnrun import curves
+
+        out, _ = _consoles()
+        dirs = [_run_dir(d) for d in run_dirs]
+        if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
+        if len(dirs) == 1 and output is None:
+            written = curves.draw_run(dirs[0])
+        else:
+            stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+            target = output or dirs[0].parent / f"overlay_{stamp}.png"
+            written = [curves.draw_overlay(dirs, target, metric, smooth, log_y)]
+        if json_:
+            _emit_json({"written": [str(p) for p in written]})
+        elif not quiet:
+            for p in written:
+                out.print(f"wrote {p}", markup=False)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cnnrun {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Train, compare and use convolutional networks described in one YAML file."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

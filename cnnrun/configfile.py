@@ -1,0 +1,301 @@
+"""Loading a config file: YAML with line numbers, `--set` overrides, validation, plain errors.
+
+Example:
+    >>> loaded = load_config("configs/digits.yaml", ["train.epochs=3"])
+    >>> loaded.config.train.epochs
+    3
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cnnrun.config import LAYER_KINDS, Config, LayerEntry
+from cnnrun.errors import Problem, UserError, suggest
+from cnnrun.overrides import apply_overrides
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config with what is needed to point back into its file.
+
+    Args:
+        config: the validated config.
+        file: the path as the user gave it (used in messages).
+        base_dir: the folder relative data paths start from (the config file's).
+        lines: 1-based YAML line of every key and list item.
+        overridden: locations set by `--set`.
+    """
+
+    config: Config
+    file: str
+    base_dir: Path
+    lines: dict[Loc, int] = field(default_factory=dict)
+    overridden: set[Loc] = field(default_factory=set)
+
+    def locate(self, problem: Problem) -> Problem:
+        """The problem with this config's file and the YAML line of its field filled in."""
+        if problem.file:  # already about another file (a data file, say)
+            return problem
+        return _locate(problem, self.file, self.lines, self.overridden)
+
+
+def _locate(problem: Problem, file: str, lines: dict[Loc, int], overridden: set[Loc]) -> Problem:
+    loc = problem.loc
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in overridden:
+            return Problem(**{**problem.__dict__, "file": "--set " + _fmt(loc[:n])})
+        if n and loc[:n] in lines:
+            return Problem(**{**problem.__dict__, "file": file, "line": lines[loc[:n]]})
+    return Problem(**{**problem.__dict__, "file": file})
+
+
+def _fmt(loc: Loc) -> str:
+    return Problem("", loc).path
+
+
+def _marks(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            here = (*loc, key)
+            if key in seen:
+                dups.append(
+                    Problem(
+                        f"'{key}' appears twice in the same mapping; YAML would keep only the last",
+                        here,
+                        line=key_node.start_mark.line + 1,
+                    )
+                )
+            seen.add(key)
+            _marks(value_node, here, lines, dups)
+            lines[here] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            _marks(item, (*loc, i), lines, dups)
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, to list its valid keys."""
+    cls: type[BaseModel] | None = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if cls is None or part not in cls.model_fields:
+            return None
+        cls = _inner_model(cls.model_fields[part].annotation)
+    return cls
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        text = repr(value)
+        return text if len(text) < 60 else "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "tuple": "a list",
+}
+
+
+def _from_pydantic(err: dict) -> Problem:
+    loc: Loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = list(parent.model_fields) if parent else []
+        what = "layer kind" if parent is LayerEntry else "key"
+        hint = suggest(str(loc[-1]), valid)
+        if not hint and valid:
+            hint = "valid: " + ", ".join(valid)
+        return Problem(f"unknown {what} '{loc[-1]}'", loc, hint=hint)
+    if kind == "missing":
+        example = {"filters": " (e.g. filters: 16)", "units": " (e.g. units: 10)"}
+        return Problem(f"missing required field '{loc[-1]}'{example.get(str(loc[-1]), '')}", loc)
+    if kind == "literal_error":
+        expected = err["ctx"]["expected"]
+        hint = suggest(str(value), re.findall(r"'([^']*)'", expected))
+        return Problem(f"expected one of {expected}, got {_show(value)}", loc, hint=hint)
+    if kind == "value_error":
+        return Problem(str(err["msg"]).removeprefix("Value error, "), loc)
+    base = kind.split("_")[0]
+    if kind.endswith(("_type", "_parsing")) and base in _TYPE_WORDS:
+        return Problem(f"expected {_TYPE_WORDS[base]}, got {_show(value)}", loc)
+    message = str(err["msg"]).replace("Input should be", "expected a value")
+    message = message.replace("String should", "expected a string to")
+    return Problem(f"{message}, got {_show(value)}", loc)
+
+
+def _semantic(cfg: Config) -> list[Problem]:
+    """Checks across fields that the schema alone cannot express."""
+    out = []
+    d = cfg.data
+    if d.source in ("npz", "hdf5", "images") and not d.path:
+        out.append(
+            Problem(f"source '{d.source}' needs a path", ("data", "source"), hint="add data.path")
+        )
+    if d.source in ("digits", "mnist5k", "keras") and d.path:
+        out.append(
+            Problem(
+                f"source '{d.source}' takes no path",
+                ("data", "path"),
+                hint="remove data.path, or use source: npz, hdf5 or images",
+            )
+        )
+    if d.source == "keras" and not d.dataset:
+        out.append(
+            Problem(
+                "source 'keras' needs a dataset",
+                ("data", "source"),
+                hint="add data.dataset: mnist, fashion_mnist, cifar10 or cifar100",
+            )
+        )
+    if d.source != "keras" and d.dataset:
+        out.append(Problem("data.dataset is for source: keras only", ("data", "dataset")))
+    for key in ("image_size", "channels"):
+        if d.source != "images" and getattr(d, key) is not None:
+            out.append(Problem(f"data.{key} is for source: images only", ("data", key)))
+    if d.test_split and d.test_split + d.validation_split >= 1:
+        out.append(
+            Problem(
+                f"validation_split + test_split must leave data to train on, got "
+                f"{d.validation_split} + {d.test_split}",
+                ("data", "test_split"),
+            )
+        )
+    if d.classes is not None and len(set(map(str, d.classes))) != len(d.classes):
+        out.append(Problem("data.classes lists a class twice", ("data", "classes")))
+    if d.classes is not None and len(d.classes) < 2:
+        out.append(Problem("data.classes needs at least 2 classes", ("data", "classes")))
+
+    metrics = cfg.train.metrics
+    valid = ["loss", "val_loss", *metrics, *(f"val_{m}" for m in metrics)]
+    if cfg.checkpoint.monitor not in valid:
+        out.append(
+            Problem(
+                f"cannot monitor '{cfg.checkpoint.monitor}'; expected one of {', '.join(valid)}",
+                ("checkpoint", "monitor"),
+                hint=suggest(cfg.checkpoint.monitor, valid),
+            )
+        )
+    opt = cfg.train.optimizer
+    if opt.momentum is not None and opt.name not in ("sgd", "rmsprop"):
+        out.append(
+            Problem(
+                f"momentum applies to sgd and rmsprop, not {opt.name}",
+                ("train", "optimizer", "momentum"),
+            )
+        )
+    return out
+
+
+def parse_config(
+    text: str, file: str, base_dir: Path, overrides: Sequence[str] = ()
+) -> LoadedConfig:
+    """Validate config text; see `load_config`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(str(s) for s in (e.context, e.problem) if s)
+        raise UserError(Problem(f"YAML syntax error: {what}", file=file, line=line)) from None
+    except yaml.YAMLError as e:
+        raise UserError(Problem(f"YAML syntax error: {e}", file=file)) from None
+    if raw is None:
+        raise UserError(
+            Problem(
+                "the file is empty; a config needs at least data and "
+                "model.layers (see configs/digits.yaml)",
+                file=file,
+            )
+        )
+    if not isinstance(raw, dict):
+        raise UserError(
+            Problem(
+                f"expected a mapping of sections (data, model, train, ...) at "
+                f"the top, got {_show(raw)}",
+                file=file,
+                line=1,
+            )
+        )
+    lines: dict[Loc, int] = {}
+    problems: list[Problem] = []
+    _marks(node, (), lines, problems)
+    raw, overridden = apply_overrides(raw, overrides)
+
+    config = None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as e:
+        problems.extend(_from_pydantic(err) for err in e.errors())
+    if config is not None:
+        problems.extend(_semantic(config))
+    if problems:
+        located = [_locate(p, file, lines, overridden) for p in problems]
+        raise UserError(sorted(located, key=lambda p: p.line or 0))
+    assert config is not None
+    return LoadedConfig(config, file, base_dir, lines, overridden)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig:
+    """Read, override and validate a YAML config file.
+
+    Args:
+        path: the YAML file.
+        overrides: `--set KEY=VALUE` strings, applied before validation.
+
+    Raises:
+        UserError: listing every problem found, each with file, YAML line and field path.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(Problem("no such file", file=str(path))) from None
+    except IsADirectoryError:
+        raise UserError(Problem("is a folder, expected a YAML file", file=str(path))) from None
+    except UnicodeDecodeError:
+        raise UserError(Problem("is not a UTF-8 text file", file=str(path))) from None
+    except OSError as e:
+        raise UserError(Problem(f"cannot read: {e.strerror}", file=str(path))) from None
+    return parse_config(text, str(path), p.resolve().parent, overrides)
+
+
+__all__ = ["LAYER_KINDS", "LoadedConfig", "load_config", "parse_config"]

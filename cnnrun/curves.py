@@ -1,0 +1,220 @@
+"""Learning curves as images: one run's curves, or several runs overlaid (matplotlib Agg).
+
+Uses `matplotlib.figure.Figure` directly rather than pyplot: no global figure state and no
+GUI backend, so it is safe in CI and in a process that trains.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cnnrun.diagnose import Diagnosis, best_epoch, diagnose
+from cnnrun.runs import CURVES, read_history, read_summary
+
+NOT_METRICS = {"epoch", "lr", "seconds"}
+VERDICT_COLOURS = {
+    "overfitting": "#c0392b",
+    "underfitting": "#b9770e",
+    "diverged": "#c0392b",
+    "converged": "#1e8449",
+}
+
+
+def metric_names(history: dict[str, list[float]]) -> list[str]:
+    """Base metric names in a history, loss first: `['loss', 'accuracy']`."""
+    names = [k for k in history if k not in NOT_METRICS and not k.startswith("val_")]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
+    return sorted(names, key=lambda k: (k != "loss", k))
+
+
+def _figure(width: float, height: float):  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=120, layout="constrained")
+
+
+def _save(fig, path: Path) -> None:  # noqa: ANN001
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _style(ax, ylabel: str, log_y: bool = False) -> None:  # noqa: ANN001
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, color="0.9", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if log_y:
+        ax.set_yscale("log")
+
+
+def _finite(xs: Sequence[int], ys: Sequence[float]) -> tuple[list[int], list[float]]:
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(y)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def draw_metric(
+    history: dict[str, list[float]],
+    metric: str,
+    path: Path,
+    title: str,
+    best: int | None,
+    diagnosis: Diagnosis | None,
+) -> Path:
+    """One PNG: training and validation `metric` per epoch, the best epoch marked."""
+    epochs = [int(e) for e in history.get("epoch", range(1, len(history[metric]) + 1))]
+    fig = _figure(7.0, 4.2)
+    ax = fig.subplots()
+    markers = dict(marker="o", markersize=3.5) if len(epochs) <= 40 else {}
+    for key, label, colour in (
+        (metric, "training", "#1f77b4"),
+        (f"val_{metric}", "validation", "#ff7f0e"),
+    ):
+        if key in history:
+            ax.plot(
+                *_finite(epochs, history[key]), color=colour, linewidth=2, label=label, **markers
+            )
+    val = history.get(f"val_{metric}")
+    if best is not None and 1 <= best <= len(epochs):
+        ax.axvline(best, color="0.35", linestyle="--", linewidth=1)
+        if best < epochs[-1]:
+            ax.axvspan(
+                best,
+                epochs[-1],
+                color="#c0392b",
+                alpha=0.06,
+                linewidth=0,
+                label="after the best epoch",
+            )
+        if val is not None and math.isfinite(val[best - 1]):
+            ax.plot(
+                [best],
+                [val[best - 1]],
+                marker="*",
+                markersize=15,
+                color="#c0392b",
+                linestyle="none",
+                label=f"best epoch {best}: {val[best - 1]:.4g}",
+                zorder=5,
+            )
+    _style(ax, metric.replace("_", " "))
+    ax.legend(frameon=False, loc="best")
+    fig.suptitle(f"{title}: {metric.replace('_', ' ')}", fontweight="bold", x=0.02, ha="left")
+    if diagnosis is not None:
+        ax.set_title(
+            f"{diagnosis.verdict}: {diagnosis.reason}",
+            loc="left",
+            fontsize=8.5,
+            color=VERDICT_COLOURS.get(diagnosis.verdict, "0.3"),
+            wrap=True,
+        )
+    _save(fig, path)
+    return path
+
+
+def draw_run(run_dir: Path) -> list[Path]:
+    """Redraw `curves/<metric>.png` for every metric of a run, from its files alone."""
+    history = read_history(run_dir)
+    if not history or not history.get("loss"):
+        return []
+    try:
+        summary = read_summary(run_dir)
+    except (OSError, ValueError):
+        summary = {}
+    monitor = summary.get("monitor", "val_loss")
+    mode = summary.get("mode", "min")
+    diag = diagnose(history, monitor, mode, summary.get("num_classes"))
+    best = summary.get("best_epoch") or diag.best_epoch
+    title = summary.get("name") or run_dir.name
+    return [
+        draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
+        for m in metric_names(history)
+    ]
+
+
+def _ema(values: list[float], weight: float) -> list[float]:
+    out, last = [], None
+    for v in values:
+        last = v if last is None or not math.isfinite(last) else weight * last + (1 - weight) * v
+        out.append(last)
+    return out
+
+
+def draw_overlay(
+    run_dirs: Sequence[Path],
+    output: Path,
+    metrics: Sequence[str] | None = None,
+    smooth: float = 0.0,
+    log_y: bool = False,
+) -> Path:
+    """One figure comparing runs: a panel per metric, a colour per run, dashed validation."""
+    runs = []
+    for d in run_dirs:
+        history = read_history(d)
+        try:
+            summary = read_summary(d)
+        except (OSError, ValueError):
+            summary = {}
+        runs.append((d, history, summary))
+    names = list(metrics or [])
+    if not names:
+        for _, history, _ in runs:
+            names += [m for m in metric_names(history) if m not in names]
+    fig = _figure(6.0 * len(names), 4.4)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    colours = [f"C{i % 10}" for i in range(len(runs))]
+    for ax, metric in zip(axes, names, strict=True):
+        for (d, history, summary), colour in zip(runs, colours, strict=True):
+            label = summary.get("name") or d.name
+            epochs = [int(e) for e in history.get("epoch", [])]
+            for key, style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "val")):
+                if key not in history:
+                    continue
+                values = _ema(history[key], smooth) if smooth else history[key]
+                ax.plot(
+                    *_finite(epochs, values),
+                    style,
+                    color=colour,
+                    linewidth=1.8,
+                    label=f"{label} ({suffix})",
+                )
+            val = history.get(f"val_{metric}")
+            mode = "min" if "loss" in metric else "max"
+            best = best_epoch(val, mode) if val else None
+            if best:
+                ax.plot(
+                    [best],
+                    [val[best - 1]],
+                    marker="*",
+                    markersize=12,
+                    color=colour,
+                    linestyle="none",
+                )
+        _style(ax, metric.replace("_", " "), log_y)
+        ax.set_title(metric.replace("_", " "), loc="left", fontweight="bold")
+    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(
+        "solid: training, dashed: validation, star: best epoch",
+        fontsize=9,
+        x=0.02,
+        ha="left",
+        color="0.3",
+    )
+    _save(fig, output)
+    return output

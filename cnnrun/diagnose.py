@@ -1,0 +1,156 @@
+"""Reading learning curves: best epoch and an over/underfitting verdict, in plain Python.
+
+Overfitting follows Prechelt, "Early Stopping - But When?" (1998):
+generalization loss GL(t) = 100 * (E_va(t) / min_{t'<=t} E_va(t') - 1),
+training progress P_k(t) = 1000 * (sum of E_tr over the last k epochs / (k * their min) - 1),
+and the progress quotient PQ = GL / P_k.
+
+Example:
+    >>> d = diagnose({"loss": [1.0, .5, .3, .2, .1], "val_loss": [1.0, .6, .5, .55, .7]})
+    >>> d.verdict, d.best_epoch
+    ('overfitting', 3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+# Prechelt's strip length: training progress is measured over the last 5 epochs.
+STRIP = 5
+# GL above 5 (validation loss 5% above its best) is Prechelt's GL5 criterion, his middle choice
+# between stopping too eagerly (GL1) and too late (GL10+).
+GL_OVERFIT = 5.0
+# PQ above 3: validation loss rises much faster than training improves (Prechelt's PQ3).
+PQ_OVERFIT = 3.0
+# P_k above 10 per mille (the strip's mean 1% above its minimum): training is still falling
+# fast, so stopping now leaves accuracy on the table.
+PROGRESS_UNDERFIT = 10.0
+# Training loss within 10% of ln(K), the loss of a uniform guess, has learned close to nothing.
+CHANCE_FRACTION = 0.9
+# Training loss ending above twice its first value is an explosion, not noise.
+EXPLODE_FACTOR = 2.0
+MIN_EPOCHS = 3
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the curves say.
+
+    Args:
+        verdict: `overfitting`, `underfitting`, `converged`, `diverged` or `too short to tell`.
+        reason: one line with the numbers behind the verdict.
+        best_epoch: 1-based epoch with the best monitored value (None if none is finite).
+        best_value: that value.
+        wasted_epochs: epochs trained after the best one.
+        gl, progress, pq: Prechelt's GL, P_5 and PQ at the last epoch (None when undefined).
+    """
+
+    verdict: str
+    reason: str
+    best_epoch: int | None
+    best_value: float | None
+    monitor: str
+    wasted_epochs: int
+    gl: float | None = None
+    progress: float | None = None
+    pq: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def best_epoch(values: Sequence[float], mode: str = "min") -> int | None:
+    """1-based index of the best finite value (the first one on ties), or None."""
+    best = None
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            continue
+        if best is None or (v < values[best] if mode == "min" else v > values[best]):
+            best = i
+    return None if best is None else best + 1
+
+
+def generalization_loss(val: Sequence[float]) -> float:
+    """Prechelt's GL at the last epoch: how far (in %) validation loss is above its minimum."""
+    return 100.0 * (val[-1] / min(val) - 1.0)
+
+
+def training_progress(train: Sequence[float], k: int = STRIP) -> float:
+    """Prechelt's P_k at the last epoch, in per mille; needs k epochs."""
+    strip = train[-k:]
+    return 1000.0 * (sum(strip) / (len(strip) * min(strip)) - 1.0)
+
+
+def diagnose(
+    history: dict[str, Sequence[float]],
+    monitor: str = "val_loss",
+    mode: str = "min",
+    num_classes: int | None = None,
+) -> Diagnosis:
+    """Verdict on a run from its per-epoch history.
+
+    Args:
+        history: columns such as `loss`, `val_loss`, `accuracy` (one value per epoch).
+        monitor: the column the best epoch is chosen by.
+        mode: `min` or `max` for `monitor`.
+        num_classes: for the near-chance underfitting check; None skips it.
+    """
+    train = list(history.get("loss") or [])
+    val = list(history.get("val_loss") or [])
+    watched = list(history.get(monitor) or [])
+    n = len(train)
+    best = best_epoch(watched, mode)
+    best_value = watched[best - 1] if best else None
+    wasted = n - best if best else 0
+
+    def verdict(name: str, reason: str, **extra: float | None) -> Diagnosis:
+        return Diagnosis(name, reason, best, best_value, monitor, wasted, **extra)
+
+    bad = [i + 1 for i, v in enumerate(train + val) if not math.isfinite(v)]
+    if bad:
+        epoch = bad[0] if bad[0] <= n else bad[0] - n
+        return verdict("diverged", f"loss became NaN or infinite at epoch {epoch}")
+    if n and train[-1] > EXPLODE_FACTOR * train[0]:
+        return verdict("diverged", f"training loss grew from {train[0]:.4g} to {train[-1]:.4g}")
+    if n < MIN_EPOCHS or len(val) < n:
+        what = "no validation loss" if len(val) < n else f"{n} epoch(s)"
+        return verdict(
+            "too short to tell",
+            f"{what}; curves need {MIN_EPOCHS}+ epochs of training and validation loss",
+        )
+
+    gl = generalization_loss(val)
+    progress = training_progress(train, min(STRIP, n))
+    pq = gl / progress if progress else None
+    extra = {"gl": gl, "progress": progress, "pq": pq}
+    val_best = val.index(min(val)) + 1
+    still_learning = train[-1] < train[val_best - 1]
+    rising = gl > GL_OVERFIT or (pq is not None and pq > PQ_OVERFIT)
+    if val_best < n and still_learning and rising:
+        return verdict(
+            "overfitting",
+            f"validation loss rose {gl:.1f}% above its minimum {min(val):.4g} (epoch {val_best}) "
+            f"while training loss kept falling to {train[-1]:.4g}",
+            **extra,
+        )
+    if num_classes and num_classes > 1 and train[-1] > CHANCE_FRACTION * math.log(num_classes):
+        return verdict(
+            "underfitting",
+            f"training loss {train[-1]:.4g} is near chance level ln({num_classes}) = "
+            f"{math.log(num_classes):.4g}",
+            **extra,
+        )
+    if progress is not None and progress > PROGRESS_UNDERFIT and val_best >= n - 1:
+        return verdict(
+            "underfitting",
+            f"both losses still falling at the last epoch (training progress P{min(STRIP, n)} = "
+            f"{progress:.0f} per mille); train longer",
+            **extra,
+        )
+    return verdict(
+        "converged",
+        f"validation loss is {gl:.1f}% above its minimum {min(val):.4g} (epoch {val_best})",
+        **extra,
+    )

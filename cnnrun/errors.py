@@ -1,0 +1,101 @@
+"""Errors a user can act on: which file, which field, which line, what was expected.
+
+Every error that is the user's to fix (bad config, bad data, bad file) is a `UserError`; the
+CLI prints it in a few plain lines and exits 2. Anything else is a bug or a failure of the
+work, exits 1 and shows a traceback only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or, with `warning=True`, suspicious) in a config or an input.
+
+    Args:
+        message: what was received and what was expected.
+        loc: where in the config, e.g. `("model", "layers", 3, "conv2d", "kernel_size")`.
+        file: the file the problem is in.
+        line: 1-based line in `file`, when known.
+        hint: a suggestion, e.g. the nearest valid name.
+        warning: a known-bad practice rather than an error.
+    """
+
+    message: str
+    loc: tuple[str | int, ...] = ()
+    file: str = ""
+    line: int | None = None
+    hint: str = ""
+    warning: bool = False
+
+    @property
+    def path(self) -> str:
+        """The field path, e.g. `model.layers[3].conv2d.kernel_size`."""
+        return format_path(self.loc)
+
+    def format(self) -> str:
+        """The problem as `file:line: path: message (hint)`, like a compiler's diagnostics."""
+        where = self.file
+        if where and self.line is not None:
+            where += f":{self.line}"
+        head = ": ".join(p for p in (where, self.path) if p)
+        text = f"{head}: {self.message}" if head else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+            "severity": "warning" if self.warning else "error",
+        }
+
+
+class UserError(Exception):
+    """Something the user must fix before any work starts; exit code 2.
+
+    Args:
+        problems: one or more problems, all reported together.
+    """
+
+    def __init__(self, problems: Problem | Sequence[Problem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+def suggest(received: str, valid: Iterable[str]) -> str:
+    """A `did you mean 'x'?` hint for a misspelt name, or '' when nothing is close.
+
+    Example:
+        >>> suggest("conv2D", ["conv2d", "dense"])
+        "did you mean 'conv2d'?"
+    """
+    valid = list(valid)
+    lowered = {v.lower(): v for v in valid}
+    if received.lower() in lowered:
+        return f"did you mean '{lowered[received.lower()]}'?"
+    close = difflib.get_close_matches(received, valid, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    """`('model', 'layers', 3, 'conv2d')` -> `model.layers[3].conv2d`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,78 @@
+"""Everything that can be known about an experiment before TensorFlow starts.
+
+`make_plan` loads the data's description, fills in what the data decides (input shape,
+image size), computes the layer table and finds errors and placement warnings, each located
+in the config file. `validate` prints it; `train` refuses to start when it has errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cnnrun.config import Config
+from cnnrun.configfile import LoadedConfig
+from cnnrun.errors import Problem, UserError
+from cnnrun.lint import lint_layers
+from cnnrun.shapes import LayerTable, infer_shapes
+from cnnrun.sources import describe
+
+
+@dataclass
+class Plan:
+    """A validated experiment.
+
+    Args:
+        loaded: the config as loaded, to locate messages.
+        config: the resolved config: the data's input shape and image format filled in.
+        class_names: the classes the model will predict, in label order.
+        table: the layer table.
+        warnings: placement warnings (not errors).
+    """
+
+    loaded: LoadedConfig
+    config: Config
+    class_names: list[str]
+    table: LayerTable
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
+    """Check a loaded config against its data and compute its layer table.
+
+    Args:
+        loaded: from `load_config`.
+        strict: treat placement warnings as errors.
+
+    Raises:
+        UserError: every error found, located in the config file.
+    """
+    cfg = loaded.config
+    try:
+        shape, names, data_cfg = describe(cfg.data, loaded.base_dir)
+    except UserError as e:
+        raise UserError([loaded.locate(p) for p in e.problems]) from None
+    problems = []
+    if cfg.model.input_shape is not None and tuple(cfg.model.input_shape) != tuple(shape):
+        problems.append(
+            Problem(
+                f"model.input_shape is {list(cfg.model.input_shape)} but the data's images are "
+                f"{list(shape)}",
+                ("model", "input_shape"),
+                hint="remove it: the data decides",
+            )
+        )
+    table = infer_shapes(cfg.model.layers, shape, len(names), cfg.train.loss)
+    problems += table.problems
+    warnings = lint_layers(cfg.model.layers)
+    if strict:
+        problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]
+        warnings = []
+    if problems:
+        raise UserError([loaded.locate(p) for p in problems])
+    resolved = cfg.model_copy(
+        update={
+            "data": data_cfg,
+            "model": cfg.model.model_copy(update={"input_shape": tuple(shape)}),
+        }
+    )
+    return Plan(loaded, resolved, names, table, [loaded.locate(w) for w in warnings])

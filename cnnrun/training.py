@@ -1,0 +1,336 @@
+"""Training a plan into a run folder: fit, best/last checkpoints, history, summary, curves.
+
+`prepare` does everything that can fail because of the user's config or data (loading,
+splitting, building the model) before `run` creates the run folder, so a bad input never
+leaves a half-made folder behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnrun import __version__, checkpoint, runs
+from cnnrun.curves import draw_run
+from cnnrun.data import load_splits, pipeline, steps
+from cnnrun.diagnose import diagnose
+from cnnrun.model import build_model
+from cnnrun.plan import Plan
+from cnnrun.sources import Splits
+
+
+class Reporter(Protocol):
+    """What the face shows while training; `training` knows nothing of terminals."""
+
+    def start(self, epochs: int, steps_per_epoch: int) -> None: ...
+    def batch(self, step: int, logs: dict[str, float]) -> None: ...
+    def epoch(self, row: dict[str, float], improved: bool) -> None: ...
+    def end(self) -> None: ...
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite; the run is marked failed."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; the run is marked interrupted."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"interrupted; the run folder is {run_dir}")
+        self.run_dir = run_dir
+
+
+@dataclass
+class Prepared:
+    """A plan with its data loaded and its model built: ready to run."""
+
+    plan: Plan
+    splits: Splits
+    model: keras.Model
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "cnnrun": __version__,
+    }
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def prepare(plan: Plan) -> Prepared:
+    """Load and split the data and build the model; raises `UserError` on bad data."""
+    cfg = plan.config
+    seed_everything(cfg.seed, cfg.deterministic)
+    splits = load_splits(cfg, plan.loaded.base_dir)
+    model = build_model(cfg)
+    return Prepared(plan, splits, model)
+
+
+def config_hash(resolved: dict) -> str:
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Recorder(keras.callbacks.Callback):
+    """Per epoch: history row, best and last weights, summary; stops on a non-finite loss."""
+
+    run_dir: Path
+    columns: list[str]
+    summary: dict
+    metadata: dict
+    reporter: Reporter
+    monitor: str
+    mode: str
+    rows: list[dict] = field(default_factory=list)
+    best: float = math.nan
+    nan_at: tuple[int, int] | None = None
+    _t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def _better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if math.isnan(self.best):
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _save(self, name: str, extra: dict, with_optimizer: bool) -> None:
+        final = self.run_dir / name
+        tmp = checkpoint.temp_path(final)
+        skip = [] if with_optimizer else [self.model.optimizer]
+        keras.saving.save_weights(self.model, tmp, objects_to_skip=skip)
+        checkpoint.finalize(tmp, final, {**self.metadata, **extra})
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # The untrained weights are the first "best": a run that diverges in its first epoch
+        # still leaves a loadable best file (epoch 0).
+        self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.nan_at is None:
+            self.nan_at = (len(self.rows) + 1, batch + 1)
+            self.model.stop_training = True
+        self.reporter.batch(batch + 1, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        # via float32 text: 0.001 rather than 0.0010000000474974513
+        lr = float(str(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        row = {
+            "epoch": epoch + 1,
+            **logs,
+            "lr": lr,
+            "seconds": round(time.perf_counter() - self._t0, 4),
+        }
+        self.rows.append(row)
+        value = logs.get(self.monitor, math.nan)
+        improved = self._better(value) and self.nan_at is None
+        if improved:
+            self.best = value
+            self._save(
+                runs.BEST, {"epoch": epoch + 1, "monitor": self.monitor, "value": value}, False
+            )
+            self.summary.update(
+                best_epoch=epoch + 1,
+                best_value=value,
+                best_metrics={k: v for k, v in row.items() if k != "seconds"},
+            )
+        if self.nan_at is None:
+            self._save(
+                runs.LAST, {"epoch": epoch + 1, "monitor": self.monitor, "value": value}, True
+            )
+        runs.write_history(self.run_dir, self.columns, self.rows)
+        self.summary["epochs_run"] = epoch + 1
+        runs.write_summary(self.run_dir, self.summary)
+        self.reporter.epoch(row, improved)
+
+
+def _callbacks(prep: Prepared, run_dir: Path) -> list[keras.callbacks.Callback]:
+    cfg = prep.plan.config
+    monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
+    out: list[keras.callbacks.Callback] = []
+    if cfg.early_stopping:
+        out.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=cfg.early_stopping.patience,
+                min_delta=cfg.early_stopping.min_delta,
+            )
+        )
+    if cfg.train.lr_schedule:
+        s = cfg.train.lr_schedule
+        out.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=s.factor, patience=s.patience, min_lr=s.min_lr
+            )
+        )
+    if cfg.logging.tensorboard:
+        out.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    return out
+
+
+def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> dict:
+    """Train a prepared experiment into a new run folder and return its summary.
+
+    Raises:
+        Diverged: the loss became NaN or infinite (status `failed`, best weights kept).
+        Interrupted: Ctrl-C (status `interrupted`, best and last weights valid).
+    """
+    cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    resolved = cfg.resolved()
+    run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
+    run_dir = runs.create_run_dir(runs_dir, run_name)
+    runs.write_config(run_dir, resolved)
+    monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
+    bs = cfg.train.batch_size
+    train_steps, val_steps = steps(len(splits.y_train), bs), steps(len(splits.y_val), bs)
+    summary: dict[str, Any] = {
+        "name": run_name,
+        "run_dir": str(run_dir),
+        "status": "running",
+        "reason": None,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "finished": None,
+        "epochs_planned": cfg.train.epochs,
+        "epochs_run": 0,
+        "monitor": monitor,
+        "mode": mode,
+        "best_epoch": None,
+        "best_value": None,
+        "best_metrics": {},
+        "test": {},
+        "diagnosis": None,
+        "num_classes": len(splits.class_names),
+        "params": {
+            "total": prep.plan.table.total_params,
+            "trainable": prep.plan.table.trainable_params,
+        },
+        "seed": cfg.seed,
+        "deterministic": cfg.deterministic,
+        "data": {
+            "source": cfg.data.source,
+            "origin": splits.origin,
+            "fingerprint": splits.fingerprint,
+            "counts": splits.counts,
+            "class_names": splits.class_names,
+            "scale": splits.scale,
+        },
+        "config_hash": config_hash(resolved),
+        "versions": versions(),
+    }
+    runs.write_summary(run_dir, summary)
+    metadata = {
+        "config": resolved,
+        "class_names": splits.class_names,
+        "input_shape": list(cfg.model.input_shape or ()),
+        "preprocessing": {"scale": splits.scale},
+        "cnnrun_version": __version__,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+    }
+    columns = runs.history_columns(cfg.train.metrics)
+    recorder = _Recorder(run_dir, columns, summary, metadata, reporter, monitor, mode)
+    labels = {"loss": cfg.train.loss, "num_classes": len(splits.class_names)}
+    train_ds = pipeline(
+        splits.x_train,
+        splits.y_train,
+        splits.scale,
+        bs,
+        **labels,
+        shuffle_seed=cfg.seed,
+        repeat=True,
+    )
+    val_ds = pipeline(splits.x_val, splits.y_val, splits.scale, bs, **labels, repeat=True)
+
+    reporter.start(cfg.train.epochs, train_steps)
+    t0 = time.perf_counter()
+    try:
+        model.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            steps_per_epoch=train_steps,
+            validation_data=val_ds,
+            validation_steps=val_steps,
+            callbacks=[recorder, *_callbacks(prep, run_dir)],
+            shuffle=False,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        _finish(run_dir, summary, recorder, "interrupted", "interrupted by the user", t0)
+        reporter.end()
+        raise Interrupted(run_dir) from None
+    except Exception as e:
+        _finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
+        reporter.end()
+        raise
+    reporter.end()
+    if recorder.nan_at:
+        epoch, batch = recorder.nan_at
+        reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
+        _finish(run_dir, summary, recorder, "failed", reason, t0)
+        raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
+
+    if splits.y_test is not None:
+        keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
+        test_ds = pipeline(splits.x_test, splits.y_test, splits.scale, bs, **labels)
+        scores = model.evaluate(test_ds, verbose=0, return_dict=True)
+        summary["test"] = {f"test_{k}": float(v) for k, v in scores.items()}
+    _finish(run_dir, summary, recorder, "completed", None, t0)
+    return summary
+
+
+def _finish(
+    run_dir: Path, summary: dict, recorder: _Recorder, status: str, reason: str | None, t0: float
+) -> None:
+    """Final summary, diagnosis and curves; also on failure or interruption."""
+    rows = recorder.rows
+    fit_s = time.perf_counter() - t0
+    history = {k: [float(r.get(k, math.nan)) for r in rows] for k in recorder.columns}
+    diag = diagnose(history, summary["monitor"], summary["mode"], summary["num_classes"])
+    epoch_s = [r["seconds"] for r in rows]
+    n_train = summary["data"]["counts"]["train"]
+    summary.update(
+        status=status,
+        reason=reason,
+        finished=datetime.now().isoformat(timespec="seconds"),
+        epochs_run=len(rows),
+        diagnosis=diag.as_dict(),
+        timings={
+            "fit_s": round(fit_s, 3),
+            "mean_epoch_s": round(float(np.mean(epoch_s)), 4) if epoch_s else None,
+            "median_epoch_s": round(float(np.median(epoch_s)), 4) if epoch_s else None,
+            "train_samples_per_s": round(n_train / float(np.median(epoch_s)), 1)
+            if epoch_s
+            else None,
+        },
+    )
+    runs.write_summary(run_dir, summary)
+    if rows:
+        draw_run(run_dir)
