@@ -54,14 +54,10 @@ def _locate(problem: Problem, file: str, lines: dict[Loc, int], overridden: set[
     loc = problem.loc
     for n in range(len(loc), -1, -1):
         if loc[:n] in overridden:
-            return Problem(**{**problem.__dict__, "file": "--set " + _fmt(loc[:n])})
+            return Problem(**{**problem.__dict__, "file": "--set"})
         if n and loc[:n] in lines:
             return Problem(**{**problem.__dict__, "file": file, "line": lines[loc[:n]]})
     return Problem(**{**problem.__dict__, "file": file})
-
-
-def _fmt(loc: Loc) -> str:
-    return Problem("", loc).path
 
 
 def _marks(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[Problem]) -> None:

@@ -49,7 +49,9 @@ def main(digits_csv: str, mnist_csv: str) -> None:
     d = np.loadtxt(digits_csv, delimiter=",")
     write("digits", d[:, :-1].reshape(-1, 8, 8, 1).astype(np.uint8), d[:, -1].astype(np.uint8), 16)
     m = np.loadtxt(mnist_csv, delimiter=",")
-    write("mnist5k", m[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8), m[:, -1].astype(np.uint8), 255)
+    write(
+        "mnist5k", m[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8), m[:, -1].astype(np.uint8), 255
+    )
 
 
 if __name__ == "__main__":
