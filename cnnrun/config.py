@@ -14,10 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -28,10 +30,24 @@ from pydantic import (
     model_validator,
 )
 
+_SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _yaml11_number(value: Any) -> Any:
+    # YAML 1.1 (PyYAML) reads `1e-3` and `1e6` as strings; a user writing them means numbers.
+    if isinstance(value, str) and _SCIENTIFIC.match(value.strip()):
+        return float(value)
+    return value
+
+
+def number(**bounds: float) -> Any:
+    """A float field: ints accepted, bools and text refused, `1e-3` read as a number."""
+    return Annotated[float, BeforeValidator(_yaml11_number), Field(strict=True, **bounds)]
+
+
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
-Float = Annotated[float, Field(strict=True)]
-NonNegFloat = Annotated[float, Field(strict=True, ge=0)]
-Rate = Annotated[float, Field(strict=True, ge=0, lt=1)]
+NonNegFloat = number(ge=0)
+Rate = number(ge=0, lt=1)
 
 Activation = Literal[
     "relu",
@@ -141,8 +157,8 @@ class SpatialDropout2D(Section):
 
 
 class BatchNorm(Section):
-    momentum: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.99
-    epsilon: Annotated[float, Field(strict=True, gt=0)] = 0.001
+    momentum: number(gt=0, lt=1) = 0.99
+    epsilon: number(gt=0) = 0.001
     center: StrictBool = True
     scale: StrictBool = True
 
@@ -282,8 +298,8 @@ class DataConfig(Section):
     channels: Literal[1, 3] | None = Field(
         None, description="images: 1 (grey) or 3 (RGB); default: the first image's"
     )
-    validation_split: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.2
-    test_split: Annotated[float, Field(strict=True, gt=0, lt=1)] | None = Field(
+    validation_split: number(gt=0, lt=1) = 0.2
+    test_split: number(gt=0, lt=1) | None = Field(
         None, description="hold out a test set, for sources that have none of their own"
     )
     classes: list[StrictInt | str] | None = Field(
@@ -300,16 +316,14 @@ class ModelConfig(Section):
 
 class OptimizerConfig(Section):
     name: Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"] = "adam"
-    learning_rate: Annotated[float, Field(strict=True, gt=0)] = 0.001
-    momentum: Annotated[float, Field(strict=True, ge=0, lt=1)] | None = Field(
-        None, description="sgd and rmsprop only"
-    )
+    learning_rate: number(gt=0) = 0.001
+    momentum: number(ge=0, lt=1) | None = Field(None, description="sgd and rmsprop only")
     weight_decay: NonNegFloat | None = None
 
 
 class LRSchedule(Section):
     name: Literal["reduce_on_plateau"] = "reduce_on_plateau"
-    factor: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.5
+    factor: number(gt=0, lt=1) = 0.5
     patience: Annotated[StrictInt, Field(ge=0)] = 2
     min_lr: NonNegFloat = 0.0
 

@@ -31,6 +31,8 @@ PROGRESS_UNDERFIT = 10.0
 CHANCE_FRACTION = 0.9
 # Training loss ending above twice its first value is an explosion, not noise.
 EXPLODE_FACTOR = 2.0
+# Training loss ending 10x above ln(K) is far worse than guessing: the weights blew up.
+EXPLODE_VS_CHANCE = 10.0
 MIN_EPOCHS = 3
 
 
@@ -114,6 +116,17 @@ def diagnose(
         return verdict("diverged", f"loss became NaN or infinite at epoch {epoch}")
     if n and train[-1] > EXPLODE_FACTOR * train[0]:
         return verdict("diverged", f"training loss grew from {train[0]:.4g} to {train[-1]:.4g}")
+    if (
+        n
+        and num_classes
+        and num_classes > 1
+        and train[-1] > EXPLODE_VS_CHANCE * math.log(num_classes)
+    ):
+        return verdict(
+            "diverged",
+            f"training loss {train[-1]:.4g} is far above chance level ln({num_classes}) = "
+            f"{math.log(num_classes):.4g}; lower the learning rate",
+        )
     if n < MIN_EPOCHS or len(val) < n:
         what = "no validation loss" if len(val) < n else f"{n} epoch(s)"
         return verdict(
