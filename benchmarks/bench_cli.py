@@ -30,8 +30,9 @@ def time_command(args: list[str], repeat: int) -> tuple[float, bool]:
     times, tf = [], False
     for _ in range(repeat):
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT,
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True
+        )
         times.append(time.perf_counter() - t)
         tf = tf or r.stderr.strip().splitlines()[-1] == "TF"
     return statistics.median(times), tf
@@ -47,8 +48,10 @@ def main() -> None:
         "cnnrun validate configs/mnist5k.yaml": ["validate", "configs/mnist5k.yaml"],
         "cnnrun schema": ["schema"],
     }
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-          f"Python {platform.python_version()}, median of {repeat}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"Python {platform.python_version()}, median of {repeat}"
+    )
     print("| command | median wall time (s) | TensorFlow imported |")
     print("|---|---|---|")
     for label, args in commands.items():

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import typing
 from collections.abc import Sequence
@@ -207,6 +208,14 @@ def _semantic(cfg: Config) -> list[Problem]:
                 f"cannot monitor '{cfg.checkpoint.monitor}'; expected one of {', '.join(valid)}",
                 ("checkpoint", "monitor"),
                 hint=suggest(cfg.checkpoint.monitor, valid),
+            )
+        )
+    if cfg.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        out.append(
+            Problem(
+                "logging.tensorboard needs the tensorboard package, which is not installed",
+                ("logging", "tensorboard"),
+                hint="pip install 'cnnrun[tensorboard]'",
             )
         )
     opt = cfg.train.optimizer

@@ -188,9 +188,11 @@ def test_concurrent_processes_get_distinct_folders(tmp_path: Path):
 
 def test_quiet_prints_nothing_and_plot_redraws(cli, tiny_config, tmp_path: Path):
     runs = tmp_path / "runs"
-    r = cli("train", tiny_config(epochs=2), "--runs-dir", runs, "--quiet")
+    cfg = tiny_config(epochs=2, extra="logging: {tensorboard: true}\n")
+    r = cli("train", cfg, "--runs-dir", runs, "--quiet")
     assert r.code == 0 and r.stdout == ""
     run = only_run(runs)
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
     (run / "curves" / "loss.png").unlink()
     r = cli("plot", run)
     assert r.code == 0 and (run / "curves" / "loss.png").stat().st_size > 10_000
@@ -209,3 +211,21 @@ def test_history_values_are_exact_floats(cli, tiny_config, tmp_path: Path):
         row = next(csv.DictReader(f))
     assert float(row["val_loss"]) == summary["best_value"]
     assert math.isfinite(float(row["seconds"]))
+
+
+def test_early_stopping_and_lr_schedule(cli, tiny_config, tmp_path: Path):
+    extra = "early_stopping: {patience: 0, min_delta: 10.0}\ncheckpoint: {monitor: val_loss}\n"
+    cfg = tiny_config(epochs=3, extra=extra)
+    runs = tmp_path / "runs"
+    r = cli(
+        "train",
+        cfg,
+        "--runs-dir",
+        runs,
+        "--set",
+        "train.lr_schedule={name: reduce_on_plateau, factor: 0.5, patience: 0}",
+    )
+    assert r.code == 0, r.stderr
+    summary = json.loads((only_run(runs) / "summary.json").read_text())
+    assert summary["epochs_run"] == 2  # no epoch can improve val_loss by 10
+    assert summary["status"] == "completed"

@@ -1,0 +1,63 @@
+"""Verdicts on synthetic learning curves, including the edge cases."""
+
+from __future__ import annotations
+
+import math
+
+from cnnrun.diagnose import best_epoch, diagnose, generalization_loss, training_progress
+
+
+def test_overfitting_train_falls_while_validation_rises():
+    d = diagnose(
+        {
+            "loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.12, 0.08],
+            "val_loss": [1.0, 0.7, 0.55, 0.5, 0.56, 0.63, 0.72],
+        }
+    )
+    assert d.verdict == "overfitting"
+    assert d.best_epoch == 4 and d.wasted_epochs == 3
+    assert math.isclose(d.gl, 100 * (0.72 / 0.5 - 1))
+    assert "rose 44.0% above its minimum 0.5 (epoch 4)" in d.reason
+
+
+def test_converged_flat_curves():
+    d = diagnose(
+        {"loss": [1.0, 0.5, 0.31, 0.3, 0.3, 0.3], "val_loss": [1.0, 0.6, 0.42, 0.41, 0.41, 0.411]}
+    )
+    assert d.verdict == "converged"
+
+
+def test_underfitting_still_falling_fast_and_near_chance():
+    d = diagnose({"loss": [2.0, 1.5, 1.1, 0.8, 0.6], "val_loss": [2.0, 1.6, 1.2, 0.9, 0.7]})
+    assert d.verdict == "underfitting" and "still falling" in d.reason
+    d = diagnose(
+        {"loss": [2.3, 2.29, 2.29, 2.29], "val_loss": [2.3, 2.3, 2.3, 2.3]}, num_classes=10
+    )
+    assert d.verdict == "underfitting" and "chance" in d.reason
+
+
+def test_diverged_on_nan_in_the_middle_and_on_explosion():
+    d = diagnose({"loss": [1.0, math.nan, 0.5], "val_loss": [1.0, 0.9, 0.8]})
+    assert d.verdict == "diverged" and "epoch 2" in d.reason
+    d = diagnose({"loss": [1.0, 3.0, 9.0], "val_loss": [1.0, 3.0, 9.0]})
+    assert d.verdict == "diverged"
+
+
+def test_too_short_and_missing_validation():
+    assert diagnose({"loss": [1.0], "val_loss": [1.0]}).verdict == "too short to tell"
+    d = diagnose({"loss": [1.0, 0.9, 0.8, 0.7]})
+    assert d.verdict == "too short to tell" and "no validation loss" in d.reason
+    assert diagnose({}).verdict == "too short to tell"
+
+
+def test_constant_loss_is_converged_not_an_error():
+    d = diagnose({"loss": [0.5] * 6, "val_loss": [0.5] * 6})
+    assert d.verdict == "converged" and d.best_epoch == 1 and d.gl == 0
+
+
+def test_helpers():
+    assert best_epoch([3.0, math.nan, 1.0, 1.0]) == 3
+    assert best_epoch([0.1, 0.9, 0.5], "max") == 2
+    assert best_epoch([math.nan]) is None
+    assert generalization_loss([1.0, 0.5, 0.6]) == 100 * (0.6 / 0.5 - 1)
+    assert math.isclose(training_progress([1.0, 1.0, 1.0, 1.0, 1.0]), 0.0)
