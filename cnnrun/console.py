@@ -89,6 +89,8 @@ class RichReporter(PlainReporter):
             highlight=False,
         )
         self.current = int(row["epoch"]) + 1
+        if self.current > self.epochs:
+            return
         self.progress.reset(
             self.task, description=f"epoch {self.current}/{self.epochs}", metrics=""
         )

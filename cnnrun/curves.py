@@ -195,9 +195,11 @@ def draw_overlay(
                     label=f"{label} ({suffix})",
                 )
             val = history.get(f"val_{metric}")
-            mode = "min" if "loss" in metric else "max"
-            best = best_epoch(val, mode) if val else None
-            if best:
+            # The run's own best epoch (by its monitor) on every panel, not each metric's.
+            best = summary.get("best_epoch") or (
+                best_epoch(val, "min" if "loss" in metric else "max") if val else None
+            )
+            if best and val and best <= len(val) and math.isfinite(val[best - 1]):
                 ax.plot(
                     [best],
                     [val[best - 1]],
