@@ -220,3 +220,41 @@ def draw_overlay(
     )
     _save(fig, output)
     return output
+
+
+def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") -> Path:
+    """A confusion matrix image: counts in the cells, rows are the true classes."""
+    import numpy as np
+
+    cm = np.array(scores["confusion_matrix"])
+    names = scores["class_names"]
+    k = len(names)
+    size = max(4.0, min(14.0, 0.45 * k + 2.5))
+    fig = _figure(size, size * 0.9)
+    ax = fig.subplots()
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), names, rotation=45 if k > 10 else 0, ha="right" if k > 10 else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if k <= 30:
+        peak = cm.max() or 1
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(
+                        j,
+                        i,
+                        str(cm[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if cm[i, j] > peak / 2 else "black",
+                    )
+    ax.set_title(
+        f"{title}: accuracy {scores['accuracy']:.4f} on {scores['samples']} inputs",
+        loc="left",
+        fontweight="bold",
+    )
+    _save(fig, path)
+    return path

@@ -8,10 +8,14 @@ Example:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from pydantic import ValidationError
 
 from cnnrun.checkpoint import read_metadata
@@ -55,3 +59,119 @@ def load_model(path: str | Path, compile: bool = False) -> tuple[keras.Model, di
     skip = [model.optimizer] if compile else []
     keras.saving.load_weights(model, path, objects_to_skip=skip)
     return model, meta
+
+
+def _snake(name: str) -> str:
+    # Keras names each layer's group in a .weights.h5 by its class in snake case, numbered in
+    # order (keras/src/saving/saving_lib.py, _save_container_state): conv2d, conv2d_1, ...
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def check_weights_match(model: keras.Model, path: Path) -> None:
+    """Compare the model's layers with a weights file's, before Keras tries to load it.
+
+    Raises:
+        UserError: naming the first layer (as `model.layers[i]`) that disagrees with the file.
+    """
+    import h5py
+
+    used: dict[str, int] = {}
+    seen = set()
+    with h5py.File(path, "r") as f:
+        group = f["layers"]
+        for i, layer in enumerate(model.layers):
+            base = _snake(type(layer).__name__)
+            key = base if base not in used else f"{base}_{used[base] + 1}"
+            used[base] = used.get(base, -1) + 1
+            seen.add(key)
+            want = [tuple(w.shape) for w in layer.weights]
+            vars_ = group[key]["vars"] if key in group and "vars" in group[key] else {}
+            have = [tuple(vars_[str(j)].shape) for j in range(len(vars_))]
+            if want != have:
+                kind = layer.name.rsplit("_", 1)[0]
+                raise UserError(
+                    Problem(
+                        f"model.layers[{i}] ({kind}) does not match the file: the config gives "
+                        f"weight shapes {want or 'none'}, the file {have or 'none'}",
+                        file=str(path),
+                        hint="the config must describe the network exactly as it was trained",
+                    )
+                )
+        extra = sorted(set(group) - seen)
+        if extra:
+            raise UserError(
+                Problem(
+                    f"the file has weights for {', '.join(extra)}, which the config has no layer "
+                    f"for",
+                    file=str(path),
+                )
+            )
+
+
+@dataclass
+class Predictor:
+    """A loaded model with what predict needs to know about it."""
+
+    model: keras.Model
+    config: Config
+    class_names: list[str]
+    scale: float
+    meta: dict[str, Any]
+
+
+def load_predictor(
+    weights: Path, config_path: Path | None = None, overrides: Sequence[str] = ()
+) -> Predictor:
+    """A model from a cnnrun weights file, or from plain Keras weights plus a config.
+
+    Raises:
+        UserError: an unreadable file, plain weights without a config, or a config that does
+            not match the weights.
+    """
+    meta = read_metadata(weights)
+    if config_path is None:
+        config = config_from_metadata(weights, meta)
+        names = list(meta.get("class_names") or [])
+        scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
+    else:
+        from cnnrun.configfile import load_config
+        from cnnrun.plan import make_plan
+        from cnnrun.sources import load_dataset
+
+        plan = make_plan(load_config(config_path, overrides))
+        config, names = plan.config, plan.class_names
+        # Plain Keras weights record no scaling: use the one training on this data would use.
+        keras_source = config.data.source == "keras"
+        scale = (
+            1 / 255 if keras_source else load_dataset(config.data, plan.loaded.base_dir)[0].scale
+        )
+    model = build_model(config, compile=False)
+    check_weights_match(model, weights)
+    keras.saving.load_weights(model, weights)
+    return Predictor(model, config, names, scale, meta)
+
+
+def predict_probabilities(pred: Predictor, x: Any, scale: float, batch_size: int) -> np.ndarray:
+    """Class probabilities, (N, K), predicted in batches; logits are turned into probabilities."""
+    import tensorflow as tf
+
+    from cnnrun.data import pipeline
+    from cnnrun.model import from_logits
+
+    n = len(x)
+    dummy = np.zeros(n, dtype=np.int64)
+    ds = pipeline(
+        x,
+        dummy,
+        scale,
+        batch_size,
+        loss="sparse_categorical_crossentropy",
+        num_classes=len(pred.class_names),
+    ).map(lambda xb, _: xb)
+    out = pred.model.predict(ds, verbose=0)
+    if from_logits(pred.config):
+        out = tf.sigmoid(out).numpy() if out.shape[-1] == 1 else tf.nn.softmax(out).numpy()
+    if out.shape[-1] == 1:  # binary: one sigmoid unit
+        out = np.concatenate([1 - out, out], axis=-1)
+    return out
