@@ -117,12 +117,16 @@ def draw_metric(
     ax.legend(frameon=False, loc="best")
     fig.suptitle(f"{title}: {metric.replace('_', ' ')}", fontweight="bold", x=0.02, ha="left")
     if diagnosis is not None:
+        colour = VERDICT_COLOURS.get(diagnosis.verdict, "0.3")
+        box = {"boxstyle": "round,pad=0.35", "fc": "white", "ec": colour, "lw": 0.8}
         ax.set_title(
             f"{diagnosis.verdict}: {diagnosis.reason}",
             loc="left",
             fontsize=8.5,
-            color=VERDICT_COLOURS.get(diagnosis.verdict, "0.3"),
+            color=colour,
             wrap=True,
+            pad=8,
+            bbox=box,
         )
     _save(fig, path)
     return path

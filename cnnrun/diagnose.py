@@ -27,6 +27,9 @@ PQ_OVERFIT = 3.0
 # P_k above 10 per mille (the strip's mean 1% above its minimum): training is still falling
 # fast, so stopping now leaves accuracy on the table.
 PROGRESS_UNDERFIT = 10.0
+# Below 0.1 nats a model puts ~90% or more on the right class of its training images on average:
+# it fits them, so relative progress on such a small loss is polish, not underfitting.
+FITTED_LOSS = 0.1
 # Training loss within 10% of ln(K), the loss of a uniform guess, has learned close to nothing.
 CHANCE_FRACTION = 0.9
 # Training loss ending above twice its first value is an explosion, not noise.
@@ -155,11 +158,19 @@ def diagnose(
             f"{math.log(num_classes):.4g}",
             **extra,
         )
-    if progress is not None and progress > PROGRESS_UNDERFIT and val_best >= n - 1:
+    still_falling = progress is not None and progress > PROGRESS_UNDERFIT and val_best >= n - 1
+    if still_falling and train[-1] > FITTED_LOSS:
         return verdict(
             "underfitting",
             f"both losses still falling at the last epoch (training progress P{min(STRIP, n)} = "
             f"{progress:.0f} per mille); train longer",
+            **extra,
+        )
+    if still_falling:
+        return verdict(
+            "converged",
+            f"training loss {train[-1]:.4g} fits the training data; validation loss was still "
+            f"falling at the last epoch ({val[-1]:.4g}), so more epochs may help a little",
             **extra,
         )
     return verdict(

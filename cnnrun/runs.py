@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -121,3 +122,75 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
             except ValueError:
                 out[k].append(math.nan)
     return out
+
+
+@dataclass
+class RunInfo:
+    """What `cnnrun runs` shows of one folder; never raises on a broken folder.
+
+    `status` is the summary's (`running`, `completed`, `failed`, `interrupted`), or
+    `incomplete` (a folder cnnrun started but has no summary), `corrupt` (an unreadable
+    summary) or `not a run`.
+    """
+
+    path: Path
+    status: str
+    name: str = ""
+    started: str = ""
+    epochs_run: int | None = None
+    epochs_planned: int | None = None
+    best_epoch: int | None = None
+    monitor: str = ""
+    best_value: float | None = None
+    test: dict = field(default_factory=dict)
+    verdict: str = ""
+    duration_s: float | None = None
+    problem: str = ""
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def read_run(path: Path) -> RunInfo:
+    """Summarise a run folder, whatever state it is in."""
+    if not (path / SUMMARY).is_file():
+        if (path / CONFIG).is_file() or (path / HISTORY).is_file():
+            return RunInfo(path, "incomplete", name=path.name, problem="no summary.json")
+        return RunInfo(path, "not a run", name=path.name)
+    try:
+        s = read_summary(path)
+        if not isinstance(s, dict):
+            raise ValueError("summary.json is not a JSON object")
+        timings = s.get("timings") or {}
+        diagnosis = s.get("diagnosis") or {}
+        return RunInfo(
+            path,
+            str(s.get("status", "unknown")),
+            name=str(s.get("name") or path.name),
+            started=str(s.get("started") or ""),
+            epochs_run=s.get("epochs_run"),
+            epochs_planned=s.get("epochs_planned"),
+            best_epoch=s.get("best_epoch"),
+            monitor=str(s.get("monitor") or ""),
+            best_value=s.get("best_value"),
+            test=dict(s.get("test") or {}),
+            verdict=str(diagnosis.get("verdict") or ""),
+            duration_s=timings.get("fit_s"),
+        )
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        return RunInfo(path, "corrupt", name=path.name, problem=f"{type(e).__name__}: {e}")
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    """Every sub-folder of `runs_dir` as a `RunInfo`, newest first (by start, then name)."""
+    if not runs_dir.is_dir():
+        return []
+    infos = [read_run(p) for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    # Folders that are not runs go last; the others by start time (or the name's timestamp).
+    return sorted(
+        infos,
+        key=lambda r: (r.status != "not a run", r.started or r.path.name[:19], r.path.name),
+        reverse=True,
+    )

@@ -22,11 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun import __version__, checkpoint, runs
-from cnnrun.curves import draw_run
+from cnnrun.curves import draw_confusion, draw_run
 from cnnrun.data import load_splits, pipeline, steps
 from cnnrun.diagnose import diagnose
-from cnnrun.model import build_model
+from cnnrun.model import build_model, from_logits
 from cnnrun.plan import Plan
+from cnnrun.scores import classification_scores
 from cnnrun.sources import Splits
 
 
@@ -302,6 +303,17 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         test_ds = pipeline(splits.x_test, splits.y_test, splits.scale, bs, **labels)
         scores = model.evaluate(test_ds, verbose=0, return_dict=True)
         summary["test"] = {f"test_{k}": float(v) for k, v in scores.items()}
+        predicted = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
+        predicted = (
+            (predicted[:, 0] > (0.0 if from_logits(cfg) else 0.5)).astype(int)
+            if predicted.shape[-1] == 1
+            else predicted.argmax(axis=1)
+        )
+        table = classification_scores(splits.y_test, predicted, splits.class_names)
+        summary["test_scores"] = table
+        draw_confusion(
+            table, run_dir / runs.CURVES / "confusion_matrix.png", title=f"{run_name}, test set"
+        )
     _finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
 

@@ -1,0 +1,75 @@
+"""Two runs side by side: the config keys that differ and the metrics, and a regression gate.
+
+Example:
+    >>> diff = config_diff(yaml_a, yaml_b)
+    >>> diff[0]
+    ('train.optimizer.learning_rate', 0.001, 0.01)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnrun.errors import Problem, UserError
+from cnnrun.runs import CONFIG, read_summary
+
+NOT_SCORES = {"epoch", "lr", "seconds"}
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts and lists as `{dotted.path[i]: leaf}`."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+        return out or {prefix: []}
+    return {prefix: value}
+
+
+def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
+    """`(path, value in a, value in b)` for every leaf that differs; absent leaves are None."""
+    fa, fb = flatten(a), flatten(b)
+    keys = list(dict.fromkeys([*fa, *fb]))
+    return [(k, fa.get(k), fb.get(k)) for k in keys if fa.get(k) != fb.get(k)]
+
+
+def scores(summary: dict) -> dict[str, float]:
+    """A run's best-epoch metrics and test scores, by name."""
+    out = {k: v for k, v in (summary.get("best_metrics") or {}).items() if k not in NOT_SCORES}
+    out.update(summary.get("test") or {})
+    return {k: float(v) for k, v in out.items() if isinstance(v, int | float)}
+
+
+def load(run: Path) -> tuple[dict, dict]:
+    """A run's resolved config and summary, or a plain error."""
+    try:
+        config = yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) or {}
+        summary = read_summary(run)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise UserError(Problem(f"cannot read this run: {e}", file=str(run))) from None
+    return config, summary
+
+
+def regression(a: dict[str, float], b: dict[str, float], metric: str, tolerance: float) -> str:
+    """'' when B is no worse than A on `metric` beyond `tolerance`, else why it is."""
+    if metric not in a or metric not in b:
+        have = sorted(set(a) & set(b))
+        raise UserError(
+            Problem(f"both runs need '{metric}'; they share: {', '.join(have)}", file="--metric")
+        )
+    lower_is_better = "loss" in metric
+    worse_by = (b[metric] - a[metric]) if lower_is_better else (a[metric] - b[metric])
+    if worse_by > tolerance:
+        return (
+            f"{metric} is worse in B by {worse_by:.4f} ({a[metric]:.4f} -> {b[metric]:.4f}), "
+            f"more than the tolerance {tolerance}"
+        )
+    return ""
