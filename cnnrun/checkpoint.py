@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from cnnrun.errors import Problem, UserError
 
 PREFIX = "cnnrun_"
+FAULT_DELAY_ENV = "CNNRUN_TEST_SAVE_DELAY_S"
 # Stored as JSON strings so any reader (h5dump, h5py, other languages) sees plain text.
 JSON_KEYS = ("config", "class_names", "input_shape", "preprocessing")
 
@@ -46,6 +48,8 @@ def finalize(tmp: Path, final: Path, metadata: dict[str, Any]) -> None:
                 f.attrs[PREFIX + key] = json.dumps(value) if key in JSON_KEYS else value
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        if FAULT_DELAY_ENV in os.environ:  # tests widen the window in which a kill can land
+            time.sleep(float(os.environ[FAULT_DELAY_ENV]))
         os.replace(tmp, final)
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:

@@ -34,6 +34,9 @@ class NullReporter:
     def end(self) -> None:
         pass
 
+    def note(self, message: str) -> None:
+        pass
+
 
 class PlainReporter(NullReporter):
     """Exactly one line per epoch, for CI logs and pipes."""
@@ -44,6 +47,9 @@ class PlainReporter(NullReporter):
 
     def start(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
+
+    def note(self, message: str) -> None:
+        self.out.print(message, markup=False)
 
     def epoch(self, row: dict[str, float], improved: bool) -> None:
         mark = "  * best" if improved else ""

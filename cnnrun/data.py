@@ -93,6 +93,7 @@ def pipeline(
     num_classes: int,
     shuffle_seed: int | None = None,
     repeat: bool = False,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
     """Batches of (images scaled to [0, 1], labels in the form the loss wants).
 
@@ -104,15 +105,26 @@ def pipeline(
         num_classes: for one-hot labels.
         shuffle_seed: shuffle every epoch with this seed; None keeps the order.
         repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
+        first_epoch: the epoch the stream starts at (0-based), when resuming.
+
+    Epoch e's order is a stateless function of (shuffle_seed, e), not of an iterator's
+    history, so a run resumed at epoch k sees exactly the batches an uninterrupted run would.
     """
     n = len(y)
     labels = tf.constant(y, dtype=tf.int64)
-    index = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
-        index = index.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
-    index = index.batch(batch_size)
-    if repeat:
-        index = index.repeat()
+
+        def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
+            key = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+            return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
+
+        last = first_epoch + (2**62 if repeat else 1)
+        index = tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
+    else:
+        index = tf.data.Dataset.range(n).batch(batch_size)
+        if repeat:
+            index = index.repeat()
 
     if isinstance(x, H5Images):
         shape = (None, *x.shape[1:])

@@ -11,7 +11,11 @@ import hashlib
 import json
 import math
 import platform
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +42,7 @@ class Reporter(Protocol):
     def batch(self, step: int, logs: dict[str, float]) -> None: ...
     def epoch(self, row: dict[str, float], improved: bool) -> None: ...
     def end(self) -> None: ...
+    def note(self, message: str) -> None: ...
 
 
 class Diverged(Exception):
@@ -45,7 +50,7 @@ class Diverged(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training; the run is marked interrupted."""
+    """Ctrl-C or SIGTERM during training; the run is marked interrupted."""
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__(f"interrupted; the run folder is {run_dir}")
@@ -90,6 +95,24 @@ def config_hash(resolved: dict) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class _StopRequested(Exception):
+    """Raised from a batch end after the first Ctrl-C or SIGTERM."""
+
+
+# Each epoch's dropout and augmentation randomness starts at epoch * EPOCH_STRIDE in its seed
+# generator's counter: far more than the random calls of one epoch (one per step per layer),
+# so epochs never overlap, and a resumed epoch draws exactly what it drew the first time.
+EPOCH_STRIDE = 2**20
+
+
+def _seed_generators(model: keras.Model) -> list[Any]:
+    """The seed generators of Dropout and augmentation layers, in layer order."""
+    found = []
+    for layer in model.layers:
+        found += [v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+    return found
+
+
 @dataclass
 class _Recorder(keras.callbacks.Callback):
     """Per epoch: history row, best and last weights, summary; stops on a non-finite loss."""
@@ -101,9 +124,11 @@ class _Recorder(keras.callbacks.Callback):
     reporter: Reporter
     monitor: str
     mode: str
+    seed: int
     rows: list[dict] = field(default_factory=list)
     best: float = math.nan
     nan_at: tuple[int, int] | None = None
+    stop: dict = field(default_factory=lambda: {"requested": False})
     _t0: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,9 +151,13 @@ class _Recorder(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
         # still leaves a loadable best file (epoch 0).
-        self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
+        if not (self.run_dir / runs.BEST).exists():
+            self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for i, gen in enumerate(_seed_generators(self.model)):
+            start = [(self.seed * 1009 + i) % 2**31, epoch * EPOCH_STRIDE]
+            gen.state.assign(np.array(start, dtype=gen.state.dtype))
         self._t0 = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -137,6 +166,8 @@ class _Recorder(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)) and self.nan_at is None:
             self.nan_at = (len(self.rows) + 1, batch + 1)
             self.model.stop_training = True
+        if self.stop["requested"]:
+            raise _StopRequested
         self.reporter.batch(batch + 1, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -172,6 +203,30 @@ class _Recorder(keras.callbacks.Callback):
         self.reporter.epoch(row, improved)
 
 
+@contextmanager
+def _stop_on_signals(stop: dict, reporter: Reporter) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: stop at the next batch end; a second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        reporter.note(
+            f"{signal.Signals(signum).name}: stopping after this batch "
+            "(press Ctrl-C again to stop at once)"
+        )
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def _callbacks(prep: Prepared, run_dir: Path) -> list[keras.callbacks.Callback]:
     cfg = prep.plan.config
     monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
@@ -197,22 +252,10 @@ def _callbacks(prep: Prepared, run_dir: Path) -> list[keras.callbacks.Callback]:
     return out
 
 
-def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> dict:
-    """Train a prepared experiment into a new run folder and return its summary.
-
-    Raises:
-        Diverged: the loss became NaN or infinite (status `failed`, best weights kept).
-        Interrupted: Ctrl-C (status `interrupted`, best and last weights valid).
-    """
-    cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    resolved = cfg.resolved()
-    run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
-    run_dir = runs.create_run_dir(runs_dir, run_name)
-    runs.write_config(run_dir, resolved)
-    monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
-    bs = cfg.train.batch_size
-    train_steps, val_steps = steps(len(splits.y_train), bs), steps(len(splits.y_val), bs)
-    summary: dict[str, Any] = {
+def new_summary(prep: Prepared, run_dir: Path, run_name: str) -> dict[str, Any]:
+    """The summary a run starts with (status `running`)."""
+    cfg, splits = prep.plan.config, prep.splits
+    return {
         "name": run_name,
         "run_dir": str(run_dir),
         "status": "running",
@@ -221,8 +264,8 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         "finished": None,
         "epochs_planned": cfg.train.epochs,
         "epochs_run": 0,
-        "monitor": monitor,
-        "mode": mode,
+        "monitor": cfg.checkpoint.monitor,
+        "mode": cfg.checkpoint.resolved_mode,
         "best_epoch": None,
         "best_value": None,
         "best_metrics": {},
@@ -243,12 +286,65 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
             "class_names": splits.class_names,
             "scale": splits.scale,
         },
-        "config_hash": config_hash(resolved),
+        "config_hash": config_hash(cfg.resolved()),
         "versions": versions(),
     }
+
+
+def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> dict:
+    """Train a prepared experiment into a new run folder and return its summary.
+
+    Raises:
+        Diverged: the loss became NaN or infinite (status `failed`, best weights kept).
+        Interrupted: Ctrl-C or SIGTERM (status `interrupted`, best and last weights valid).
+    """
+    cfg = prep.plan.config
+    run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
+    run_dir = runs.create_run_dir(runs_dir, run_name)
+    runs.write_config(run_dir, cfg.resolved())
+    summary = new_summary(prep, run_dir, run_name)
     runs.write_summary(run_dir, summary)
+    return _fit(prep, run_dir, summary, [], reporter)
+
+
+def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> dict:
+    """Continue a run in its own folder from the epoch after its last finished one.
+
+    Model and optimizer state come from `last.weights.h5`, the best value so far from
+    `summary.json` (so a worse epoch never replaces the best file), the history is appended.
+    """
+    cfg, model = prep.plan.config, prep.model
+    summary = runs.read_summary(run_dir)
+    history = runs.read_history(run_dir) if (run_dir / runs.HISTORY).exists() else {}
+    rows = [{k: history[k][i] for k in history} for i in range(len(history.get("epoch", [])))]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    if rows:
+        model.optimizer.build(model.trainable_variables)
+        keras.saving.load_weights(model, run_dir / runs.LAST)
+    summary.update(status="running", reason=None, epochs_planned=cfg.train.epochs, finished=None)
+    runs.write_config(run_dir, cfg.resolved())
+    runs.write_summary(run_dir, summary)
+    best = summary.get("best_value")
+    return _fit(
+        prep, run_dir, summary, rows, reporter, best=math.nan if best is None else float(best)
+    )
+
+
+def _fit(
+    prep: Prepared,
+    run_dir: Path,
+    summary: dict,
+    rows: list[dict],
+    reporter: Reporter,
+    best: float = math.nan,
+) -> dict:
+    cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
+    bs = cfg.train.batch_size
+    train_steps, val_steps = steps(len(splits.y_train), bs), steps(len(splits.y_val), bs)
     metadata = {
-        "config": resolved,
+        "config": cfg.resolved(),
         "class_names": splits.class_names,
         "input_shape": list(cfg.model.input_shape or ()),
         "preprocessing": {"scale": splits.scale},
@@ -257,7 +353,10 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         "tensorflow_version": tf.__version__,
     }
     columns = runs.history_columns(cfg.train.metrics)
-    recorder = _Recorder(run_dir, columns, summary, metadata, reporter, monitor, mode)
+    recorder = _Recorder(
+        run_dir, columns, summary, metadata, reporter, monitor, mode, cfg.seed, rows=rows, best=best
+    )
+    first = len(rows)
     labels = {"loss": cfg.train.loss, "num_classes": len(splits.class_names)}
     train_ds = pipeline(
         splits.x_train,
@@ -267,24 +366,27 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         **labels,
         shuffle_seed=cfg.seed,
         repeat=True,
+        first_epoch=first,
     )
     val_ds = pipeline(splits.x_val, splits.y_val, splits.scale, bs, **labels, repeat=True)
 
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
     try:
-        model.fit(
-            train_ds,
-            epochs=cfg.train.epochs,
-            steps_per_epoch=train_steps,
-            validation_data=val_ds,
-            validation_steps=val_steps,
-            callbacks=[recorder, *_callbacks(prep, run_dir)],
-            shuffle=False,
-            verbose=0,
-        )
-    except KeyboardInterrupt:
-        _finish(run_dir, summary, recorder, "interrupted", "interrupted by the user", t0)
+        with _stop_on_signals(recorder.stop, reporter):
+            model.fit(
+                train_ds,
+                epochs=cfg.train.epochs,
+                initial_epoch=first,
+                steps_per_epoch=train_steps,
+                validation_data=val_ds,
+                validation_steps=val_steps,
+                shuffle=False,
+                verbose=0,
+                callbacks=[recorder, *_callbacks(prep, run_dir)],
+            )
+    except (KeyboardInterrupt, _StopRequested):
+        _finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
         reporter.end()
         raise Interrupted(run_dir) from None
     except Exception as e:
@@ -312,7 +414,9 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         table = classification_scores(splits.y_test, predicted, splits.class_names)
         summary["test_scores"] = table
         draw_confusion(
-            table, run_dir / runs.CURVES / "confusion_matrix.png", title=f"{run_name}, test set"
+            table,
+            run_dir / runs.CURVES / "confusion_matrix.png",
+            title=f"{summary['name']}, test set",
         )
     _finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
