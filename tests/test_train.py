@@ -140,7 +140,7 @@ def test_nan_loss_fails_with_exit_1_and_keeps_a_loadable_best_file(cli, tiny_con
         "--runs-dir",
         runs,
         "--set",
-        "train.optimizer={name: sgd, learning_rate: 1e30}",
+        "train.optimizer={name: sgd, learning_rate: 1e38}",
     )
     assert r.code == 1
     assert "NaN" in r.stderr
