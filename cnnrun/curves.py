@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,7 +49,12 @@ def _save(fig, path: Path) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+        with warnings.catch_warnings():
+            # a run name in a script the font lacks draws as boxes; no need to say so on stderr
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

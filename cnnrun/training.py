@@ -314,6 +314,8 @@ def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> dict:
     `summary.json` (so a worse epoch never replaces the best file), the history is appended.
     """
     cfg, model = prep.plan.config, prep.model
+    for stale in run_dir.glob(".*.tmp*"):  # half-written files of a killed process
+        stale.unlink()
     summary = runs.read_summary(run_dir)
     history = runs.read_history(run_dir) if (run_dir / runs.HISTORY).exists() else {}
     rows = [{k: history[k][i] for k in history} for i in range(len(history.get("epoch", [])))]
