@@ -19,15 +19,8 @@ import tensorflow as tf
 
 from cnnrun.config import Config, DataConfig
 from cnnrun.errors import Problem, UserError
-from cnnrun.sources import (
-    KERAS_SETS,
-    Dataset,
-    H5Images,
-    Splits,
-    load_dataset,
-    select_classes,
-    split_dataset,
-)
+from cnnrun.sources import KERAS_SETS, Dataset, H5Images, load_dataset, select_classes
+from cnnrun.splits import Splits, split_dataset
 
 DOWNLOAD_TIMEOUT_S = 15
 

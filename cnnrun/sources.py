@@ -7,8 +7,6 @@ loader lives in `data.py`; only its fixed shapes are known here.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -43,9 +41,6 @@ KERAS_SETS = {
     ),
     "cifar100": ((32, 32, 3), [str(i) for i in range(100)]),
 }
-# The test split carved by `data.test_split` does not move with the run's seed, so runs with
-# different seeds are scored on the same images.
-TEST_SPLIT_SEED = 0
 
 
 @dataclass
@@ -426,111 +421,3 @@ class H5Subset(H5Images):
 
 def _subset_h5(x: H5Images, rows: np.ndarray) -> H5Subset:
     return H5Subset(x.path, x.name, (len(rows), *x.shape[1:]), x.dtype, rows)
-
-
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held out): `fraction` of every class held out, shuffled with `seed`.
-
-    Unlike Keras's `validation_split`, which takes the last samples unshuffled, every class
-    is represented in both parts in proportion.
-    """
-    rng = np.random.default_rng(seed)
-    held = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        n = round(len(idx) * fraction)
-        if len(idx) >= 2:
-            n = min(max(n, 1), len(idx) - 1)
-        held.append(idx[:n])
-    out = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
-    keep = np.setdiff1d(np.arange(len(y)), out)
-    return keep, out
-
-
-def take(x: Any, index: np.ndarray) -> Any:
-    """Rows of an array, or a lazy view for HDF5 images."""
-    if isinstance(x, H5Subset):
-        rows = x.rows if x.rows is not None else np.arange(len(x))
-        return H5Subset(x.path, x.name, (len(index), *x.shape[1:]), x.dtype, rows[index])
-    if isinstance(x, H5Images):
-        return H5Subset(x.path, x.name, (len(index), *x.shape[1:]), x.dtype, index)
-    return x[index]
-
-
-def fingerprint(ds: Dataset) -> str:
-    """A short hash of the data a run trained on (labels, images or the HDF5 file's identity)."""
-    h = hashlib.sha256()
-    for x, y in ((ds.x, ds.y), (ds.x_test, ds.y_test)):
-        if y is None:
-            continue
-        h.update(np.ascontiguousarray(y).tobytes())
-        if isinstance(x, H5Images):
-            st = os.stat(x.path)
-            h.update(f"{x.path}:{x.name}:{x.shape}:{st.st_size}:{st.st_mtime_ns}".encode())
-        else:
-            h.update(np.ascontiguousarray(x).tobytes())
-    h.update("\n".join(ds.class_names).encode())
-    return h.hexdigest()[:16]
-
-
-@dataclass
-class Splits:
-    """Train, validation and (optional) test parts of a dataset, ready for pipelines."""
-
-    x_train: Any
-    y_train: np.ndarray
-    x_val: Any
-    y_val: np.ndarray
-    x_test: Any
-    y_test: np.ndarray | None
-    class_names: list[str]
-    scale: float
-    origin: str
-    fingerprint: str
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "train": len(self.y_train),
-            "validation": len(self.y_val),
-            "test": 0 if self.y_test is None else len(self.y_test),
-        }
-
-
-def split_dataset(ds: Dataset, cfg: DataConfig, seed: int) -> Splits:
-    """Split a dataset: test (the source's own, or `test_split` with a fixed seed), then a
-    stratified, seeded `validation_split` of the rest.
-
-    Raises:
-        UserError: a split that leaves a part empty, or `test_split` on a source with its own.
-    """
-    x, y, x_test, y_test = ds.x, ds.y, ds.x_test, ds.y_test
-    if cfg.test_split:
-        if y_test is not None:
-            raise _err(
-                f"{ds.origin or cfg.source} has its own test split "
-                f"({len(y_test)} images); remove data.test_split",
-                ("data", "test_split"),
-            )
-        keep, held = stratified_split(y, cfg.test_split, TEST_SPLIT_SEED)
-        x, y, x_test, y_test = take(ds.x, keep), y[keep], take(ds.x, held), y[held]
-    keep, held = stratified_split(y, cfg.validation_split, seed)
-    if len(keep) == 0 or len(held) == 0:
-        raise _err(
-            f"{len(y)} images cannot be split into training and validation with "
-            f"validation_split {cfg.validation_split}",
-            ("data", "validation_split"),
-        )
-    return Splits(
-        take(x, keep),
-        y[keep],
-        take(x, held),
-        y[held],
-        x_test,
-        y_test,
-        ds.class_names,
-        ds.scale,
-        ds.origin,
-        fingerprint(ds),
-    )

@@ -32,7 +32,7 @@ from cnnrun.diagnose import diagnose
 from cnnrun.model import build_model, from_logits
 from cnnrun.plan import Plan
 from cnnrun.scores import classification_scores
-from cnnrun.sources import Splits
+from cnnrun.splits import Splits
 
 
 class Reporter(Protocol):

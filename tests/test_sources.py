@@ -13,13 +13,8 @@ from PIL import Image
 
 from cnnrun.config import DataConfig
 from cnnrun.errors import UserError
-from cnnrun.sources import (
-    H5Images,
-    load_dataset,
-    select_classes,
-    split_dataset,
-    stratified_split,
-)
+from cnnrun.sources import H5Images, load_dataset, select_classes
+from cnnrun.splits import split_dataset, stratified_split
 
 LAYERS = """\
 model:

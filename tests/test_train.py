@@ -85,7 +85,8 @@ def _evaluate_best_on_validation(run: Path) -> float:
     from cnnrun.config import Config
     from cnnrun.data import pipeline
     from cnnrun.predict import load_model
-    from cnnrun.sources import load_dataset, split_dataset
+    from cnnrun.sources import load_dataset
+    from cnnrun.splits import split_dataset
 
     model, meta = load_model(run / "best.weights.h5", compile=True)
     cfg = Config.model_validate(meta["config"])
