@@ -146,13 +146,19 @@ def _start(cfg: Path, runs: Path, *extra: str, env: dict | None = None) -> subpr
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_cleanly_with_exit_130(sig, tmp_path: Path):
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGINT", "SIGTERM", "SIGINT-twice"],
+)
+def test_signal_stops_cleanly_with_exit_130(signals, tmp_path: Path):
     proc = _start(det_config(tmp_path, epochs=200), tmp_path / "runs")
     for line in proc.stdout:  # plain mode: one line per epoch
         if line.startswith("epoch 2/"):
             break
-    proc.send_signal(sig)
+    for sig in signals:  # a second Ctrl-C stops at once instead of at the batch end
+        proc.send_signal(sig)
+        time.sleep(0.01)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cnnrun train --resume" in err

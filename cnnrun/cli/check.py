@@ -22,8 +22,6 @@ from cnnrun.cli import (
 )
 from cnnrun.errors import UserError
 
-# ---- validate ---------------------------------------------------------------------------------
-
 
 def _plan_doc(plan: Any) -> dict:
     t = plan.table

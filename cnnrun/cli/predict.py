@@ -24,8 +24,6 @@ from cnnrun.cli import (
 )
 from cnnrun.errors import Problem, UserError
 
-# ---- predict ----------------------------------------------------------------------------------
-
 
 def _prediction_rows(
     names: list[str], probs: Any, classes: list[str], labels: Any, top_k: int, with_probs: bool

@@ -21,8 +21,6 @@ from cnnrun.cli import (
 )
 from cnnrun.errors import Problem, UserError
 
-# ---- plot -------------------------------------------------------------------------------------
-
 
 @app.command()
 def plot(
@@ -66,8 +64,6 @@ def plot(
 
     guard(debug, body)
 
-
-# ---- runs, compare, report -------------------------------------------------------------------
 
 RUN_SORTS = {
     "started": None,

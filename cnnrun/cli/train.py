@@ -26,8 +26,6 @@ from cnnrun.cli import (
 )
 from cnnrun.errors import Problem, UserError
 
-# ---- train ------------------------------------------------------------------------------------
-
 
 def _final_lines(summary: dict, run_dir: Path, out: Any) -> None:
     monitor, best = summary["monitor"], summary.get("best_epoch")
