@@ -211,6 +211,9 @@ def _stop_on_signals(stop: dict, reporter: Reporter) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
+        if stop.get("cleanup"):  # the run folder is being finished: a second or two
+            reporter.note("finishing the run folder; it is almost done")
+            return
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True
@@ -374,8 +377,8 @@ def _fit(
 
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
-    try:
-        with _stop_on_signals(recorder.stop, reporter):
+    with _stop_on_signals(recorder.stop, reporter):
+        try:
             model.fit(
                 train_ds,
                 epochs=cfg.train.epochs,
@@ -387,41 +390,54 @@ def _fit(
                 verbose=0,
                 callbacks=[recorder, *_callbacks(prep, run_dir)],
             )
-    except (KeyboardInterrupt, _StopRequested):
-        _finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
+        except (KeyboardInterrupt, _StopRequested):
+            recorder.stop["cleanup"] = True
+            _finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
+            reporter.end()
+            raise Interrupted(run_dir) from None
+        except Exception as e:
+            recorder.stop["cleanup"] = True
+            _finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
+            reporter.end()
+            raise
+        recorder.stop["cleanup"] = True
         reporter.end()
-        raise Interrupted(run_dir) from None
-    except Exception as e:
-        _finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
-        reporter.end()
-        raise
-    reporter.end()
-    if recorder.nan_at:
-        epoch, batch = recorder.nan_at
-        reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
-        _finish(run_dir, summary, recorder, "failed", reason, t0)
-        raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
-
-    if splits.y_test is not None:
-        keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
-        test_ds = pipeline(splits.x_test, splits.y_test, splits.scale, bs, **labels)
-        scores = model.evaluate(test_ds, verbose=0, return_dict=True)
-        summary["test"] = {f"test_{k}": float(v) for k, v in scores.items()}
-        predicted = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
-        predicted = (
-            (predicted[:, 0] > (0.0 if from_logits(cfg) else 0.5)).astype(int)
-            if predicted.shape[-1] == 1
-            else predicted.argmax(axis=1)
-        )
-        table = classification_scores(splits.y_test, predicted, splits.class_names)
-        summary["test_scores"] = table
-        draw_confusion(
-            table,
-            run_dir / runs.CURVES / "confusion_matrix.png",
-            title=f"{summary['name']}, test set",
-        )
-    _finish(run_dir, summary, recorder, "completed", None, t0)
+        if recorder.nan_at:
+            epoch, batch = recorder.nan_at
+            reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
+            _finish(run_dir, summary, recorder, "failed", reason, t0)
+            raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
+        _score_test(prep, run_dir, summary)
+        _finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
+
+
+def _score_test(prep: Prepared, run_dir: Path, summary: dict) -> None:
+    """Score the test split once with the best weights: loss, metrics, confusion matrix."""
+    cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    if splits.y_test is None:
+        return
+    keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
+    test_ds = pipeline(
+        splits.x_test,
+        splits.y_test,
+        splits.scale,
+        cfg.train.batch_size,
+        loss=cfg.train.loss,
+        num_classes=len(splits.class_names),
+    )
+    scores = model.evaluate(test_ds, verbose=0, return_dict=True)
+    summary["test"] = {f"test_{k}": float(v) for k, v in scores.items()}
+    out = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
+    if out.shape[-1] == 1:  # one sigmoid unit (or logit)
+        predicted = (out[:, 0] > (0.0 if from_logits(cfg) else 0.5)).astype(int)
+    else:
+        predicted = out.argmax(axis=1)
+    table = classification_scores(splits.y_test, predicted, splits.class_names)
+    summary["test_scores"] = table
+    draw_confusion(
+        table, run_dir / runs.CURVES / "confusion_matrix.png", title=f"{summary['name']}, test set"
+    )
 
 
 def _finish(
