@@ -14,6 +14,7 @@ from cnnrun.cli import (
     JsonOpt,
     QuietOpt,
     SetOpt,
+    StrictOpt,
     app,
     consoles,
     emit_json,
@@ -82,7 +83,7 @@ def render_layer_table(plan: Any, out: Any) -> None:
 def validate(
     configs: Annotated[list[Path], typer.Argument(help="Config files to check.")],
     set_: SetOpt = None,
-    strict: Annotated[bool, typer.Option(help="Treat placement warnings as errors.")] = False,
+    strict: StrictOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
