@@ -290,6 +290,12 @@ def read_inputs(
             )
         return _images(files, None, shape, class_names, skip_bad, str(folder))
     for p in paths:
+        if len(paths) == 1 and p.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise _bad(
+                "is not an image (.png, .jpg, .jpeg, .bmp, .gif), an array (.npz, .npy) "
+                "or an HDF5 file (.h5, .hdf5)",
+                str(p),
+            )
         if p.is_dir() or p.suffix.lower() not in IMAGE_EXTENSIONS:
             raise _bad(
                 "expected image files (.png, .jpg, ...) when several inputs are given; "

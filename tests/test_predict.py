@@ -235,6 +235,7 @@ def bad_inputs(trained: Path, tmp: Path) -> dict[str, tuple[list, str]]:
         "missing_input": ([*run, tmp / "nothing.png"], "no such file"),
         "not_an_image": ([*run, tmp / "notes.txt", tmp / "fine.png"], "expected image files"),
         "no_input": ([*run], "no INPUT given"),
+        "not_an_input_kind": ([*run, tmp / "notes.txt"], "is not an image"),
         "both_weights_and_run": (
             [*run, "--weights", tmp / "x.weights.h5", "digits:test"],
             "exactly one of",
@@ -257,6 +258,7 @@ CASES = [
     "missing_input",
     "not_an_image",
     "no_input",
+    "not_an_input_kind",
     "both_weights_and_run",
     "bad_format",
 ]
