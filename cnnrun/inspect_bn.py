@@ -1,0 +1,78 @@
+"""Variance shift, measured: how far each BatchNormalization layer's moving variance is from
+the variance its input really has at test time.
+
+Dropout scales the units it keeps by 1 / (1 - rate) during training only. A batchnorm layer
+right after it learns its moving variance from those scaled activations, and at test time,
+with dropout off, its input's variance is smaller: the ratio moving / actual tends to
+1 / (1 - rate) (Li et al., CVPR 2019, "Understanding the Disharmony between Dropout and Batch
+Normalization by Variance Shift").
+
+Example:
+    >>> rows = variance_shift(model, validation_batches)
+    >>> rows[0]["shift_max"]
+    1.97
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
+    """For every BatchNormalization layer: its moving variance against its input's variance.
+
+    Args:
+        model: a built Sequential model (as `cnnrun.model.build_model` makes).
+        batches: input batches (images only), run with dropout and augmentation off.
+
+    Returns:
+        One dict per batchnorm layer: `index`, `name`, `after` (the kind of the layer feeding
+        it, activations skipped), `channels`, and per-channel `ratio = moving / actual`
+        summarised as `ratio_median` and `shift_max`, the largest of max(ratio, 1 / ratio).
+    """
+    bn = [
+        i
+        for i, layer in enumerate(model.layers)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if not bn:
+        return []
+    feeds = [model.layers[i - 1].output if i else model.inputs[0] for i in bn]
+    probe = keras.Model(model.inputs, feeds)
+    sums: list[Any] = [None] * len(bn)
+    squares: list[Any] = [None] * len(bn)
+    count = 0
+    for xb in batches:
+        outs = probe(xb, training=False)
+        outs = outs if isinstance(outs, list | tuple) else [outs]
+        for k, out in enumerate(outs):
+            a = np.asarray(out, dtype=np.float64).reshape(-1, out.shape[-1])
+            sums[k] = a.sum(0) if sums[k] is None else sums[k] + a.sum(0)
+            squares[k] = (a**2).sum(0) if squares[k] is None else squares[k] + (a**2).sum(0)
+        count += a.shape[0]
+    rows = []
+    for k, i in enumerate(bn):
+        layer = model.layers[i]
+        mean = sums[k] / count
+        actual = np.maximum(squares[k] / count - mean**2, 1e-12)
+        moving = np.asarray(layer.moving_variance, dtype=np.float64)
+        ratio = moving / actual
+        j = i - 1
+        while j >= 0 and isinstance(model.layers[j], keras.layers.Activation):
+            j -= 1
+        after = model.layers[j].name.rsplit("_", 1)[0] if j >= 0 else "input"
+        rows.append(
+            {
+                "index": i,
+                "name": layer.name,
+                "after": after,
+                "channels": int(ratio.size),
+                "ratio_median": float(np.median(ratio)),
+                "shift_max": float(np.max(np.maximum(ratio, 1 / ratio))),
+            }
+        )
+    return rows

@@ -1,0 +1,46 @@
+"""`cnnrun inspect --bn`: variance shift measured on a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+name: shift
+seed: 1
+data: {source: digits}
+model:
+  layers:
+    - conv2d: {filters: 16, kernel_size: 3, padding: same, activation: linear, use_bias: false}
+    - batchnorm: {momentum: 0.6}
+    - activation: relu
+    - dropout: 0.5
+    - batchnorm: {momentum: 0.6}
+    - conv2d: {filters: 16, kernel_size: 3, padding: same}
+    - flatten: {}
+    - dense: {units: 10, activation: softmax}
+train: {epochs: 3}
+"""
+
+
+def test_dropout_before_batchnorm_shows_variance_shift(cli, tmp_path: Path):
+    cfg = tmp_path / "shift.yaml"
+    cfg.write_text(CONFIG)
+    r = cli("train", cfg, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert r.code == 0, r.stderr
+    assert "variance shift" in r.stderr  # the placement warning
+    (run,) = (tmp_path / "runs").iterdir()
+    r = cli("inspect", run, "--bn", "--json")
+    assert r.code == 0, r.stderr
+    rows = {row["after"]: row for row in json.loads(r.stdout)["batchnorm"]}
+    # momentum 0.6 lets the moving statistics settle within 3 epochs
+    assert 0.8 < rows["conv2d"]["ratio_median"] < 1.25  # no dropout before it: no shift
+    assert rows["dropout"]["ratio_median"] > 1.6  # dropout 0.5: about 1 / (1 - 0.5) = 2
+    r = cli("inspect", run, "--bn")
+    assert "model.layers[4]" in r.stdout and "dropout" in r.stdout
+    assert cli("inspect", run).code == 2
+    assert cli("inspect", tmp_path, "--bn").code == 2
