@@ -62,10 +62,13 @@ def load_keras_dataset(cfg: DataConfig) -> Dataset:
     )
 
 
-def load_splits(config: Config, base_dir: Path) -> Splits:
-    """Load the configured data and split it (see `sources.split_dataset`)."""
+def load_splits(config: Config, base_dir: Path, dataset: Dataset | None = None) -> Splits:
+    """Load the configured data (unless `dataset` is it, already loaded) and split it
+    (see `splits.split_dataset`)."""
     cfg = config.data
-    if cfg.source == "keras":
+    if dataset is not None:
+        ds = dataset
+    elif cfg.source == "keras":
         ds = select_classes(load_keras_dataset(cfg), cfg.classes)
     else:
         ds, _ = load_dataset(cfg, base_dir)

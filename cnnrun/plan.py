@@ -14,7 +14,7 @@ from cnnrun.configfile import LoadedConfig
 from cnnrun.errors import Problem, UserError
 from cnnrun.lint import lint_layers
 from cnnrun.shapes import LayerTable, infer_shapes
-from cnnrun.sources import describe
+from cnnrun.sources import Dataset, describe
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Plan:
         class_names: the classes the model will predict, in label order.
         table: the layer table.
         warnings: placement warnings (not errors).
+        dataset: the data, when checking it meant loading it; training reuses it.
     """
 
     loaded: LoadedConfig
@@ -34,6 +35,7 @@ class Plan:
     class_names: list[str]
     table: LayerTable
     warnings: list[Problem] = field(default_factory=list)
+    dataset: Dataset | None = None
 
 
 def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
@@ -48,7 +50,7 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
     """
     cfg = loaded.config
     try:
-        shape, names, data_cfg = describe(cfg.data, loaded.base_dir)
+        shape, names, data_cfg, dataset = describe(cfg.data, loaded.base_dir)
     except UserError as e:
         raise UserError([loaded.locate(p) for p in e.problems]) from None
     problems = []
@@ -75,4 +77,4 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
             "model": cfg.model.model_copy(update={"input_shape": tuple(shape)}),
         }
     )
-    return Plan(loaded, resolved, names, table, [loaded.locate(w) for w in warnings])
+    return Plan(loaded, resolved, names, table, [loaded.locate(w) for w in warnings], dataset)

@@ -137,15 +137,12 @@ def load_predictor(
     else:
         from cnnrun.configfile import load_config
         from cnnrun.plan import make_plan
-        from cnnrun.sources import load_dataset
 
         plan = make_plan(load_config(config_path, overrides))
         config, names = plan.config, plan.class_names
-        # Plain Keras weights record no scaling: use the one training on this data would use.
-        keras_source = config.data.source == "keras"
-        scale = (
-            1 / 255 if keras_source else load_dataset(config.data, plan.loaded.base_dir)[0].scale
-        )
+        # Plain Keras weights record no scaling: use the one training on this data would use
+        # (image folders and keras.datasets are uint8, so 1/255; the plan loaded the others).
+        scale = plan.dataset.scale if plan.dataset is not None else 1 / 255
     model = build_model(config, compile=False)
     check_weights_match(model, weights)
     keras.saving.load_weights(model, weights)

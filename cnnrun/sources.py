@@ -265,12 +265,10 @@ def _image_folder(
         )
     if cfg.image_size is None or cfg.channels is None:
         size, channels = first_image_format(files[0])
-        cfg = replace_cfg(cfg, image_size=cfg.image_size or size, channels=cfg.channels or channels)
+        cfg = cfg.model_copy(
+            update={"image_size": cfg.image_size or size, "channels": cfg.channels or channels}
+        )
     return cfg, files, np.array(labels, dtype=np.int64), classes
-
-
-def replace_cfg(cfg: DataConfig, **changes: Any) -> DataConfig:
-    return cfg.model_copy(update=changes)
 
 
 def _images(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
@@ -352,26 +350,34 @@ def load_dataset(cfg: DataConfig, base_dir: Path) -> tuple[Dataset, DataConfig]:
     else:
         raise ValueError("the keras source is loaded by cnnrun.data")
     if cfg.path:
-        cfg = replace_cfg(cfg, path=str(_resolve(cfg, base_dir)))
+        cfg = cfg.model_copy(update={"path": str(_resolve(cfg, base_dir))})
     return select_classes(ds, cfg.classes), cfg
 
 
-def describe(cfg: DataConfig, base_dir: Path) -> tuple[tuple[int, int, int], list[str], DataConfig]:
-    """Input shape and class names of a source, as cheaply as possible (for `validate`)."""
+def describe(
+    cfg: DataConfig, base_dir: Path
+) -> tuple[tuple[int, int, int], list[str], DataConfig, Dataset | None]:
+    """Input shape and class names of a source, as cheaply as possible (for `validate`).
+
+    Returns:
+        The input shape, the class names, the data config with inferred values filled in,
+        and the dataset itself when learning the rest meant loading it (built-in, npz,
+        HDF5), so that training need not read it a second time.
+    """
     if cfg.source == "keras":
         shape, names = KERAS_SETS[cfg.dataset or "mnist"]
         if cfg.classes is not None:
             names = select_classes(
                 Dataset(np.zeros((0, *shape)), np.arange(len(names)), names, 1.0), cfg.classes
             ).class_names
-        return shape, names, cfg
+        return shape, names, cfg, None
     if cfg.source == "images":
         cfg, _, y, classes = _image_folder(cfg, _resolve(cfg, base_dir))
         size = cfg.image_size if isinstance(cfg.image_size, tuple) else (cfg.image_size,) * 2
         ds = Dataset(np.zeros((0, *size, cfg.channels)), y, classes, 1.0)  # type: ignore[misc]
-        return ds.input_shape, select_classes(ds, cfg.classes).class_names, cfg
+        return ds.input_shape, select_classes(ds, cfg.classes).class_names, cfg, None
     ds, cfg = load_dataset(cfg, base_dir)
-    return ds.input_shape, ds.class_names, cfg
+    return ds.input_shape, ds.class_names, cfg, ds
 
 
 def select_classes(ds: Dataset, classes: list[int | str] | None) -> Dataset:

@@ -86,7 +86,7 @@ def prepare(plan: Plan) -> Prepared:
     """Load and split the data and build the model; raises `UserError` on bad data."""
     cfg = plan.config
     seed_everything(cfg.seed, cfg.deterministic)
-    splits = load_splits(cfg, plan.loaded.base_dir)
+    splits = load_splits(cfg, plan.loaded.base_dir, plan.dataset)
     model = build_model(cfg)
     return Prepared(plan, splits, model)
 

@@ -75,7 +75,9 @@ def _resume_plan(
             Problem(f"cannot resume: summary.json is unreadable ({e})", file=str(run_dir))
         ) from None
     text = (run_dir / CONFIG).read_text(encoding="utf-8")
-    original = make_plan(parse_config(text, str(run_dir / CONFIG), run_dir), strict=strict)
+    # The run's config.yaml is already resolved (data paths, input shape): validating it is
+    # enough to compare against, without loading the data a second time.
+    original = parse_config(text, str(run_dir / CONFIG), run_dir).config
     plan = make_plan(
         load_config(config, sets)
         if config
@@ -84,9 +86,7 @@ def _resume_plan(
     )
     ignored = ("name", "train.epochs")
     diff = [
-        d
-        for d in config_diff(original.config.resolved(), plan.config.resolved())
-        if d[0] not in ignored
+        d for d in config_diff(original.resolved(), plan.config.resolved()) if d[0] not in ignored
     ]
     if diff and not force:
         where = f"cannot resume {run_dir}"
@@ -102,7 +102,7 @@ def _resume_plan(
             )
         )
         raise UserError(problems)
-    target = epochs or max(plan.config.train.epochs, original.config.train.epochs)
+    target = epochs or max(plan.config.train.epochs, original.train.epochs)
     train_cfg = plan.config.train.model_copy(update={"epochs": target})
     plan.config = plan.config.model_copy(update={"train": train_cfg})
     return plan, summary
