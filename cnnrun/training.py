@@ -130,6 +130,7 @@ class _Recorder(keras.callbacks.Callback):
     nan_at: tuple[int, int] | None = None
     stop: dict = field(default_factory=lambda: {"requested": False})
     _t0: float = 0.0
+    _generators: list[Any] | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -155,7 +156,9 @@ class _Recorder(keras.callbacks.Callback):
             self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        for i, gen in enumerate(_seed_generators(self.model)):
+        if self._generators is None:  # the layers do not change during fit
+            self._generators = _seed_generators(self.model)
+        for i, gen in enumerate(self._generators):
             start = [(self.seed * 1009 + i) % 2**31, epoch * EPOCH_STRIDE]
             gen.state.assign(np.array(start, dtype=gen.state.dtype))
         self._t0 = time.perf_counter()

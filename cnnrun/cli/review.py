@@ -65,12 +65,16 @@ def plot(
     guard(debug, body)
 
 
+# Sort keys besides the default, "started" (newest first, as list_runs returns them); the
+# bool says whether larger comes first.
 RUN_SORTS = {
-    "started": None,
-    "name": lambda r: r.name,
-    "best": lambda r: r.best_value if r.best_value is not None else float("inf"),
-    "test": lambda r: next((v for k, v in r.test.items() if "loss" not in k), float("-inf")),
-    "duration": lambda r: r.duration_s or 0.0,
+    "name": (lambda r: r.name, False),
+    "best": (lambda r: r.best_value if r.best_value is not None else float("inf"), False),
+    "test": (
+        lambda r: next((v for k, v in r.test.items() if "loss" not in k), float("-inf")),
+        True,
+    ),
+    "duration": (lambda r: r.duration_s or 0.0, True),
 }
 
 
@@ -95,17 +99,17 @@ def runs_(
         from cnnrun.runs import list_runs
 
         out, _ = consoles()
-        if sort not in RUN_SORTS:
-            raise UserError(
-                Problem(f"expected one of {', '.join(RUN_SORTS)}, got {sort!r}", file="--sort")
-            )
+        if sort != "started" and sort not in RUN_SORTS:
+            choices = ", ".join(["started", *RUN_SORTS])
+            raise UserError(Problem(f"expected one of {choices}, got {sort!r}", file="--sort"))
         if not runs_dir.is_dir():
             raise UserError(Problem("no such folder", file=str(runs_dir)))
         infos = list_runs(runs_dir)
         if status:
             infos = [r for r in infos if r.status in status]
-        if sort != "started":  # list_runs gives newest first, non-runs last
-            infos.sort(key=RUN_SORTS[sort], reverse=sort in ("test", "duration"))
+        if sort in RUN_SORTS:
+            key, descending = RUN_SORTS[sort]
+            infos.sort(key=key, reverse=descending)
         if json_:
             emit_json([r.as_dict() for r in infos])
             return EXIT_OK
