@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from cnnrun.synthetic import make_run
+from bench_cli import time_command  # the same fresh-process timing as the CLI benchmark
 
-PROBE = (
-    "import sys, runpy; sys.argv = ['cnnrun', *sys.argv[1:]]\n"
-    "try:\n    runpy.run_module('cnnrun', run_name='__main__')\n"
-    "except SystemExit as e:\n    code = e.code\n"
-    "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr)"
-)
+from cnnrun.synthetic import make_run
 
 
 def main() -> None:
@@ -59,13 +50,8 @@ def main() -> None:
     print("| command | median wall time (s) | TensorFlow imported |")
     print("|---|---|---|")
     for label, argv in commands.items():
-        times, tf = [], False
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            r = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True)
-            times.append(time.perf_counter() - t)
-            tf = tf or r.stderr.strip().splitlines()[-1] == "TF"
-        print(f"| `{label}` | {statistics.median(times):.3f} | {'yes' if tf else 'no'} |")
+        seconds, tf = time_command(argv, args.repeat)
+        print(f"| `{label}` | {seconds:.3f} | {'yes' if tf else 'no'} |")
 
 
 if __name__ == "__main__":
