@@ -177,31 +177,21 @@ def test_plain_keras_weights_with_config(cli, tmp_path):
     cfg.write_text(TINY.format(epochs=1, extra=""))
     r = cli("predict", "--weights", tmp_path / "seed.weights.h5", "digits:test")
     assert r.code == 2 and "--config" in r.stderr
-    r = cli(
+    with_config = [
         "predict",
         "--weights",
         tmp_path / "seed.weights.h5",
         "--config",
         cfg,
         "digits:test",
-        "--format",
-        "json",
-    )
+    ]
+    r = cli(*with_config, "--format", "json")
     assert r.code == 0, r.stderr
     x, _ = digits_test()
     expected = model.predict(x / 16, verbose=0).argmax(axis=1)
     got = [int(p["predicted"]) for p in json.loads(r.stdout)["predictions"]]
     assert got == expected.tolist()
-    r = cli(
-        "predict",
-        "--weights",
-        tmp_path / "seed.weights.h5",
-        "--config",
-        cfg,
-        "digits:test",
-        "--set",
-        "model.layers[0].conv2d.filters=8",
-    )
+    r = cli(*with_config, "--set", "model.layers[0].conv2d.filters=8")
     assert r.code == 2 and "Traceback" not in r.stderr
     assert "model.layers[0] (conv2d) does not match the file" in r.stderr
     assert "(3, 3, 1, 8)" in r.stderr and "(3, 3, 1, 4)" in r.stderr
