@@ -20,8 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 CONFIG, SUMMARY, HISTORY = "config.yaml", "summary.json", "history.csv"
 BEST, LAST, CURVES = "best.weights.h5", "last.weights.h5", "curves"
 
@@ -66,6 +64,8 @@ def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Pa
 
 
 def write_config(run_dir: Path, resolved: dict) -> None:
+    import yaml  # here, not at the top: `runs` and `plot` never write a config
+
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
 
 

@@ -39,11 +39,14 @@ def _plan_doc(plan: Any) -> dict:
                 "output_shape": [None, *r.output_shape],
                 "params": r.params,
                 "trainable_params": r.trainable,
+                "macs": r.macs,
             }
             for r in t.rows
         ],
         "total_params": t.total_params,
         "trainable_params": t.trainable_params,
+        "macs_per_sample": t.total_macs,
+        "flops_per_sample": 2 * t.total_macs,
         "warnings": [w.as_dict() for w in plan.warnings],
         "errors": [],
     }
@@ -66,22 +69,28 @@ def render_layer_table(plan: Any, out: Any) -> None:
         ("arguments", "left"),
         ("output shape", "left"),
         ("params", "right"),
+        ("MACs", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in t.rows:
         shape_text = "(None, " + ", ".join(map(str, r.output_shape)) + ")"
-        table.add_row(str(r.index), r.kind, r.args, shape_text, f"{r.params:,}")
+        macs = f"{r.macs:,}" if r.macs else ""
+        table.add_row(str(r.index), r.kind, r.args, shape_text, f"{r.params:,}", macs)
     out.print(table)
     non = t.total_params - t.trainable_params
     out.print(
         f"total params: {t.total_params:,} (trainable {t.trainable_params:,}, "
         f"non-trainable {non:,})"
     )
+    out.print(
+        f"forward cost per sample: {t.total_macs:,} multiply-adds ({2 * t.total_macs / 1e6:.2f} "
+        "MFLOP); a training step is about 3x that"
+    )
 
 
 @app.command()
 def validate(
-    configs: Annotated[list[Path], typer.Argument(help="Config files to check.")],
+    configs: Annotated[list[Path], typer.Argument(metavar="CONFIG", help="Config files to check.")],
     set_: SetOpt = None,
     strict: StrictOpt = False,
     json_: JsonOpt = False,

@@ -22,7 +22,7 @@ from cnnrun.errors import Problem, UserError
 
 @app.command()
 def inspect(
-    run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The run folder.")],
     bn: Annotated[
         bool, typer.Option("--bn", help="Batchnorm moving variance against the real one.")
     ] = False,

@@ -117,34 +117,47 @@ def predict(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="INPUT...",
+            metavar="INPUT",
             help="Image files; or one folder, .npz, .npy, .h5, "
             "or a built-in split such as digits:test.",
         ),
     ] = None,
-    weights: Annotated[Path | None, typer.Option(help="A .weights.h5 file.")] = None,
-    run: Annotated[Path | None, typer.Option(help="A run folder: its best.weights.h5.")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="A .weights.h5 file.")
+    ] = None,
+    run: Annotated[
+        Path | None, typer.Option(metavar="RUN_DIR", help="A run folder: its best.weights.h5.")
+    ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Config of plain Keras weights (no cnnrun metadata).")
+        Path | None,
+        typer.Option(metavar="CONFIG", help="Config of plain Keras weights (no cnnrun metadata)."),
     ] = None,
     set_: SetOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = 256,
-    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Images per batch.")] = 256,
+    format_: Annotated[
+        str, typer.Option("--format", metavar="csv|json", help="Output format.")
+    ] = "csv",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here, not to stdout.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write here, not to stdout."),
     ] = None,
     probs: Annotated[bool, typer.Option("--probs", help="A column per class.")] = False,
-    top_k: Annotated[int, typer.Option(min=1, help="The N most likely classes.")] = 1,
+    top_k: Annotated[int, typer.Option(min=1, metavar="N", help="The N most likely classes.")] = 1,
     report: Annotated[
-        Path | None, typer.Option(help="Folder for confusion_matrix.png and metrics.json.")
+        Path | None,
+        typer.Option(metavar="DIR", help="Folder for confusion_matrix.png and metrics.json."),
     ] = None,
     fail_under: Annotated[
         list[str] | None,
         typer.Option(metavar="METRIC=VALUE", help="Exit 1 when accuracy is below VALUE."),
     ] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip undecodable images, listing them.")] = False,
-    x_dataset: Annotated[str, typer.Option(help="HDF5 input: images dataset.")] = "x",
-    y_dataset: Annotated[str, typer.Option(help="HDF5 input: labels dataset.")] = "y",
+    x_dataset: Annotated[
+        str, typer.Option(metavar="NAME", help="HDF5 input: images dataset.")
+    ] = "x",
+    y_dataset: Annotated[
+        str, typer.Option(metavar="NAME", help="HDF5 input: labels dataset.")
+    ] = "y",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,

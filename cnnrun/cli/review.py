@@ -24,15 +24,20 @@ from cnnrun.errors import Problem, UserError
 
 @app.command()
 def plot(
-    run_dirs: Annotated[list[Path], typer.Argument(help="One run folder, or several to compare.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="One run folder, or several to compare."),
+    ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Overlay file (.png, .svg or .pdf)."),
+        typer.Option("--output", "-o", metavar="FILE", help="Overlay file (.png, .svg or .pdf)."),
     ] = None,
     metric: Annotated[
-        list[str] | None, typer.Option(help="Only these metrics (repeatable).")
+        list[str] | None, typer.Option(metavar="NAME", help="Only these metrics (repeatable).")
     ] = None,
-    smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="EMA weight, 0 = off.")] = 0.0,
+    smooth: Annotated[
+        float, typer.Option(min=0.0, max=0.99, metavar="W", help="EMA weight, 0 = off.")
+    ] = 0.0,
     log_y: Annotated[bool, typer.Option(help="Logarithmic y axis.")] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -80,12 +85,16 @@ RUN_SORTS = {
 
 @app.command("runs")
 def runs_(
-    runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Argument(metavar="RUNS_DIR", help="Folder of run folders.")
+    ] = Path("runs"),
     sort: Annotated[
-        str, typer.Option(help="started (newest first), name, best, test or duration.")
+        str,
+        typer.Option(metavar="KEY", help="started (newest first), name, best, test or duration."),
     ] = "started",
     status: Annotated[
-        list[str] | None, typer.Option(help="Only runs with this status (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="STATUS", help="Only runs with this status (repeatable)."),
     ] = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
@@ -164,16 +173,19 @@ def runs_(
 
 @app.command()
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="The reference (golden) run.")],
-    run_b: Annotated[Path, typer.Argument(help="The run to check against it.")],
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The reference (golden) run.")],
+    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to check against it.")],
     metric: Annotated[
-        str | None, typer.Option(help="Metric for --tolerance (default: A's monitor).")
+        str | None,
+        typer.Option(metavar="NAME", help="Metric for --tolerance (default: A's monitor)."),
     ] = None,
     tolerance: Annotated[
-        float | None, typer.Option(min=0.0, help="Exit 1 when B is worse than A by more.")
+        float | None,
+        typer.Option(min=0.0, metavar="X", help="Exit 1 when B is worse than A by more."),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Overlay figure (.png/.svg/.pdf).")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Overlay figure (.png/.svg/.pdf)."),
     ] = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
@@ -247,9 +259,12 @@ def compare(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The run folder.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="HTML file (default RUN_DIR/report.html).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="HTML file (default RUN_DIR/report.html)."
+        ),
     ] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,

@@ -111,16 +111,23 @@ def _resume_plan(
 @app.command()
 def train(
     config: Annotated[
-        Path | None, typer.Argument(help="The experiment's YAML config.", show_default=False)
+        Path | None,
+        typer.Argument(metavar="CONFIG", help="The experiment's YAML config.", show_default=False),
     ] = None,
     set_: SetOpt = None,
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders are made.")] = Path("runs"),
-    name: Annotated[str | None, typer.Option(help="Run name (default: the config's).")] = None,
+    runs_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where run folders are made.")
+    ] = Path("runs"),
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Run name (default: the config's).")
+    ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue this run folder from its last epoch.")
+        Path | None,
+        typer.Option(metavar="RUN_DIR", help="Continue this run folder from its last epoch."),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="With --resume: train up to this many epochs.")
+        int | None,
+        typer.Option(min=1, metavar="N", help="With --resume: train up to this many epochs."),
     ] = None,
     force: Annotated[
         bool, typer.Option(help="With --resume: accept a different config or data.")
