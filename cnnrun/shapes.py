@@ -1,4 +1,4 @@
-"""Output shape and parameter count of every layer, in plain Python (no TensorFlow).
+"""Output shape, parameters and multiply-adds of every layer, in plain Python (no TensorFlow).
 
 The rules follow Keras 3 (`keras/src/ops/operation_utils.py`); `tests/test_shapes_vs_keras.py`
 checks them against real Keras layers on generated configs. Impossible stacks are errors
@@ -55,6 +55,7 @@ class LayerRow:
     output_shape: Shape | None
     params: int
     trainable: int
+    macs: int = 0  # forward multiply-adds per sample (FLOPs are twice this)
 
 
 @dataclass
@@ -72,6 +73,11 @@ class LayerTable:
     @property
     def trainable_params(self) -> int:
         return sum(r.trainable for r in self.rows)
+
+    @property
+    def total_macs(self) -> int:
+        """Forward multiply-adds per sample; a training step costs about three times this."""
+        return sum(r.macs for r in self.rows)
 
     @property
     def output_shape(self) -> Shape | None:
@@ -162,7 +168,7 @@ def infer_shapes(
     for i, entry in enumerate(layers):
         kind, a = entry.kind, entry.args
         loc = ("model", "layers", i, kind)
-        params = trainable = 0
+        params = trainable = macs = 0
         new: Shape | None = shape
         problem = None
         if kind in IMAGE_ONLY and len(shape) != 3:
@@ -188,6 +194,7 @@ def infer_shapes(
                     params = trainable = kernel[0] * kernel[1] * shape[2] * a.filters + (
                         a.filters if a.use_bias else 0
                     )
+                    macs = math.prod(new) * kernel[0] * kernel[1] * shape[2]
         elif problem is None and kind in ("maxpool2d", "avgpool2d"):
             pool = pair(a.pool_size)
             strides = pair(a.strides) if a.strides is not None else pool
@@ -210,15 +217,17 @@ def infer_shapes(
             else:
                 new = (a.units,)
                 params = trainable = shape[0] * a.units + (a.units if a.use_bias else 0)
+                macs = shape[0] * a.units
         elif kind == "batchnorm":
             channels = shape[-1]
             trainable = channels * (int(a.center) + int(a.scale))
             params = trainable + 2 * channels  # moving mean and variance are not trained
+            macs = math.prod(shape)  # at inference, one scale-and-shift per value
         if problem:
             table.problems.append(problem)
             break
         shape = new
-        table.rows.append(LayerRow(i, kind, describe_args(a), shape, params, trainable))
+        table.rows.append(LayerRow(i, kind, describe_args(a), shape, params, trainable, macs))
 
     if not table.problems and num_classes is not None:
         table.problems.extend(_check_output(layers, shape, num_classes, loss))

@@ -39,6 +39,17 @@ def test_layer_table_of_the_quick_start(cli):
     ]
     assert doc["total_params"] == 9994 and doc["trainable_params"] == 9962
     assert doc["classes"] == [str(i) for i in range(10)]
+    macs = [row["macs"] for row in doc["layers"]]
+    assert macs == [
+        8 * 8 * 16 * 3 * 3 * 1,  # every output value is a 3x3x1 dot product
+        8 * 8 * 16,  # batchnorm at inference: one scale-and-shift per value
+        8 * 8 * 32 * 3 * 3 * 16,
+        0,
+        0,
+        0,
+        512 * 10,
+    ]
+    assert doc["macs_per_sample"] == sum(macs) and doc["flops_per_sample"] == 2 * sum(macs)
 
 
 def test_several_configs_at_once_and_exit_code(cli):
