@@ -2,7 +2,7 @@
 replaces, alternated A B A B in one process so machine drift hits both alike.
 
 Usage:
-    python benchmarks/bench_train.py [--repeat 3] [--epochs 4]
+    python benchmarks/bench_train.py [--repeat 5] [--epochs 5] [--profile]
 
 A (cnnrun): `training.prepare` + `training.run` into a temporary run folder: the tf.data
 pipeline, per-epoch history, summary, last weights, best weights on improvement, curves.
@@ -12,6 +12,14 @@ arrays scaled to [0, 1]. Both train on the same training images (the source's ow
 held out) and validate on 20% of them. Reported: training samples per second over the median
 epoch, measured from one epoch's start to the next (validation, checkpoint writes and every
 callback included), the first epoch (graph tracing) left out.
+
+FLOPs: each epoch costs (3 * training samples + validation samples) * 2 * the forward
+multiply-adds per sample that `cnnrun validate` reports (a training step is a forward pass
+and a backward pass of about twice its cost). That over the epoch time is the achieved
+GFLOP/s, printed next to this machine's float32 matrix-multiply rate (2048x2048
+`tf.linalg.matmul`), measured in the same process. `--profile` also times, on the mnist5k
+network, one compiled training step without any input pipeline or callback, the forward
+pass alone, and each layer's forward pass: where an epoch's time goes.
 """
 
 from __future__ import annotations
@@ -98,15 +106,69 @@ def keras_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     return timer.times, int(len(x) * (1 - cfg.data.validation_split))
 
 
+def _best_seconds(fn, repeat: int = 7) -> float:  # noqa: ANN001
+    """Median seconds of `fn()` after one warm-up call; `fn` returns a tensor to wait on."""
+    fn().numpy()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn().numpy()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int = 2048) -> float:
+    """This machine's float32 matrix-multiply rate: the practical peak for dense math."""
+    a = tf.random.uniform((n, n))
+    b = tf.random.uniform((n, n))
+    return 2 * n**3 / _best_seconds(lambda: tf.linalg.matmul(a, b)) / 1e9
+
+
+def profile(plan, peak: float) -> None:  # noqa: ANN001
+    """Where the time of one training step goes, without pipeline or callbacks."""
+    cfg = plan.config
+    bs = cfg.train.batch_size
+    model = build_model(cfg)
+    x = tf.random.uniform((bs, *plan.table.input_shape))
+    y = tf.random.uniform((bs,), maxval=len(plan.class_names), dtype=tf.int32)
+    model.make_train_function()
+    train_fn = model.train_function
+    data = [(x, y)]
+    step = _best_seconds(lambda: train_fn(iter(data))["loss"], 15)
+    forward = tf.function(lambda t: model(t, training=False))
+    fwd = _best_seconds(lambda: forward(x), 15)
+    macs = plan.table.total_macs
+    print(f"  profile, batch {bs}, median of 15 calls:")
+    gflops = 3 * 2 * macs * bs / step / 1e9
+    print(
+        f"    training step {step * 1e3:6.1f} ms = {bs / step:6.0f} samples/s, "
+        f"{gflops:5.1f} GFLOP/s ({gflops / peak:.0%} of matmul)"
+    )
+    print(
+        f"    forward only  {fwd * 1e3:6.1f} ms, {2 * macs * bs / fwd / 1e9:5.1f} GFLOP/s; "
+        f"backward and update {(step - fwd) * 1e3:.1f} ms ({(step - fwd) / fwd:.1f}x the forward)"
+    )
+    t = x
+    for layer, row in zip(model.layers, plan.table.rows, strict=False):
+        fn = tf.function(lambda inp, layer=layer: layer(inp, training=False))
+        sec = _best_seconds(lambda fn=fn, t=t: fn(t), 15)
+        rate = f"{2 * row.macs * bs / sec / 1e9:5.1f} GFLOP/s" if row.macs else ""
+        print(f"    {layer.name:14s} forward {sec * 1e3:6.2f} ms ({sec / fwd:4.0%}) {rate}")
+        t = layer(t, training=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
     )
+    peak = matmul_gflops()
+    print(f"float32 matmul 2048x2048: {peak:.1f} GFLOP/s")
     for config in ("digits.yaml", "mnist5k.yaml"):
         plan = make_plan(
             load_config(
@@ -114,22 +176,36 @@ def main() -> None:
             )
         )
         rates: dict[str, list[float]] = {"cnnrun": [], "keras": []}
+        flops: dict[str, list[float]] = {"cnnrun": [], "keras": []}
+        macs = plan.table.total_macs
+        split = plan.config.data.validation_split
         for _ in range(args.repeat):
             for name, fn in (("cnnrun", cnnrun_epochs), ("keras", keras_epochs)):
                 with tempfile.TemporaryDirectory() as tmp:
                     seconds, n = fn(plan, Path(tmp))
-                rates[name].append(n / statistics.median(seconds[1:]))  # epoch 1 traces
+                epoch = statistics.median(seconds[1:])  # epoch 1 traces the graph
+                rates[name].append(n / epoch)
+                n_val = n * split / (1 - split)
+                flops[name].append((3 * n + n_val) * 2 * macs / epoch / 1e9)
         ratio = statistics.median(
             a / b for a, b in zip(rates["cnnrun"], rates["keras"], strict=True)
         )
         print(
-            f"{config}: {plan.table.total_params:,} parameters, batch "
-            f"{plan.config.train.batch_size}, {args.epochs} epochs x {args.repeat}"
+            f"{config}: {plan.table.total_params:,} parameters, {2 * macs / 1e6:.2f} MFLOP "
+            f"forward per sample, batch {plan.config.train.batch_size}, "
+            f"{args.epochs} epochs x {args.repeat}"
         )
         for name, r in rates.items():
             runs = ", ".join(f"{v:.0f}" for v in r)
-            print(f"  {name:7s} median {statistics.median(r):7.0f} train samples/s ({runs})")
+            g = flops[name]
+            print(
+                f"  {name:7s} train samples/s min {min(r):.0f} median {statistics.median(r):.0f} "
+                f"max {max(r):.0f} ({runs}); {statistics.median(g):.2f} GFLOP/s = "
+                f"{statistics.median(g) / peak:.1%} of matmul"
+            )
         print(f"  median ratio cnnrun / hand-written: {ratio:.2f}")
+        if args.profile and config == "mnist5k.yaml":
+            profile(plan, peak)
 
 
 if __name__ == "__main__":
