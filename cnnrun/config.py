@@ -339,6 +339,9 @@ class TrainConfig(Section):
     metrics: list[Literal["accuracy"]] = ["accuracy"]
     lr_schedule: LRSchedule | None = None
     jit_compile: StrictBool = Field(False, description="XLA; slower on CPU, try it on a GPU")
+    steps_per_execution: PositiveInt = Field(
+        1, description="batches per compiled call: no gain measured on CPU; try 8-64 on a GPU"
+    )
 
 
 class CheckpointConfig(Section):
@@ -361,6 +364,23 @@ class LoggingConfig(Section):
     tensorboard: StrictBool = False
 
 
+RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$")]
+
+
+class SweepConfig(Section):
+    """Variants of the experiment for `cnnrun sweep`; `cnnrun train` ignores this section."""
+
+    seeds: PositiveInt = Field(1, description="runs per variant, with seeds seed, seed+1, ...")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="KEY: [values]: every combination of values is a variant (keys as in --set)",
+    )
+    variants: dict[RunName, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="NAME: {KEY: value, ...}: named variants (keys as in --set, values any YAML)",
+    )
+
+
 class Config(Section):
     """One experiment: the data, the layer stack, and how to train it."""
 
@@ -375,6 +395,7 @@ class Config(Section):
     checkpoint: CheckpointConfig = CheckpointConfig()
     early_stopping: EarlyStoppingConfig | None = None
     logging: LoggingConfig = LoggingConfig()
+    sweep: SweepConfig | None = None
 
     def resolved(self) -> dict:
         """The config as plain data with every default filled in: what a run records."""

@@ -307,3 +307,67 @@ def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") ->
     )
     _save(fig, path)
     return path
+
+
+def _mean_std_by_epoch(series: list[list[float]]) -> tuple[list[int], list[float], list[float]]:
+    """Per epoch, mean and std over the runs that reached it (runs may stop early)."""
+    from cnnrun.stats import mean_std
+
+    epochs, means, stds = [], [], []
+    for e in range(max((len(s) for s in series), default=0)):
+        m, s = mean_std([run[e] for run in series if e < len(run)])
+        if math.isfinite(m):
+            epochs.append(e + 1)
+            means.append(m)
+            stds.append(s)
+    return epochs, means, stds
+
+
+def draw_bands(
+    groups: dict[str, list[dict[str, list[float]]]],
+    output: Path,
+    title: str = "sweep",
+) -> Path:
+    """One figure for a sweep: per metric, each variant's mean validation curve over its
+    seeds with a shaded band of +-1 std, and its mean training curve dotted."""
+    names: list[str] = []
+    for hs in groups.values():
+        for h in hs:
+            names += [m for m in metric_names(h) if m not in names]
+    width = 5.5 * max(1, len(names)) + 3.2
+    fig = _figure(
+        width,
+        4.6,
+        left=0.5 / width * 1.6,
+        right=1 - 3.2 / width,
+        bottom=0.12,
+        top=0.82,
+        wspace=0.25,
+    )
+    axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
+    for ax, metric in zip(axes, names, strict=False):
+        for i, (variant, hs) in enumerate(groups.items()):
+            colour = f"C{i % 10}"
+            val = [h[f"val_{metric}"] for h in hs if f"val_{metric}" in h]
+            train = [h[metric] for h in hs if metric in h]
+            if val:
+                e, m, s = _mean_std_by_epoch(val)
+                ax.plot(e, m, color=colour, linewidth=2, label=f"{variant} (n={len(val)})")
+                lo = [a - b for a, b in zip(m, s, strict=True)]
+                hi = [a + b for a, b in zip(m, s, strict=True)]
+                ax.fill_between(e, lo, hi, color=colour, alpha=0.18, linewidth=0)
+            if train:
+                e, m, _ = _mean_std_by_epoch(train)
+                ax.plot(e, m, ":", color=colour, linewidth=1.4)
+        _style(ax, metric.replace("_", " "))
+        ax.set_title(metric.replace("_", " "), loc="left", fontweight="bold")
+    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(
+        f"{title}: validation mean and +-1 std over seeds (band), training mean (dotted)",
+        fontsize=9.5,
+        x=0.02,
+        ha="left",
+        color="0.2",
+    )
+    _save(fig, output)
+    return output

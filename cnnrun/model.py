@@ -105,6 +105,7 @@ def build_model(config: Config, compile: bool = True) -> keras.Model:
             loss=make_loss(config),
             metrics=make_metrics(config),
             jit_compile=t.jit_compile,
+            steps_per_execution=t.steps_per_execution,
         )
     return model
 

@@ -176,7 +176,7 @@ def _root(
 
 
 # The commands register themselves on `app` when imported, in the order `--help` lists them.
-for _module in ("train", "check", "predict", "review", "inspect"):
+for _module in ("train", "sweep", "check", "predict", "review", "inspect"):
     importlib.import_module(f"cnnrun.cli.{_module}")
 
 

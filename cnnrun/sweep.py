@@ -1,0 +1,303 @@
+"""Sweeps: variants x seeds of one config, each a normal run, grouped in one sweep folder.
+
+A sweep folder holds `sweep.json` (the plan: the config, every run's name and `--set`
+overrides, and once collected, the results) and one ordinary run folder per variant and
+seed. Every run is the command `train_command` returns, so a sweep run here and the lines of
+`--print-commands` run by a CI matrix or a Slurm array make the same runs.
+
+Example:
+    >>> runs = expand(42, {"train.batch_size": [32, 64]}, {}, seeds=2)
+    >>> [r.name for r in runs]
+    ['batch_size-32-seed42', 'batch_size-32-seed43', 'batch_size-64-seed42', 'batch_size-64-seed43']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cnnrun import runs, stats
+from cnnrun.errors import Problem, UserError
+from cnnrun.overrides import parse_key
+
+SWEEP_FILE = "sweep.json"
+LOGS = "logs"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: its name (also its run name), variant, seed and overrides."""
+
+    name: str
+    variant: str
+    seed: int
+    sets: tuple[str, ...]
+
+
+def _slug(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
+
+
+def _set_line(key: str, value: Any) -> str:
+    # JSON is YAML: numbers, strings, booleans, null and whole layer lists survive `--set`.
+    return f"{key}={json.dumps(value, separators=(',', ':'))}"
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """`--grid KEY=V1,V2` options into {KEY: [V1, V2]}; values are YAML scalars."""
+    import yaml
+
+    grid: dict[str, list[Any]] = {}
+    problems = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        try:
+            if not sep or not key.strip() or not text.strip():
+                raise ValueError("expected KEY=V1,V2,..., e.g. --grid train.batch_size=32,64")
+            parse_key(key.strip())
+            values = yaml.safe_load(f"[{text}]")
+            grid[key.strip()] = values
+        except (ValueError, yaml.YAMLError) as e:
+            problems.append(Problem(str(e).splitlines()[0], file=f"--grid {item}"))
+    if problems:
+        raise UserError(problems)
+    return grid
+
+
+def expand(
+    base_seed: int,
+    grid: dict[str, list[Any]],
+    variants: dict[str, dict[str, Any]],
+    seeds: int,
+) -> list[SweepRun]:
+    """Every variant (named variants x grid combinations) at `seeds` seeds.
+
+    Raises:
+        UserError: a key that is not a `--set` path, an empty value list, or no variant.
+    """
+    problems = []
+    for key in [*grid, *(k for v in variants.values() for k in v)]:
+        try:
+            parse_key(key)
+        except ValueError as e:
+            problems.append(Problem(f"{key}: {e}", ("sweep",)))
+    problems += [
+        Problem(f"{key}: no values to sweep", ("sweep", "grid")) for key, v in grid.items() if not v
+    ]
+    if problems:
+        raise UserError(problems)
+    named = list(variants.items()) or [("", {})]
+    combos = list(itertools.product(*grid.values())) if grid else [()]
+    out = []
+    for (vname, vsets), combo in itertools.product(named, combos):
+        parts = [vname] if vname else []
+        parts += [f"{parse_key(k)[-1]}-{_slug(v)}" for k, v in zip(grid, combo, strict=True)]
+        variant = "_".join(parts) or "base"
+        if len(variant) > 40:  # run names are limited; keep them unique with a hash
+            digest = hashlib.sha256(variant.encode()).hexdigest()[:6]
+            variant = f"{variant[:33]}-{digest}"
+        sets = [_set_line(k, v) for k, v in vsets.items()]
+        sets += [_set_line(k, v) for k, v in zip(grid, combo, strict=True)]
+        for i in range(seeds):
+            seed = base_seed + i
+            out.append(SweepRun(f"{variant}-seed{seed}", variant, seed, (*sets, f"seed={seed}")))
+    if len({r.variant for r in out}) < len(named) * len(combos):
+        raise UserError(Problem("two variants get the same name", ("sweep",)))
+    return out
+
+
+def train_command(config: str, sweep_dir: Path, run: SweepRun) -> list[str]:
+    """The `cnnrun train` command line of one sweep run."""
+    cmd = ["cnnrun", "train", config, "--runs-dir", str(sweep_dir), "--name", run.name]
+    for s in run.sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+@dataclass
+class SweepPlan:
+    """What `sweep.json` holds before results: enough to rerun or resume the sweep."""
+
+    config: str
+    config_sha256: str
+    created: str
+    runs: list[SweepRun]
+    kind: str = "cnnrun-sweep"
+    version: int = 1
+    results: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["runs"] = [{**asdict(r), "sets": list(r.sets)} for r in self.runs]
+        return d
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
+    return SweepPlan(
+        str(config),
+        file_sha256(config),
+        datetime.now().isoformat(timespec="seconds"),
+        sweep_runs,
+    )
+
+
+def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
+    runs.atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(plan.as_dict(), indent=2))
+
+
+def read_plan(sweep_dir: Path) -> SweepPlan:
+    """Read `sweep.json`; a plain error when the folder is not a sweep."""
+    path = sweep_dir / SWEEP_FILE
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if d.get("kind") != "cnnrun-sweep":
+            raise ValueError("it is not a cnnrun sweep file")
+        return SweepPlan(
+            d["config"],
+            d["config_sha256"],
+            d["created"],
+            [SweepRun(r["name"], r["variant"], r["seed"], tuple(r["sets"])) for r in d["runs"]],
+            results=d.get("results") or {},
+        )
+    except FileNotFoundError:
+        raise UserError(
+            Problem(f"is not a sweep folder (it has no {SWEEP_FILE})", file=str(sweep_dir))
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(Problem(f"unreadable {SWEEP_FILE}: {e}", file=str(path))) from None
+
+
+def find_runs(sweep_dir: Path) -> dict[str, tuple[Path, dict]]:
+    """The run folder of each run name in a sweep folder: the completed one if any, else the
+    one that got furthest (to resume). Folders without a readable summary are left out."""
+    found: dict[str, tuple[Path, dict]] = {}
+    for d in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        try:
+            summary = runs.read_summary(d)
+        except (OSError, ValueError):
+            continue
+        name = summary.get("name")
+        if not isinstance(name, str):
+            continue
+        rank = (summary.get("status") == "completed", summary.get("epochs_run") or 0)
+        old = found.get(name)
+        if old is None or rank > (
+            old[1].get("status") == "completed",
+            old[1].get("epochs_run") or 0,
+        ):
+            found[name] = (d, summary)
+    return found
+
+
+def _score(summary: dict) -> tuple[str, float]:
+    """The number a run is judged by: test accuracy when it has one, else its best value."""
+    test = summary.get("test") or {}
+    if "test_accuracy" in test:
+        return "test_accuracy", float(test["test_accuracy"])
+    value = summary.get("best_value")
+    return summary.get("monitor", "val_loss"), math.nan if value is None else float(value)
+
+
+def collect(sweep_dir: Path, plan: SweepPlan) -> dict:
+    """Per-variant results of the completed runs, and which variants differ beyond seed noise.
+
+    Returns a dict (also stored in `sweep.json` under `results`): `variants` (name, seeds done,
+    mean and std of the best monitored value and of the score, verdicts, run folders),
+    `comparisons` (Welch's t-test on the score for every pair of variants, Holm-corrected),
+    and counts of runs by status.
+    """
+    found = find_runs(sweep_dir)
+    by_variant: dict[str, list[tuple[SweepRun, Path, dict]]] = {}
+    status: dict[str, int] = {}
+    for r in plan.runs:
+        d, summary = found.get(r.name, (None, {}))
+        st = summary.get("status", "missing") if d else "missing"
+        status[st] = status.get(st, 0) + 1
+        by_variant.setdefault(r.variant, [])
+        if st == "completed" and d is not None:
+            by_variant[r.variant].append((r, d, summary))
+    variants = []
+    score_name = None
+    scores: dict[str, list[float]] = {}
+    for name, done in by_variant.items():
+        best = [float(s["best_value"]) for _, _, s in done if s.get("best_value") is not None]
+        sc = [_score(s) for _, _, s in done]
+        score_name = score_name or (sc[0][0] if sc else None)
+        scores[name] = [v for _, v in sc]
+        (bm, bs), (sm, ss) = stats.mean_std(best), stats.mean_std(scores[name])
+        verdicts: dict[str, int] = {}
+        for _, _, s in done:
+            v = (s.get("diagnosis") or {}).get("verdict", "unknown")
+            verdicts[v] = verdicts.get(v, 0) + 1
+        variants.append(
+            {
+                "variant": name,
+                "seeds_done": len(done),
+                "seeds_planned": sum(1 for r in plan.runs if r.variant == name),
+                "monitor": done[0][2].get("monitor") if done else None,
+                "best_mean": bm,
+                "best_std": bs,
+                "score_mean": sm,
+                "score_std": ss,
+                "verdicts": verdicts,
+                "run_dirs": [str(d) for _, d, _ in done],
+            }
+        )
+    pairs = list(itertools.combinations(scores, 2))
+    tests = [stats.welch(scores[a], scores[b]) for a, b in pairs]
+    significant = stats.holm([t.p for t in tests])
+    comparisons = [
+        {
+            "a": a,
+            "b": b,
+            "difference": stats.mean_std(scores[a])[0] - stats.mean_std(scores[b])[0],
+            "t": t.t,
+            "df": t.df,
+            "p": t.p,
+            "significant": sig,
+        }
+        for (a, b), t, sig in zip(pairs, tests, significant, strict=True)
+    ]
+    return _finite(
+        {
+            "collected": datetime.now().isoformat(timespec="seconds"),
+            "score": score_name,
+            "test": f"Welch's two-sided t-test on {score_name} per pair of variants, "
+            f"Holm-Bonferroni corrected, family-wise alpha {stats.ALPHA}",
+            "status": status,
+            "variants": variants,
+            "comparisons": comparisons,
+        }
+    )
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinity as null: sweep.json stays standard JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def histories(sweep_dir: Path, results: dict) -> dict[str, list[dict[str, list[float]]]]:
+    """Each variant's completed runs' histories, for the mean-and-band curves."""
+    return {
+        v["variant"]: [runs.read_history(Path(d)) for d in v["run_dirs"]]
+        for v in results.get("variants", [])
+        if v["run_dirs"]
+    }
