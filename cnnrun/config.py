@@ -395,6 +395,12 @@ class Config(Section):
     checkpoint: CheckpointConfig = CheckpointConfig()
     early_stopping: EarlyStoppingConfig | None = None
     logging: LoggingConfig = LoggingConfig()
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="none: one device; mirrored: every GPU of this machine "
+        "(tf.distribute.MirroredStrategy); multi_worker: several machines "
+        "(MultiWorkerMirroredStrategy, from TF_CONFIG or cnnrun train --workers)",
+    )
     sweep: SweepConfig | None = None
 
     def resolved(self) -> dict:

@@ -11,7 +11,9 @@ import hashlib
 import json
 import math
 import platform
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,11 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun import __version__, checkpoint, runs
+from cnnrun import __version__, checkpoint, distribute, runs
 from cnnrun.curves import draw_confusion, draw_run
 from cnnrun.data import load_splits, pipeline, steps
 from cnnrun.diagnose import diagnose
-from cnnrun.model import build_model, from_logits
+from cnnrun.model import build_model, from_logits, make_loss
 from cnnrun.plan import Plan
 from cnnrun.scores import classification_scores
 from cnnrun.splits import Splits
@@ -64,6 +66,7 @@ class Prepared:
     plan: Plan
     splits: Splits
     model: keras.Model
+    strategy: Any = None  # a tf.distribute strategy, or None for one device
 
 
 def versions() -> dict[str, str]:
@@ -85,10 +88,15 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def prepare(plan: Plan) -> Prepared:
     """Load and split the data and build the model; raises `UserError` on bad data."""
     cfg = plan.config
+    strategy = distribute.make_strategy(cfg.distribute)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
     splits = load_splits(cfg, plan.loaded.base_dir, plan.dataset)
-    model = build_model(cfg)
-    return Prepared(plan, splits, model)
+    if strategy is None:
+        model = build_model(cfg)
+    else:
+        with strategy.scope():
+            model = build_model(cfg)
+    return Prepared(plan, splits, model, strategy)
 
 
 def config_hash(resolved: dict) -> str:
@@ -284,6 +292,10 @@ def new_summary(prep: Prepared, run_dir: Path, run_name: str) -> dict[str, Any]:
         },
         "seed": cfg.seed,
         "deterministic": cfg.deterministic,
+        "distribute": {
+            "strategy": cfg.distribute,
+            "replicas": prep.strategy.num_replicas_in_sync if prep.strategy else 1,
+        },
         "data": {
             "source": cfg.data.source,
             "origin": splits.origin,
@@ -297,7 +309,13 @@ def new_summary(prep: Prepared, run_dir: Path, run_name: str) -> dict[str, Any]:
     }
 
 
-def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> dict:
+def run(
+    prep: Prepared,
+    runs_dir: Path,
+    reporter: Reporter,
+    name: str | None = None,
+    _chief: bool = False,
+) -> dict:
     """Train a prepared experiment into a new run folder and return its summary.
 
     Raises:
@@ -306,6 +324,15 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
     """
     cfg = prep.plan.config
     run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
+    if not _chief and not distribute.is_chief(prep.strategy):
+        # Every worker saves as the chief does (Keras's multi-worker checkpointing expects
+        # it), but into a temporary folder that goes away: only the chief's run folder stays.
+        scratch = Path(tempfile.mkdtemp(prefix="cnnrun-worker-"))
+        try:
+            summary = run(prep, scratch, reporter, name, _chief=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return {**summary, "run_dir": None, "worker": distribute.worker_label(prep.strategy)}
     run_dir = runs.create_run_dir(runs_dir, run_name)
     runs.write_config(run_dir, cfg.resolved())
     summary = new_summary(prep, run_dir, run_name)
@@ -380,19 +407,23 @@ def _fit(
 
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
+    callbacks = [recorder, *_callbacks(prep, run_dir)]
     with _stop_on_signals(recorder.stop, reporter):
         try:
-            model.fit(
-                train_ds,
-                epochs=cfg.train.epochs,
-                initial_epoch=first,
-                steps_per_epoch=train_steps,
-                validation_data=val_ds,
-                validation_steps=val_steps,
-                shuffle=False,
-                verbose=0,
-                callbacks=[recorder, *_callbacks(prep, run_dir)],
-            )
+            if isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                _fit_multi_worker(prep, train_ds, train_steps, first, callbacks)
+            else:
+                model.fit(
+                    train_ds,
+                    epochs=cfg.train.epochs,
+                    initial_epoch=first,
+                    steps_per_epoch=train_steps,
+                    validation_data=val_ds,
+                    validation_steps=val_steps,
+                    shuffle=False,
+                    verbose=0,
+                    callbacks=callbacks,
+                )
         except (KeyboardInterrupt, _StopRequested):
             recorder.stop["cleanup"] = True
             _finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
@@ -415,6 +446,46 @@ def _fit(
     return summary
 
 
+class WorkerLost(RuntimeError):
+    """A collective with the other workers failed: one of them stopped or is unreachable."""
+
+
+def _fit_multi_worker(
+    prep: Prepared,
+    train_ds: tf.data.Dataset,
+    train_steps: int,
+    first: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> None:
+    cfg, splits = prep.plan.config, prep.splits
+    val_ds = pipeline(
+        splits.x_val,
+        splits.y_val,
+        splits.scale,
+        cfg.train.batch_size,
+        loss=cfg.train.loss,
+        num_classes=len(splits.class_names),
+    )
+    try:
+        distribute.fit_custom(
+            prep.strategy,
+            prep.model,
+            make_loss(cfg),
+            distribute.correct_fn(cfg.train.loss, from_logits(cfg)),
+            train_ds,
+            val_ds,
+            train_steps,
+            first,
+            cfg.train.epochs,
+            callbacks,
+        )
+    except tf.errors.OpError as e:
+        raise WorkerLost(
+            f"lost contact with another worker ({type(e).__name__} in a collective); every "
+            "worker must be running and able to reach the others"
+        ) from None
+
+
 def _score_test(prep: Prepared, run_dir: Path, summary: dict) -> None:
     """Score the test split once with the best weights: loss, metrics, confusion matrix."""
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
@@ -429,15 +500,26 @@ def _score_test(prep: Prepared, run_dir: Path, summary: dict) -> None:
         loss=cfg.train.loss,
         num_classes=len(splits.class_names),
     )
-    scores = model.evaluate(test_ds, verbose=0, return_dict=True)
+    if isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras's evaluate/predict fail under this strategy as fit does; every worker holds
+        # the whole model, so score locally.
+        parts = [(model(xb, training=False), yb) for xb, yb in test_ds]
+        out = np.concatenate([keras.ops.convert_to_numpy(p) for p, _ in parts])
+        loss_fn = make_loss(cfg)
+        losses = np.concatenate([keras.ops.convert_to_numpy(loss_fn.call(y, p)) for p, y in parts])
+        scores = {"loss": float(losses.mean())}
+    else:
+        scores = model.evaluate(test_ds, verbose=0, return_dict=True)
+        out = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
     summary["test"] = {f"test_{k}": float(v) for k, v in scores.items()}
-    out = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
     if out.shape[-1] == 1:  # one sigmoid unit (or logit)
         predicted = (out[:, 0] > (0.0 if from_logits(cfg) else 0.5)).astype(int)
     else:
         predicted = out.argmax(axis=1)
     table = classification_scores(splits.y_test, predicted, splits.class_names)
     summary["test_scores"] = table
+    if "accuracy" in cfg.train.metrics and "test_accuracy" not in summary["test"]:
+        summary["test"]["test_accuracy"] = float(table["accuracy"])
     draw_confusion(
         table, run_dir / runs.CURVES / "confusion_matrix.png", title=f"{summary['name']}, test set"
     )

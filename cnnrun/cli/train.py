@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +53,23 @@ def _final_lines(summary: dict, run_dir: Path, out: Any) -> None:
     if summary.get("diagnosis"):
         d = summary["diagnosis"]
         out.print(f"diagnosis: {d['verdict']}: {d['reason']}", markup=False)
+
+
+def _tf_config(workers: str | None, index: int | None) -> str:
+    """TF_CONFIG for `--workers HOST:PORT,... --worker-index I` (exit 2 when malformed)."""
+    hosts = [w.strip() for w in (workers or "").split(",") if w.strip()]
+    bad = [h for h in hosts if not re.fullmatch(r"[^\s:]+:\d{1,5}", h)]
+    if not hosts or bad or index is None or index >= len(hosts):
+        raise UserError(
+            Problem(
+                f"expected --workers HOST:PORT,HOST:PORT,... and --worker-index 0..{len(hosts) - 1}"
+                + (f"; not HOST:PORT: {', '.join(bad)}" if bad else ""),
+                file="--workers",
+                hint="e.g. --workers 10.0.0.1:12345,10.0.0.2:12345 --worker-index 0",
+            )
+        )
+    task = {"type": "worker", "index": index}
+    return json.dumps({"cluster": {"worker": hosts}, "task": task})
 
 
 def _resume_plan(
@@ -140,6 +160,17 @@ def train(
             "val_accuracy=0.9 or test_accuracy=0.85 (repeatable).",
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT,...",
+            help="Train on these workers (distribute: multi_worker), one process each.",
+        ),
+    ] = None,
+    worker_index: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="I", help="With --workers: this process's place in the list."),
+    ] = None,
     strict: StrictOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -153,13 +184,17 @@ def train(
 
         out, err = consoles()
         show = not (json_ or quiet)
+        sets = list(set_ or [])
+        if workers is not None or worker_index is not None:
+            os.environ["TF_CONFIG"] = _tf_config(workers, worker_index)
+            sets.append("distribute=multi_worker")
         if resume is None and config is None:
             raise UserError(Problem("give a CONFIG to train, or --resume RUN_DIR"))
         if resume is None and (epochs or force):
             raise UserError(Problem("--epochs and --force go with --resume"))
         summary_before: dict = {}
         if resume is not None:
-            plan, summary_before = _resume_plan(resume, config, set_ or [], epochs, force, strict)
+            plan, summary_before = _resume_plan(resume, config, sets, epochs, force, strict)
             done = summary_before.get("epochs_run") or 0
             if summary_before.get("status") == "completed" and done >= plan.config.train.epochs:
                 if show:
@@ -172,7 +207,7 @@ def train(
                     emit_json(summary_before)
                 return EXIT_OK
         else:
-            plan = make_plan(load_config(config, set_ or []), strict=strict)
+            plan = make_plan(load_config(config, sets), strict=strict)
         gates = parse_gates(fail_under or [])
         if not json_:
             print_problems(plan.warnings, err)
@@ -235,6 +270,12 @@ def train(
                 markup=False,
             )
             return EXIT_INTERRUPTED
+        if summary.get("worker"):  # a non-chief worker: the chief wrote the run folder
+            if json_:
+                emit_json(summary)
+            elif show:
+                out.print(f"{summary['worker']} done; worker 0 wrote the run folder", markup=False)
+            return EXIT_OK
         run_dir = Path(summary["run_dir"])
         if json_:
             emit_json(summary)

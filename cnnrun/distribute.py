@@ -1,0 +1,153 @@
+"""Training on several devices or machines with TensorFlow's own `tf.distribute` strategies.
+
+`mirrored` keeps Keras's `fit` (it works under `MirroredStrategy`). `multi_worker` trains
+with a custom loop whose step runs through `strategy.run` inside a `tf.function`, as
+TensorFlow documents for `MultiWorkerMirroredStrategy`: Keras 3's `fit` fails under that
+strategy (keras-team/keras#20585: "Attempt to convert a value (PerReplica...)", then
+"Invalid reduction dimension 0" in `reduce_per_replica`). The loop drives the same callbacks
+as `fit` (history, best and last weights, early stopping), so a run folder looks the same.
+
+Example (two workers on one machine, each its own process):
+
+    cnnrun train cfg.yaml --workers 127.0.0.1:12345,127.0.0.1:12346 --worker-index 0
+    cnnrun train cfg.yaml --workers 127.0.0.1:12345,127.0.0.1:12346 --worker-index 1
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+# A collective that waits longer than this means a worker is gone: fail with a message
+# instead of hanging forever.
+COLLECTIVE_TIMEOUT_S = 120
+# Test hook: split this machine's CPU into N logical devices, so `mirrored` can be tried
+# (and tested) without GPUs. Must act before TensorFlow initialises its devices.
+LOGICAL_CPUS_ENV = "CNNRUN_LOGICAL_CPUS"
+
+
+def _split_cpu() -> None:
+    n = int(os.environ.get(LOGICAL_CPUS_ENV) or 0)
+    if n > 1:
+        (cpu,) = tf.config.list_physical_devices("CPU")[:1]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+        )
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy | None:
+    """The strategy for `distribute:`; call it before any other TensorFlow work."""
+    if kind == "none":
+        return None
+    if kind == "mirrored":
+        _split_cpu()
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
+    """Whether this process writes the run folder: always, except the non-chief workers."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    kind, index = resolver.task_type, resolver.task_id
+    return kind in (None, "chief") or (kind == "worker" and index == 0)
+
+
+def worker_label(strategy: tf.distribute.Strategy | None) -> str:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return f"{resolver.task_type} {resolver.task_id}" if resolver else "worker"
+
+
+def correct_fn(loss: str, logits: bool) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Per-sample 1.0/0.0 for a right/wrong prediction, for the label form of each loss."""
+
+    def fn(y: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
+        if loss == "binary_crossentropy":
+            guess = tf.cast(p > (0.0 if logits else 0.5), tf.float32)
+            return tf.cast(tf.equal(guess, tf.cast(y, tf.float32)), tf.float32)[:, 0]
+        truth = tf.argmax(y, axis=-1) if loss == "categorical_crossentropy" else y
+        return tf.cast(tf.equal(tf.argmax(p, -1), tf.cast(truth, tf.int64)), tf.float32)
+
+    return fn
+
+
+def fit_custom(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    loss_fn: keras.losses.Loss,
+    correct: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    train_steps: int,
+    first_epoch: int,
+    epochs: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> None:
+    """`fit` for multi-worker training: `strategy.run` steps, the same callbacks.
+
+    Every worker sees a shard of each global batch (tf.data's auto-shard policy); gradients
+    are summed across replicas by the Keras optimizer, the loss averaged over the global
+    batch. Validation runs whole on every worker with the same weights, so all workers agree
+    on the best epoch, and only the chief's files are kept.
+    """
+    dist_train = iter(strategy.experimental_distribute_dataset(train_ds))
+    optimizer = model.optimizer
+
+    @tf.function
+    def train_step(iterator: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                p = model(x, training=True)
+                per_sample = loss_fn.call(y, p)
+                loss = tf.nn.compute_average_loss(per_sample)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            n = tf.cast(tf.shape(per_sample)[0], tf.float32)
+            return tf.reduce_sum(per_sample), tf.reduce_sum(correct(y, p)), n
+
+        sums = strategy.run(step, args=next(iterator))
+        return tuple(strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums)
+
+    @tf.function
+    def val_step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        p = model(x, training=False)
+        n = tf.cast(tf.shape(p)[0], tf.float32)
+        return tf.reduce_sum(loss_fn.call(y, p)), tf.reduce_sum(correct(y, p)), n
+
+    cbs = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    cbs.on_train_begin()
+    for epoch in range(first_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        total = right = seen = 0.0
+        for b in range(train_steps):
+            loss_sum, correct_sum, n = (float(t) for t in train_step(dist_train))
+            total, right, seen = total + loss_sum, right + correct_sum, seen + n
+            cbs.on_train_batch_end(b, {"loss": total / max(seen, 1.0)})
+            if model.stop_training:
+                break
+        v_total = v_right = v_seen = 0.0
+        for x, y in val_ds:
+            loss_sum, correct_sum, n = (float(t) for t in val_step(x, y))
+            v_total, v_right, v_seen = v_total + loss_sum, v_right + correct_sum, v_seen + n
+        logs = {
+            "loss": total / max(seen, 1.0),
+            "accuracy": right / max(seen, 1.0),
+            "val_loss": v_total / max(v_seen, 1.0) if v_seen else math.nan,
+            "val_accuracy": v_right / max(v_seen, 1.0) if v_seen else math.nan,
+        }
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()

@@ -1,0 +1,112 @@
+"""Distributed training on one machine: `mirrored` over two logical CPU devices, and
+`multi_worker` with two worker processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Two replicas see each global batch in halves and average their gradients: the same math
+# as one device up to float rounding (the tiny network has no batchnorm, whose statistics
+# would be per replica). 3 epochs of it reach about 0.8 validation accuracy.
+TOLERANCE = 0.05
+
+
+def _train(cfg: Path, runs: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cnnrun",
+            "train",
+            str(cfg),
+            "--runs-dir",
+            str(runs),
+            "--json",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+def _single_process_val_accuracy(cli, cfg: Path, runs: Path) -> float:
+    r = cli("train", cfg, "--runs-dir", runs, "--json")
+    assert r.code == 0, r.stderr
+    return json.loads(r.stdout)["best_metrics"]["val_accuracy"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_mirrored_over_two_logical_cpus(cli, tiny_config, tmp_path: Path):
+    cfg = tiny_config(epochs=3)
+    proc = _train(
+        cfg, tmp_path / "mirrored", "--set", "distribute=mirrored", env={"CNNRUN_LOGICAL_CPUS": "2"}
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed"
+    assert summary["distribute"] == {"strategy": "mirrored", "replicas": 2}
+    assert (Path(summary["run_dir"]) / "best.weights.h5").stat().st_size > 0
+    single = _single_process_val_accuracy(cli, cfg, tmp_path / "single")
+    assert summary["best_metrics"]["val_accuracy"] == pytest.approx(single, abs=TOLERANCE)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_multi_worker_two_processes_one_run_folder(cli, tiny_config, tmp_path: Path):
+    cfg = tiny_config(epochs=3)
+    runs = tmp_path / "runs"
+    workers = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
+    scratch_before = set(Path(tempfile.gettempdir()).glob("cnnrun-worker-*"))
+    procs = [_train(cfg, runs, "--workers", workers, "--worker-index", str(i)) for i in (0, 1)]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=150))
+        finally:
+            p.kill()
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    chief, worker = (json.loads(o) for o, _ in outs)
+    assert chief["status"] == "completed" and chief["distribute"]["replicas"] == 2
+    assert worker["run_dir"] is None and worker["worker"] == "worker 1"
+    (run_dir,) = runs.iterdir()  # only the chief's folder
+    assert str(run_dir) == chief["run_dir"]
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 3
+    assert set(Path(tempfile.gettempdir()).glob("cnnrun-worker-*")) == scratch_before
+    single = _single_process_val_accuracy(cli, cfg, tmp_path / "single")
+    assert chief["best_metrics"]["val_accuracy"] == pytest.approx(single, abs=TOLERANCE)
+    # every worker computed the same validation on the same weights
+    assert worker["best_metrics"]["val_accuracy"] == pytest.approx(
+        chief["best_metrics"]["val_accuracy"], abs=1e-6
+    )
+
+
+def test_bad_workers_option_is_a_usage_error(cli, tiny_config, tmp_path: Path):
+    for args in (
+        ["--workers", "127.0.0.1"],  # no port
+        ["--workers", "127.0.0.1:1,127.0.0.1:2"],  # no index
+        ["--workers", "127.0.0.1:1,127.0.0.1:2", "--worker-index", "2"],
+    ):
+        r = cli("train", tiny_config(), "--runs-dir", tmp_path / "runs", *args)
+        assert r.code == 2, args
+        assert "--workers" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()
