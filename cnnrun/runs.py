@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 CONFIG, SUMMARY, HISTORY = "config.yaml", "summary.json", "history.csv"
+SWEEP = "sweep.json"  # marks a sweep folder, which holds runs rather than being one
 BEST, LAST, CURVES = "best.weights.h5", "last.weights.h5", "curves"
 
 
@@ -130,7 +131,7 @@ class RunInfo:
 
     `status` is the summary's (`running`, `completed`, `failed`, `interrupted`), or
     `incomplete` (a folder cnnrun started but has no summary), `corrupt` (an unreadable
-    summary) or `not a run`.
+    summary), `sweep` (a sweep folder: `cnnrun runs` on it lists its runs) or `not a run`.
     """
 
     path: Path
@@ -156,6 +157,10 @@ class RunInfo:
 def read_run(path: Path) -> RunInfo:
     """Summarise a run folder, whatever state it is in."""
     if not (path / SUMMARY).is_file():
+        if (path / SWEEP).is_file():
+            return RunInfo(
+                path, "sweep", name=path.name, problem="cnnrun runs on it lists its runs"
+            )
         if (path / CONFIG).is_file() or (path / HISTORY).is_file():
             return RunInfo(path, "incomplete", name=path.name, problem="no summary.json")
         return RunInfo(path, "not a run", name=path.name)

@@ -27,7 +27,7 @@ from cnnrun import runs, stats
 from cnnrun.errors import Problem, UserError
 from cnnrun.overrides import parse_key
 
-SWEEP_FILE = "sweep.json"
+SWEEP_FILE = runs.SWEEP
 LOGS = "logs"
 
 

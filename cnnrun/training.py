@@ -139,6 +139,7 @@ class _Recorder(keras.callbacks.Callback):
     stop: dict = field(default_factory=lambda: {"requested": False})
     _t0: float = 0.0
     _generators: list[Any] | None = None
+    first_batch_unix: float | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -172,6 +173,8 @@ class _Recorder(keras.callbacks.Callback):
         self._t0 = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.first_batch_unix is None:  # how long start-up took, for benchmarks and users
+            self.first_batch_unix = time.time()
         logs = logs or {}
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)) and self.nan_at is None:
@@ -542,6 +545,7 @@ def _finish(
         epochs_run=len(rows),
         diagnosis=diag.as_dict(),
         timings={
+            "first_batch_done_unix": recorder.first_batch_unix,
             "fit_s": round(fit_s, 3),
             "mean_epoch_s": round(float(np.mean(epoch_s)), 4) if epoch_s else None,
             "median_epoch_s": round(float(np.median(epoch_s)), 4) if epoch_s else None,

@@ -109,6 +109,8 @@ def test_print_commands_then_collect(cli, tiny_config, tmp_path: Path):
     done = {v["variant"]: v["seeds_done"] for v in doc["variants"]}
     assert done == {"pool_size-2": 1, "pool_size-4": 0}
     assert json.loads((sweep_dir / "sweep.json").read_text())["results"]["status"]["completed"] == 1
+    listed = json.loads(cli("runs", runs_dir, "--json").stdout)
+    assert [(r["path"], r["status"]) for r in listed] == [(str(sweep_dir), "sweep")]
 
 
 def _sweep_process(*args: str) -> subprocess.Popen:
