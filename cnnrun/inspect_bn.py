@@ -31,8 +31,9 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
 
     Returns:
         One dict per batchnorm layer: `index`, `name`, `after` (the kind of the layer feeding
-        it, activations skipped), `channels`, and per-channel `ratio = moving / actual`
-        summarised as `ratio_median` and `shift_max`, the largest of max(ratio, 1 / ratio).
+        it, activations skipped), `channels`, and per-channel
+        `ratio = (moving + epsilon) / (actual + epsilon)`, batchnorm's own epsilon, summarised
+        as `ratio_median` and `shift_max`, the largest of max(ratio, 1 / ratio).
     """
     bn = [
         i
@@ -58,9 +59,11 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
     for k, i in enumerate(bn):
         layer = model.layers[i]
         mean = sums[k] / count
-        actual = np.maximum(squares[k] / count - mean**2, 1e-12)
+        actual = np.maximum(squares[k] / count - mean**2, 0.0)
         moving = np.asarray(layer.moving_variance, dtype=np.float64)
-        ratio = moving / actual
+        # Batchnorm divides by sqrt(variance + epsilon), so that is the scale it gets wrong;
+        # the epsilon also keeps dead ReLU units (variance 0) from reading as infinite shifts.
+        ratio = (moving + layer.epsilon) / (actual + layer.epsilon)
         j = i - 1
         while j >= 0 and isinstance(model.layers[j], keras.layers.Activation):
             j -= 1

@@ -136,17 +136,33 @@ def _show(results: dict, figure: Path | None, out: Any) -> None:
         )
     out.print(table)
     out.print(f"mean ± std over seeds; significance: {results['test']}", markup=False)
-    sig = [c for c in results.get("comparisons", []) if c["significant"]]
-    if not results.get("comparisons"):
+    comparisons = [c for c in results.get("comparisons", []) if c["p"] is not None]
+    sig = [c for c in comparisons if c["significant"]]
+    # Shown apart: below 0.05 on its own, but not once corrected for the number of pairs.
+    hint = [c for c in comparisons if not c["significant"] and c["p"] < 0.05]
+    if not comparisons:
         out.print("no comparison: it takes two variants with 2 or more seeds each", markup=False)
     elif not sig:
-        out.print("no two variants differ by more than the seed noise", markup=False)
-    for c in sig:
-        better, worse = (c["a"], c["b"]) if c["difference"] > 0 else (c["b"], c["a"])
         out.print(
-            f"{better} > {worse} on {score} by {abs(c['difference']):.4f} (p = {c['p']:.3g})",
+            f"no two variants differ by more than the seed noise ({len(comparisons)} pairs)",
             markup=False,
         )
+    for title, group in (
+        ("differ by more than the seed noise:", sig),
+        (
+            f"p < 0.05 before, not after, the correction for {len(comparisons)} pairs "
+            "(more seeds would tell):",
+            hint,
+        ),
+    ):
+        if group:
+            out.print(title, markup=False)
+        for c in group:
+            better, worse = (c["a"], c["b"]) if c["difference"] > 0 else (c["b"], c["a"])
+            out.print(
+                f"  {better} > {worse} on {score} by {abs(c['difference']):.4f} (p = {c['p']:.2g})",
+                markup=False,
+            )
     if figure:
         out.print(f"curves: {figure}", markup=False)
 
