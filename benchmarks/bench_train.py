@@ -38,7 +38,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnrun import training  # noqa: E402
+from cnnrun import recorder, training  # noqa: E402
 from cnnrun.configfile import load_config  # noqa: E402
 from cnnrun.console import NullReporter  # noqa: E402
 from cnnrun.model import build_model  # noqa: E402
@@ -70,8 +70,8 @@ OVERHEAD: list[float] = []
 
 def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     timer = EpochTimer()
-    original = training._Recorder.on_epoch_begin
-    original_end = training._Recorder.on_epoch_end
+    original = recorder.Recorder.on_epoch_begin
+    original_end = recorder.Recorder.on_epoch_end
 
     def timed(self, epoch, logs=None):  # noqa: ANN001, ANN202
         timer.on_epoch_begin(epoch)
@@ -83,14 +83,14 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
         if epoch > 0:
             OVERHEAD.append(time.perf_counter() - t)
 
-    training._Recorder.on_epoch_begin = timed
-    training._Recorder.on_epoch_end = timed_end
+    recorder.Recorder.on_epoch_begin = timed
+    recorder.Recorder.on_epoch_end = timed_end
     try:
         prep = training.prepare(plan)
         summary = training.run(prep, tmp / "runs", NullReporter())
     finally:
-        training._Recorder.on_epoch_begin = original
-        training._Recorder.on_epoch_end = original_end
+        recorder.Recorder.on_epoch_begin = original
+        recorder.Recorder.on_epoch_end = original_end
     return timer.times, summary["data"]["counts"]["train"]
 
 

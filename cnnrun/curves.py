@@ -71,6 +71,22 @@ def _figure(width: float, height: float, **margins: float):  # noqa: ANN202
     return fig
 
 
+def _panels(count: int, legend_width: float, height: float, top: float):  # noqa: ANN202
+    """A figure of `count` side-by-side panels with room on the right for one legend."""
+    count = max(1, count)
+    width = 5.5 * count + legend_width
+    fig = _figure(
+        width,
+        height,
+        left=0.8 / width,
+        right=1 - legend_width / width,
+        bottom=0.12,
+        top=top,
+        wspace=0.25,
+    )
+    return fig, fig.subplots(1, count, squeeze=False)[0]
+
+
 def _save(fig, path: Path) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
@@ -215,17 +231,7 @@ def draw_overlay(
     if not names:
         for _, history, _ in runs:
             names += [m for m in metric_names(history) if m not in names]
-    width = 5.5 * len(names) + 2.6  # room on the right for the legend
-    fig = _figure(
-        width,
-        4.4,
-        left=0.5 / width * 1.6,
-        right=1 - 2.6 / width,
-        bottom=0.12,
-        top=0.84,
-        wspace=0.25,
-    )
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    fig, axes = _panels(len(names), legend_width=2.6, height=4.4, top=0.84)
     colours = [f"C{i % 10}" for i in range(len(runs))]
     for ax, metric in zip(axes, names, strict=True):
         for (d, history, summary), colour in zip(runs, colours, strict=True):
@@ -334,17 +340,7 @@ def draw_bands(
     for hs in groups.values():
         for h in hs:
             names += [m for m in metric_names(h) if m not in names]
-    width = 5.5 * max(1, len(names)) + 3.2
-    fig = _figure(
-        width,
-        4.6,
-        left=0.5 / width * 1.6,
-        right=1 - 3.2 / width,
-        bottom=0.12,
-        top=0.82,
-        wspace=0.25,
-    )
-    axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
+    fig, axes = _panels(len(names), legend_width=3.2, height=4.6, top=0.82)
     for ax, metric in zip(axes, names, strict=False):
         for i, (variant, hs) in enumerate(groups.items()):
             colour = f"C{i % 10}"
