@@ -335,7 +335,8 @@ def draw_bands(
     title: str = "sweep",
 ) -> Path:
     """One figure for a sweep: per metric, each variant's mean validation curve over its
-    seeds with a shaded band of +-1 std, and its mean training curve dotted."""
+    seeds with a shaded band of +-1 std, and its mean training curve dotted; losses on a log
+    scale."""
     names: list[str] = []
     for hs in groups.values():
         for h in hs:
@@ -355,8 +356,10 @@ def draw_bands(
             if train:
                 e, m, _ = _mean_std_by_epoch(train)
                 ax.plot(e, m, ":", color=colour, linewidth=1.4)
-        _style(ax, metric.replace("_", " "))
+        # Variants differ late, where losses are small: a log scale keeps that part readable.
+        _style(ax, metric.replace("_", " "), log_y="loss" in metric)
         ax.set_title(metric.replace("_", " "), loc="left", fontweight="bold")
+    axes[-1].plot([], [], ":", color="0.4", linewidth=1.4, label="training (mean)")
     axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(
         f"{title}: validation mean and +-1 std over seeds (band), training mean (dotted)",

@@ -83,11 +83,12 @@ def inspect(
                 f"{r['shift_max']:.3f}",
             )
         out.print(table)
-        out.print(
-            "a ratio near 1 / (1 - rate) after dropout is variance shift (Li et al., "
-            "2019): move the dropout after the batchnorm",
-            markup=False,
-        )
+        if any(r["after"] in ("dropout", "spatialdropout2d") for r in rows):
+            out.print(
+                "a ratio near 1 / (1 - rate) after dropout is variance shift (Li et al., "
+                "2019): move the dropout after the batchnorm",
+                markup=False,
+            )
         return EXIT_OK
 
     guard(debug, body)
