@@ -70,8 +70,12 @@ def write_config(run_dir: Path, resolved: dict) -> None:
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
 
 
+def summary_text(summary: dict) -> str:
+    return json.dumps(summary, indent=2, default=_json_default)
+
+
 def write_summary(run_dir: Path, summary: dict) -> None:
-    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2, default=_json_default))
+    atomic_write_text(run_dir / SUMMARY, summary_text(summary))
 
 
 def _json_default(value: Any) -> Any:
@@ -92,13 +96,17 @@ def history_columns(metrics: Sequence[str]) -> list[str]:
     return [*cols, "lr", "seconds"]
 
 
-def write_history(run_dir: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
+def history_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in rows:
         w.writerow({k: _fmt(row.get(k)) for k in columns})
-    atomic_write_text(run_dir / HISTORY, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_history(run_dir: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
+    atomic_write_text(run_dir / HISTORY, history_text(columns, rows))
 
 
 def _fmt(value: Any) -> str:

@@ -432,6 +432,7 @@ def _finish(
             else None,
         },
     )
+    runs.write_history(run_dir, recorder.columns, rows)  # also the epochs not yet written
     runs.write_summary(run_dir, summary)
     if rows:
         draw_run(run_dir)

@@ -209,15 +209,16 @@ def test_full_disk_fails_plainly_and_keeps_the_best_file(cli, tmp_path: Path, mo
     from cnnrun import runs as runs_mod
 
     calls = {"n": 0}
-    original = runs_mod.write_history
+    original = runs_mod.atomic_write_text
 
-    def full(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return original(*args, **kwargs)
+    def full(path, text):
+        if path.name == runs_mod.HISTORY:  # the second epoch's history write fails
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, text)
 
-    monkeypatch.setattr(runs_mod, "write_history", full)
+    monkeypatch.setattr(runs_mod, "atomic_write_text", full)
     r = cli("train", det_config(tmp_path), "--runs-dir", tmp_path / "runs")
     assert r.code == 1
     assert "No space left on device" in r.stderr and "Traceback" not in r.stderr
