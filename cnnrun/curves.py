@@ -87,6 +87,14 @@ def _panels(count: int, legend_width: float, height: float, top: float):  # noqa
     return fig, fig.subplots(1, count, squeeze=False)[0]
 
 
+def _close_panels(fig, axes, note: str, output: Path) -> Path:  # noqa: ANN001
+    """The legend right of the last panel, a one-line note on top, and the file."""
+    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(note, fontsize=9, x=0.02, ha="left", color="0.3")
+    _save(fig, output)
+    return output
+
+
 def _save(fig, path: Path) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
@@ -264,16 +272,7 @@ def draw_overlay(
                 )
         _style(ax, metric.replace("_", " "), log_y)
         ax.set_title(metric.replace("_", " "), loc="left", fontweight="bold")
-    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(
-        "solid: training, dashed: validation, star: best epoch",
-        fontsize=9,
-        x=0.02,
-        ha="left",
-        color="0.3",
-    )
-    _save(fig, output)
-    return output
+    return _close_panels(fig, axes, "solid: training, dashed: validation, star: best epoch", output)
 
 
 def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") -> Path:
@@ -360,13 +359,5 @@ def draw_bands(
         _style(ax, metric.replace("_", " "), log_y="loss" in metric)
         ax.set_title(metric.replace("_", " "), loc="left", fontweight="bold")
     axes[-1].plot([], [], ":", color="0.4", linewidth=1.4, label="training (mean)")
-    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(
-        f"{title}: validation mean and +-1 std over seeds (band), training mean (dotted)",
-        fontsize=9.5,
-        x=0.02,
-        ha="left",
-        color="0.2",
-    )
-    _save(fig, output)
-    return output
+    note = f"{title}: validation mean and +-1 std over seeds (band), training mean (dotted)"
+    return _close_panels(fig, axes, note, output)
