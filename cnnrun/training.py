@@ -27,6 +27,7 @@ from cnnrun import __version__, checkpoint, distribute, runs
 from cnnrun.curves import draw_confusion, draw_run
 from cnnrun.data import load_splits, pipeline, steps
 from cnnrun.diagnose import diagnose
+from cnnrun.errors import Problem, UserError
 from cnnrun.model import build_model, from_logits, make_loss
 from cnnrun.plan import Plan
 from cnnrun.recorder import Recorder, Reporter, Saver, StopRequested, stop_on_signals
@@ -190,10 +191,14 @@ def run(
 
 
 def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> dict:
-    """Continue a run in its own folder from the epoch after its last finished one.
+    """Continue a run in its own folder from the epoch after the one `last.weights.h5` holds.
 
     Model and optimizer state come from `last.weights.h5`, the best value so far from
-    `summary.json` (so a worse epoch never replaces the best file), the history is appended.
+    `best.weights.h5` (so a worse epoch never replaces the best file), the history is
+    appended.
+
+    Raises:
+        UserError: the history has fewer epochs than the last weights (not a cnnrun order).
     """
     cfg, model = prep.plan.config, prep.model
     for stale in run_dir.glob(".*.tmp*"):  # half-written files of a killed process
@@ -208,6 +213,15 @@ def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> dict:
     # the dropout randomness are functions of the epoch), so nothing differs but time.
     last = run_dir / runs.LAST
     done = int(checkpoint.read_metadata(last).get("epoch", 0)) if last.exists() else 0
+    if len(rows) < done:
+        raise UserError(
+            Problem(
+                f"history.csv has {len(rows)} epochs but last.weights.h5 holds epoch {done}; "
+                "the run cannot be continued exactly",
+                file=str(run_dir),
+                hint="train a new run",
+            )
+        )
     rows = rows[:done]
     if rows:
         model.optimizer.build(model.trainable_variables)
