@@ -177,8 +177,19 @@ def _hdf5(
             y = np.asarray(f[y_name]).reshape(-1).astype(np.int64) if y_name in f else None
     except OSError as e:
         raise _bad(f"cannot open as HDF5: {e}", file) from None
-    if y is not None and (len(y) != len(x) or y.min() < 0 or y.max() >= n_classes):
-        y = None
+    if y is not None and len(y) != len(x):
+        raise _bad(
+            f"has {len(x)} images in '{x_name}' but {len(y)} labels in '{y_name}'",
+            file,
+            hint="name the labels with --y-dataset",
+        )
+    if y is not None and len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise _bad(
+            f"labels in '{y_name}' run from {y.min()} to {y.max()}; the model has "
+            f"{n_classes} classes",
+            file,
+            hint="name the labels with --y-dataset",
+        )
     scale = 1.0 if np.issubdtype(x.dtype, np.floating) else trained_scale
     return Inputs(x, scale, [str(i) for i in range(len(x))], y)
 

@@ -210,6 +210,10 @@ def bad_inputs(trained: Path, tmp: Path) -> dict[str, tuple[list, str]]:
     np.savez(tmp / "nox.npz", images=np.zeros((5, 8, 8)))
     (tmp / "empty").mkdir()
     (tmp / "notes.txt").write_text("hello")
+    for name, y in (("short", np.zeros(4)), ("range", np.array([0, 1, 2, 3, 42]))):
+        with h5py.File(tmp / f"labels_{name}.h5", "w") as f:
+            f["x"] = np.zeros((5, 8, 8), dtype=np.uint8)
+            f["y"] = y.astype(np.int64)
     run = ["--run", trained]
     return {
         "not_hdf5": (["--weights", tmp / "text.weights.h5", "digits:test"], "cannot read as HDF5"),
@@ -231,6 +235,8 @@ def bad_inputs(trained: Path, tmp: Path) -> dict[str, tuple[list, str]]:
             "exactly one of",
         ),
         "bad_format": ([*run, "--format", "xml", "digits:test"], "expected csv or json"),
+        "hdf5_label_count": ([*run, tmp / "labels_short.h5"], "5 images in 'x' but 4 labels"),
+        "hdf5_label_range": ([*run, tmp / "labels_range.h5"], "run from 0 to 42"),
     }
 
 
@@ -251,6 +257,8 @@ CASES = [
     "not_an_input_kind",
     "both_weights_and_run",
     "bad_format",
+    "hdf5_label_count",
+    "hdf5_label_range",
 ]
 
 
