@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,36 @@ def test_bad_workers_option_is_a_usage_error(cli, tiny_config, tmp_path: Path):
         assert r.code == 2, args
         assert "--workers" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_dead_worker_stops_the_other_with_a_message(tmp_path: Path):
+    from cnnrun.distribute import COLLECTIVE_TIMEOUT_S
+
+    cfg = CONFIGS / "digits.yaml"
+    runs = tmp_path / "runs"
+    workers = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
+    args = ("--set", "train.epochs=200", "--workers", workers, "--worker-index")
+    chief = _train(cfg, runs, *args, "0")
+    other = _train(cfg, runs, *args, "1")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # kill worker 1 once training is under way
+            if any(
+                json.loads(s.read_text()).get("epochs_run") for s in runs.glob("*/summary.json")
+            ):
+                break
+            time.sleep(0.2)
+        other.kill()
+        killed = time.monotonic()
+        _, err = chief.communicate(timeout=180)
+        waited = time.monotonic() - killed
+    finally:
+        chief.kill()
+        other.kill()
+    assert chief.returncode == 1, err
+    assert "lost contact with another worker" in err and "Traceback" not in err
+    assert waited < COLLECTIVE_TIMEOUT_S + 30  # a clear failure, not a hang
+    (summary,) = runs.glob("*/summary.json")
+    assert json.loads(summary.read_text())["status"] == "failed"
