@@ -186,3 +186,29 @@ def test_parallel_sweep_killed_midway_resumes_only_the_missing_runs(tiny_config,
 def _missing(before: dict[str, str]) -> set[str]:
     names = {f"pool_size-{p}-seed{s}" for p in (2, 4) for s in (7, 8)}
     return names - set(before)
+
+
+def test_sweep_section_with_layer_variants(cli, tiny_config, tmp_path: Path):
+    extra = """sweep:
+  seeds: 2
+  variants:
+    plain: {}
+    drop:
+      model.layers: [{conv2d: {filters: 4}}, {maxpool2d: {}}, {flatten: {}},
+                     {dropout: 0.5}, {dense: {units: 10, activation: softmax}}]
+"""
+    cfg = tiny_config(extra=extra)
+    assert cli("validate", cfg).code == 0  # train and validate ignore the section
+    r = cli("sweep", cfg, "--print-commands", "--runs-dir", tmp_path / "runs")
+    assert r.code == 0, r.stderr
+    lines = [shlex.split(line) for line in r.stdout.splitlines() if not line.startswith("#")]
+    assert [argv[argv.index("--name") + 1] for argv in lines] == [
+        "plain-seed7",
+        "plain-seed8",
+        "drop-seed7",
+        "drop-seed8",
+    ]
+    key, _, value = lines[2][lines[2].index("--set") + 1].partition("=")
+    assert key == "model.layers" and json.loads(value)[3] == {"dropout": 0.5}
+    # the printed line is a valid config for train: check it without training
+    assert cli("validate", cfg, "--set", lines[2][lines[2].index("--set") + 1]).code == 0
