@@ -63,7 +63,8 @@ class Saver:
     """
 
     def __init__(self, model: keras.Model, twin: keras.Model) -> None:
-        twin.optimizer.build(twin.trainable_variables)
+        with tf.device("/CPU:0"):
+            twin.optimizer.build(twin.trainable_variables)
         self.sources = [*model.variables, *model.optimizer.variables]
         self.targets = [*twin.variables, *twin.optimizer.variables]
         if [tuple(v.shape) for v in self.sources] != [tuple(v.shape) for v in self.targets]:

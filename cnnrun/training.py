@@ -349,8 +349,11 @@ def _make_saver(prep: Prepared) -> Saver | None:
         else:
             with prep.strategy.scope():
                 model.optimizer.build(model.trainable_variables)
+    # The twin only ever holds a copy on its way to disk: host memory, not the GPU's.
+    with tf.device("/CPU:0"):
+        twin = build_model(prep.plan.config)
     try:
-        return Saver(model, build_model(prep.plan.config))
+        return Saver(model, twin)
     except ValueError:
         return None
 
