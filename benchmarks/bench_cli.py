@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--startup-repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", default="", help="comma-separated words: time only commands containing one"
+    )
     args = parser.parse_args()
     from cnnrun.synthetic import make_run
 
@@ -123,9 +126,14 @@ def main() -> None:
     )
     print("| command | min (s) | median (s) | max (s) | TensorFlow imported |")
     print("|---|---|---|---|---|")
+    words = [w for w in args.only.split(",") if w]
     for label, argv in commands.items():
+        if words and not any(w in label for w in words):
+            continue
         times, tf = time_command(argv, args.repeat)
         print(_row(label, times, tf), flush=True)
+    if words:
+        return
     print("\nfrom launch to the end of the first training batch (digits network):")
     print("| | min (s) | median (s) | max (s) |")
     print("|---|---|---|---|")
