@@ -212,3 +212,17 @@ def test_sweep_section_with_layer_variants(cli, tiny_config, tmp_path: Path):
     assert key == "model.layers" and json.loads(value)[3] == {"dropout": 0.5}
     # the printed line is a valid config for train: check it without training
     assert cli("validate", cfg, "--set", lines[2][lines[2].index("--set") + 1]).code == 0
+
+
+def test_resume_refuses_a_changed_config_and_collect_a_non_sweep(cli, tiny_config, tmp_path):
+    cfg = tiny_config(epochs=1)
+    runs_dir = tmp_path / "runs"
+    assert cli("sweep", cfg, "--grid", GRID, "--print-commands", "--runs-dir", runs_dir).code == 0
+    (sweep_dir,) = runs_dir.iterdir()
+    cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
+    r = cli("sweep", "--resume", sweep_dir)
+    assert r.code == 2 and "changed since the sweep started" in r.stderr
+    r = cli("sweep", "--collect", tmp_path)
+    assert r.code == 2 and "is not a sweep folder" in r.stderr
+    r = cli("sweep", cfg, "--collect", sweep_dir)
+    assert r.code == 2 and "exactly one of" in r.stderr
