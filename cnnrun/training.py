@@ -159,30 +159,30 @@ def new_summary(prep: Prepared, run_dir: Path, run_name: str) -> dict[str, Any]:
     }
 
 
-def run(
-    prep: Prepared,
-    runs_dir: Path,
-    reporter: Reporter,
-    name: str | None = None,
-    _chief: bool = False,
-) -> dict:
+def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> dict:
     """Train a prepared experiment into a new run folder and return its summary.
+
+    A non-chief worker of multi-worker training saves as the chief does (Keras's multi-worker
+    checkpointing expects it) but into a temporary folder that goes away; its summary has
+    `run_dir: None` and `worker`. Only the chief's run folder stays.
 
     Raises:
         Diverged: the loss became NaN or infinite (status `failed`, best weights kept).
         Interrupted: Ctrl-C or SIGTERM (status `interrupted`, best and last weights valid).
     """
+    if distribute.is_chief(prep.strategy):
+        return _run_into(prep, runs_dir, reporter, name)
+    scratch = Path(tempfile.mkdtemp(prefix="cnnrun-worker-"))
+    try:
+        summary = _run_into(prep, scratch, reporter, name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {**summary, "run_dir": None, "worker": distribute.worker_label(prep.strategy)}
+
+
+def _run_into(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None) -> dict:
     cfg = prep.plan.config
     run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
-    if not _chief and not distribute.is_chief(prep.strategy):
-        # Every worker saves as the chief does (Keras's multi-worker checkpointing expects
-        # it), but into a temporary folder that goes away: only the chief's run folder stays.
-        scratch = Path(tempfile.mkdtemp(prefix="cnnrun-worker-"))
-        try:
-            summary = run(prep, scratch, reporter, name, _chief=True)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return {**summary, "run_dir": None, "worker": distribute.worker_label(prep.strategy)}
     run_dir = runs.create_run_dir(runs_dir, run_name)
     runs.write_config(run_dir, cfg.resolved())
     summary = new_summary(prep, run_dir, run_name)
