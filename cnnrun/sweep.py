@@ -27,7 +27,6 @@ from cnnrun import runs, stats
 from cnnrun.errors import Problem, UserError
 from cnnrun.overrides import parse_key
 
-SWEEP_FILE = runs.SWEEP
 LOGS = "logs"
 
 
@@ -154,12 +153,12 @@ def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
-    runs.atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(plan.as_dict(), indent=2))
+    runs.atomic_write_text(sweep_dir / runs.SWEEP, json.dumps(plan.as_dict(), indent=2))
 
 
 def read_plan(sweep_dir: Path) -> SweepPlan:
     """Read `sweep.json`; a plain error when the folder is not a sweep."""
-    path = sweep_dir / SWEEP_FILE
+    path = sweep_dir / runs.SWEEP
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         if d.get("kind") != "cnnrun-sweep":
@@ -173,23 +172,28 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
         )
     except FileNotFoundError:
         raise UserError(
-            Problem(f"is not a sweep folder (it has no {SWEEP_FILE})", file=str(sweep_dir))
+            Problem(f"is not a sweep folder (it has no {runs.SWEEP})", file=str(sweep_dir))
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(Problem(f"unreadable {SWEEP_FILE}: {e}", file=str(path))) from None
+        raise UserError(Problem(f"unreadable {runs.SWEEP}: {e}", file=str(path))) from None
 
 
-def find_runs(sweep_dir: Path) -> dict[str, tuple[Path, dict]]:
+def find_runs(sweep_dir: Path, only: str | None = None) -> dict[str, tuple[Path, dict]]:
     """The run folder of each run name in a sweep folder: the completed one if any, else the
-    one that got furthest (to resume). Folders without a readable summary are left out."""
+    one that got furthest (to resume). Folders without a readable summary are left out.
+    `only` looks for one run name, reading only the folders named for it
+    (`<timestamp>_<name>` or `<timestamp>_<name>-N`), not every summary of the sweep."""
     found: dict[str, tuple[Path, dict]] = {}
     for d in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        rest = d.name.partition("_")[2]
+        if only is not None and not (rest == only or re.fullmatch(re.escape(only) + r"-\d+", rest)):
+            continue
         try:
             summary = runs.read_summary(d)
         except (OSError, ValueError):
             continue
         name = summary.get("name")
-        if not isinstance(name, str):
+        if not isinstance(name, str) or (only is not None and name != only):
             continue
         rank = (summary.get("status") == "completed", summary.get("epochs_run") or 0)
         old = found.get(name)

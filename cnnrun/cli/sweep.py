@@ -92,7 +92,7 @@ def _execute(sweep_dir: Path, plan: Any, jobs: int, out: Any, quiet: bool) -> tu
         counter["failed"] += code not in (0, EXIT_INTERRUPTED)
         if quiet:
             return
-        _, summary = sweep.find_runs(sweep_dir).get(job.name, (None, {}))
+        _, summary = sweep.find_runs(sweep_dir, only=job.name).get(job.name, (None, {}))
         status = summary.get("status", "not started")
         detail = ""
         if summary.get("best_value") is not None:
