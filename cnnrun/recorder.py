@@ -180,11 +180,7 @@ class Recorder(keras.callbacks.Callback):
             (self.run_dir / runs.SUMMARY, runs.summary_text(self.summary)),
         ]
         if self.saver is None:
-            for path, text in texts:
-                runs.atomic_write_text(path, text)
-            for name, extra, with_optimizer in jobs:
-                self._save(name, extra, with_optimizer)
-            return
+            raise RuntimeError("Recorder.saver must be set before training")
         files = [(self.run_dir / name, extra, opt) for name, extra, opt in jobs]
         self.saver.submit(texts, files, self.metadata)
 

@@ -339,9 +339,8 @@ def _once(prep: Prepared, x: Any, y: np.ndarray) -> tf.data.Dataset:
     return pipeline(x, y, splits.scale, cfg.train.batch_size, loss=cfg.train.loss, num_classes=n)
 
 
-def _make_saver(prep: Prepared) -> Saver | None:
-    """A background saver with its twin model; None (save on the training thread) if the
-    twin cannot mirror the model's variables one for one."""
+def _make_saver(prep: Prepared) -> Saver:
+    """The background saver, with a twin of the model built from the same config."""
     model = prep.model
     if not model.optimizer.built:  # fit would build it at the first step; its slots are saved
         if prep.strategy is None:
@@ -352,10 +351,7 @@ def _make_saver(prep: Prepared) -> Saver | None:
     # The twin only ever holds a copy on its way to disk: host memory, not the GPU's.
     with tf.device("/CPU:0"):
         twin = build_model(prep.plan.config)
-    try:
-        return Saver(model, twin)
-    except ValueError:
-        return None
+    return Saver(model, twin)
 
 
 class WorkerLost(RuntimeError):
