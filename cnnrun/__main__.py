@@ -1,3 +1,3 @@
-from cnnrun.cli import main
+from cnnrun.main import main
 
 main()

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnnrun import forked
 from cnnrun.diagnose import Diagnosis, best_epoch, diagnose
 from cnnrun.runs import CURVES, read_history, read_summary
 
@@ -209,8 +210,14 @@ def draw_metric(
     return path
 
 
-def draw_run(run_dir: Path) -> list[Path]:
-    """Redraw `curves/<metric>.png` for every metric of a run, from its files alone."""
+def draw_run(run_dir: Path, parallel: bool = False) -> list[Path]:
+    """Redraw `curves/<metric>.png` for every metric of a run, from its files alone.
+
+    Args:
+        run_dir: the run folder.
+        parallel: draw each figure after the first in a forked child process; only where
+            nothing but matplotlib runs (the CLI), never beside TensorFlow.
+    """
     history = read_history(run_dir)
     if not history or not history.get("loss"):
         return []
@@ -223,10 +230,17 @@ def draw_run(run_dir: Path) -> list[Path]:
     diag = diagnose(history, monitor, mode, summary.get("num_classes"))
     best = summary.get("best_epoch") or diag.best_epoch
     title = summary.get("name") or run_dir.name
-    return [
-        draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
+    calls = [
+        (history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
         for m in metric_names(history)
     ]
+    if not parallel:
+        return [draw_metric(*c) for c in calls]
+    # The figures are independent: the others on the other core, in children forked with
+    # matplotlib already imported. Not in the training process: a fork would not copy
+    # TensorFlow's threads.
+    others = [forked.fork_call(draw_metric, *c) for c in calls[1:]]
+    return [draw_metric(*calls[0])] + [forked.wait(j) for j in others]
 
 
 def _ema(values: list[float], weight: float) -> list[float]:

@@ -178,8 +178,3 @@ def _root(
 # The commands register themselves on `app` when imported, in the order `--help` lists them.
 for _module in ("train", "sweep", "check", "predict", "review", "inspect"):
     importlib.import_module(f"cnnrun.cli.{_module}")
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()

@@ -24,6 +24,7 @@ from cnnrun.errors import Problem, UserError
 
 @app.command()
 def plot(
+    ctx: typer.Context,
     run_dirs: Annotated[
         list[Path],
         typer.Argument(metavar="RUN_DIR", help="One run folder, or several to compare."),
@@ -48,18 +49,20 @@ def plot(
     def body() -> int:
         from datetime import datetime
 
-        from cnnrun import curves
+        from cnnrun import curves, forked
 
         out, _ = consoles()
         dirs = [existing_run(d) for d in run_dirs]
         if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
+        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None.
         if len(dirs) == 1 and output is None:
-            written = curves.draw_run(dirs[0])
+            written = forked.wait(forked.submit(ctx.obj, curves.draw_run, dirs[0], parallel=True))
         else:
             stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
             target = output or dirs[0].parent / f"overlay_{stamp}.png"
-            written = [curves.draw_overlay(dirs, target, metric, smooth, log_y)]
+            job = forked.submit(ctx.obj, curves.draw_overlay, dirs, target, metric, smooth, log_y)
+            written = [forked.wait(job)]
         if json_:
             emit_json({"written": [str(p) for p in written]})
         elif not quiet:
@@ -173,6 +176,7 @@ def runs_(
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The reference (golden) run.")],
     run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to check against it.")],
     metric: Annotated[
@@ -199,6 +203,7 @@ def compare(
         from rich.table import Table
 
         from cnnrun import compare as cmp
+        from cnnrun import forked
         from cnnrun.curves import draw_overlay
 
         out, err = consoles()
@@ -210,7 +215,9 @@ def compare(
         if tolerance is not None:
             failure = cmp.regression(sa, sb, metric or sum_a.get("monitor", "val_loss"), tolerance)
         stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
-        figure = draw_overlay([a_dir, b_dir], output or a_dir.parent / f"compare_{stamp}.png")
+        target = output or a_dir.parent / f"compare_{stamp}.png"
+        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None.
+        figure = forked.wait(forked.submit(ctx.obj, draw_overlay, [a_dir, b_dir], target))
         metrics = [
             {
                 "metric": k,

@@ -1,0 +1,108 @@
+"""`cnnrun.forked`: calls in forked children, their errors, and children that die or linger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnrun import forked
+from cnnrun.synthetic import make_run
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def _pid_and(x: int) -> tuple[int, int]:
+    return os.getpid(), x * 2
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _die_in_a_child(parent: int) -> str:
+    if os.getpid() != parent:
+        os._exit(3)
+    return "in-process"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # reaped: no zombie left
+    return False
+
+
+def test_fork_call_runs_in_a_child_and_returns_its_result():
+    pid, value = forked.wait(forked.fork_call(_pid_and, 21))
+    assert value == 42 and pid != os.getpid()
+
+
+def test_a_childs_exception_is_raised_in_the_parent_with_its_traceback():
+    with pytest.raises(ValueError, match="no such metric") as info:
+        forked.wait(forked.fork_call(_fail, "no such metric"))
+    assert "in a forked cnnrun process" in info.value.__notes__[0]
+    assert "_fail" in info.value.__notes__[0]
+
+
+def test_a_child_that_dies_without_answering_is_replaced_by_an_in_process_call():
+    job = forked.fork_call(_pid_and, 1)
+    os.kill(job.child.pid, 9)
+    assert forked.wait(job) == (os.getpid(), 2)
+    assert _gone(job.child.pid)
+
+
+def test_a_warm_child_runs_the_job_it_is_sent_once():
+    child = forked.start(warm=lambda: None)
+    assert forked.wait(forked.submit(child, _pid_and, 5))[0] == child.pid
+    # a second job has no child left to go to: it runs here
+    assert forked.wait(forked.submit(child, _pid_and, 5))[0] == os.getpid()
+    assert _gone(child.pid)
+
+
+def test_no_child_means_in_process_and_close_stops_an_unused_child():
+    assert forked.wait(forked.submit(None, _pid_and, 1)) == (os.getpid(), 2)
+    child = forked.start(warm=lambda: __import__("time").sleep(30))
+    forked.close(child)  # a command that failed before it drew: nothing may linger
+    assert _gone(child.pid)
+    forked.close(child)  # twice is harmless
+
+
+def test_a_job_that_kills_its_child_runs_in_process_instead():
+    here = os.getpid()
+    assert forked.wait(forked.submit(forked.start(), _die_in_a_child, here)) == "in-process"
+
+
+def test_cli_draws_in_the_child_and_the_parent_never_imports_matplotlib(tmp_path: Path):
+    a = make_run(tmp_path / "runs", 1, epochs=8)
+    b = make_run(tmp_path / "runs", 2, epochs=5, overfit=True)
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['cnnrun', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('cnnrun', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        "assert 'matplotlib' not in sys.modules, 'drawn in the parent'\n"
+        "sys.exit(code)\n"
+    )
+
+    def run(*args: object) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-c", probe, *map(str, args)]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    r = run("plot", a)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (a / "curves").iterdir()) == ["accuracy.png", "loss.png"]
+    r = run("compare", a, b, "-o", tmp_path / "cmp.png", "--json")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cmp.png").stat().st_size > 5000
+    # a failure while drawing is reported by the parent as any other: one line, exit 1
+    (tmp_path / "file").write_text("")
+    r = run("plot", a, b, "-o", tmp_path / "file" / "o.png")
+    assert r.returncode == 1 and "FileExistsError" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.glob("**/.*tmp*"))
+    r = run("plot", tmp_path / "nowhere")
+    assert r.returncode == 2 and "no such run folder" in r.stderr
