@@ -19,30 +19,37 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import pickle
 import signal
 import sys
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+
+# This module is imported before the fork, where every millisecond is on the critical path:
+# typing, dataclasses (with inspect), pickle and traceback came to 30 ms of it, so they are
+# imported where used or only for type checkers (which read TYPE_CHECKING as typing's).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
-@dataclass
 class Child:
     """A forked process waiting for one job: its pid and the parent's ends of two pipes."""
 
-    pid: int
-    jobs: int  # -1 once closed: the job is sent
-    results: int  # -1 once closed: the result is read
+    __slots__ = ("pid", "jobs", "results")
+
+    def __init__(self, pid: int, jobs: int, results: int) -> None:
+        self.pid = pid
+        self.jobs = jobs  # -1 once closed: the job is sent
+        self.results = results  # -1 once closed: the result is read
 
 
-@dataclass
 class Job:
     """A call running in `child`, or, with no child, to be run in-process by `wait`."""
 
-    child: Child | None
-    call: Callable[[], Any] = field(repr=False)
+    __slots__ = ("child", "call")
+
+    def __init__(self, child: Child | None, call: Callable[[], Any]) -> None:
+        self.child = child
+        self.call = call
 
 
 def start(warm: Callable[[], object] | None = None) -> Child | None:
@@ -105,12 +112,16 @@ def _serve(
             with os.fdopen(job_r, "rb") as f:
                 data = f.read()
             if data:  # none: the parent finished without a job (an error, or --help)
+                import pickle
+
                 fn, args, kwargs = pickle.loads(data)
                 call = functools.partial(fn, *args, **kwargs)
         if call is not None:
             try:
                 reply = ("ok", call())
             except Exception as e:  # noqa: BLE001 - goes back to the parent, raised there
+                import traceback
+
                 reply = ("error", e, traceback.format_exc())
             with os.fdopen(res_w, "wb") as f:
                 f.write(_dumps(reply))
@@ -126,6 +137,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _dumps(reply: tuple) -> bytes:
+    import pickle
+
     try:
         return pickle.dumps(reply)
     except Exception:  # noqa: BLE001 - an exception that cannot be pickled becomes plain text
@@ -138,6 +151,8 @@ def submit(child: Child | None, fn: Callable[..., Any], *args: Any, **kwargs: An
 
     With no child, or one already given a job, the call is kept to run in-process by `wait`.
     """
+    import pickle
+
     call = functools.partial(fn, *args, **kwargs)
     if child is None or child.jobs < 0:
         return Job(None, call)
@@ -164,6 +179,8 @@ def wait(job: Job) -> Any:
     _reap(job.child, kill=False)
     if not data:
         return job.call()
+    import pickle
+
     status, value, *tb = pickle.loads(data)
     if status == "ok":
         return value
