@@ -1,4 +1,6 @@
-"""`cnnrun.forked`: calls in forked children, their errors, and children that die or linger."""
+"""What makes the CLI start fast: calls in forked children (`cnnrun.forked`): their results,
+errors, and children that die or linger; and imports with the collector paused
+(`cnnrun.gcpause`)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cnnrun import forked
+from cnnrun import forked, gcpause
 from cnnrun.synthetic import make_run
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 def _pid_and(x: int) -> tuple[int, int]:
@@ -37,11 +39,13 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@needs_fork
 def test_fork_call_runs_in_a_child_and_returns_its_result():
     pid, value = forked.wait(forked.fork_call(_pid_and, 21))
     assert value == 42 and pid != os.getpid()
 
 
+@needs_fork
 def test_a_childs_exception_is_raised_in_the_parent_with_its_traceback():
     with pytest.raises(ValueError, match="no such metric") as info:
         forked.wait(forked.fork_call(_fail, "no such metric"))
@@ -49,6 +53,7 @@ def test_a_childs_exception_is_raised_in_the_parent_with_its_traceback():
     assert "_fail" in info.value.__notes__[0]
 
 
+@needs_fork
 def test_a_child_that_dies_without_answering_is_replaced_by_an_in_process_call():
     job = forked.fork_call(_pid_and, 1)
     os.kill(job.child.pid, 9)
@@ -56,6 +61,7 @@ def test_a_child_that_dies_without_answering_is_replaced_by_an_in_process_call()
     assert _gone(job.child.pid)
 
 
+@needs_fork
 def test_a_warm_child_runs_the_job_it_is_sent_once():
     child = forked.start(warm=lambda: None)
     assert forked.wait(forked.submit(child, _pid_and, 5))[0] == child.pid
@@ -64,6 +70,7 @@ def test_a_warm_child_runs_the_job_it_is_sent_once():
     assert _gone(child.pid)
 
 
+@needs_fork
 def test_no_child_means_in_process_and_close_stops_an_unused_child():
     assert forked.wait(forked.submit(None, _pid_and, 1)) == (os.getpid(), 2)
     child = forked.start(warm=lambda: __import__("time").sleep(30))
@@ -72,11 +79,13 @@ def test_no_child_means_in_process_and_close_stops_an_unused_child():
     forked.close(child)  # twice is harmless
 
 
+@needs_fork
 def test_a_job_that_kills_its_child_runs_in_process_instead():
     here = os.getpid()
     assert forked.wait(forked.submit(forked.start(), _die_in_a_child, here)) == "in-process"
 
 
+@needs_fork
 def test_cli_draws_in_the_child_and_the_parent_never_imports_matplotlib(tmp_path: Path):
     a = make_run(tmp_path / "runs", 1, epochs=8)
     b = make_run(tmp_path / "runs", 2, epochs=5, overfit=True)
@@ -106,3 +115,22 @@ def test_cli_draws_in_the_child_and_the_parent_never_imports_matplotlib(tmp_path
     assert not list(tmp_path.glob("**/.*tmp*"))
     r = run("plot", tmp_path / "nowhere")
     assert r.returncode == 2 and "no such run folder" in r.stderr
+
+
+def test_paused_collector_restores_its_state_and_freezes_what_was_built():
+    import gc
+
+    frozen = gc.get_freeze_count()
+    try:
+        with gcpause.paused():
+            assert not gc.isenabled()
+            built = [[i] for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(built)
+        gc.disable()
+        with gcpause.paused():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
+        gc.unfreeze()
