@@ -55,13 +55,16 @@ def plot(
         dirs = [existing_run(d) for d in run_dirs]
         if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
-        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None.
+        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None. Only
+        # that child forks again: this process may be a test's, with TensorFlow's threads.
+        child = ctx.obj
         if len(dirs) == 1 and output is None:
-            written = forked.wait(forked.submit(ctx.obj, curves.draw_run, dirs[0], parallel=True))
+            job = forked.submit(child, curves.draw_run, dirs[0], parallel=child is not None)
+            written = forked.wait(job)
         else:
             stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
             target = output or dirs[0].parent / f"overlay_{stamp}.png"
-            job = forked.submit(ctx.obj, curves.draw_overlay, dirs, target, metric, smooth, log_y)
+            job = forked.submit(child, curves.draw_overlay, dirs, target, metric, smooth, log_y)
             written = [forked.wait(job)]
         if json_:
             emit_json({"written": [str(p) for p in written]})
