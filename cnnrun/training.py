@@ -287,7 +287,11 @@ def _fit(
         repeat=True,
         first_epoch=first,
     )
-    val_ds = pipeline(splits.x_val, splits.y_val, splits.scale, bs, **labels, repeat=True)
+    # One finite pass per epoch, not a repeat()ed stream: Keras's evaluate drops the previous
+    # epoch's validation iterator, and dropping a repeat()ed one that sat idle through a
+    # training epoch waits about a second for tf.data's autotuning thread to wake up (3 of
+    # 10 mnist5k epochs here). An exhausted iterator has no thread left to wait for.
+    val_ds = _once(prep, splits.x_val, splits.y_val)
 
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
