@@ -2,9 +2,10 @@
 
 Pipelines shuffle and batch *indices* and gather whole batches from one in-memory tensor, so
 an epoch costs one vectorised gather per batch rather than one slice per sample; HDF5 images
-are read a batch at a time instead. They are `repeat()`ed and fed to `fit` with
-`steps_per_epoch`: re-creating an input iterator at every epoch start stalled plain `fit`
-for seconds per epoch on this project's CPU machines.
+are read a batch at a time instead. The training pipeline is `repeat()`ed and fed to `fit`
+with `steps_per_epoch`: re-creating an input iterator at every epoch start stalled plain
+`fit` for seconds per epoch on this project's CPU machines. Validation is one finite pass
+(see `training.run` for why a repeated one stalls instead).
 """
 
 from __future__ import annotations
