@@ -244,7 +244,11 @@ def draw_run(run_dir: Path, parallel: bool = False) -> list[Path]:
     # matplotlib already imported. Not in the training process: a fork would not copy
     # TensorFlow's threads.
     others = [forked.fork_call(draw_metric, *c) for c in calls[1:]]
-    return [draw_metric(*calls[0])] + [forked.wait(j) for j in others]
+    try:
+        return [draw_metric(*calls[0])] + [forked.wait(j) for j in others]
+    finally:  # after an error or Ctrl-C here, stop and reap the ones not waited for
+        for job in others:
+            forked.close(job.child)
 
 
 def _ema(values: list[float], weight: float) -> list[float]:

@@ -86,7 +86,15 @@ def _fork(warm: Callable[[], object] | None, call: Callable[[], Any] | None) -> 
     res_r, res_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    # Ctrl-C ignored across the fork, so the child is born ignoring it (see `_serve`): no
+    # moment in which it could run the parent's KeyboardInterrupt handling as its own.
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not this thread's to change
+        previous = None
     pid = os.fork()
+    if pid != 0 and previous is not None:
+        signal.signal(signal.SIGINT, previous)
     if pid == 0:  # pragma: no cover - runs in the child; tests see its effects
         os.close(job_w)
         os.close(res_r)
@@ -101,7 +109,10 @@ def _serve(
 ) -> None:
     """The child's whole life: warm up, run the job if one comes, send back what it gave."""
     code = 0
-    # SIGTERM (`close`) as an exception, so that a figure half-written is removed on the way.
+    # Ctrl-C reaches the whole process group; only the parent acts on it, and stops its
+    # children with SIGTERM (`close`), which raises here so a half-written file is removed on
+    # the way out. One path out, in order, and every child reaped by its own parent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already so when forked from the main thread
     signal.signal(signal.SIGTERM, _terminated)
     try:
         if warm is not None:
@@ -174,8 +185,12 @@ def wait(job: Job) -> Any:
     if job.child is None:
         return job.call()
     results, job.child.results = job.child.results, -1
-    with os.fdopen(results, "rb") as f:
-        data = f.read()
+    try:
+        with os.fdopen(results, "rb") as f:
+            data = f.read()
+    except BaseException:  # Ctrl-C while waiting: nobody will read its answer now
+        _reap(job.child)
+        raise
     _reap(job.child, kill=False)
     if not data:
         return job.call()

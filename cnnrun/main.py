@@ -27,11 +27,16 @@ def main() -> None:
     from cnnrun import forked
 
     draws = bool(argv) and argv[0] in DRAWING_COMMANDS and "--help" not in argv
-    child = forked.start(warm=_import_matplotlib) if draws else None
+    child = None
     try:
+        if draws:
+            child = forked.start(warm=_import_matplotlib)
         from cnnrun.cli import app
 
         app(obj=child)
+    except KeyboardInterrupt:  # during start-up, before a command's own handling began
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
     finally:
         forked.close(child)
 

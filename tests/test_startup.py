@@ -134,3 +134,50 @@ def test_paused_collector_restores_its_state_and_freezes_what_was_built():
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def _group(pgid: int) -> list[str]:
+    """Processes (zombies included) still in process group `pgid`, from /proc."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
+            left.append(f"{stat.parent.name} {fields[0]}")
+    return left
+
+
+@needs_fork
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_while_drawing_stops_every_child_and_leaves_no_file(tmp_path: Path):
+    import signal
+    import time
+
+    run = make_run(tmp_path / "runs", 1, epochs=30)
+    for extra in (0.0, 0.05, 0.1):
+        p = subprocess.Popen(
+            [sys.executable, "-m", "cnnrun", "plot", str(run)],
+            start_new_session=True,  # its own process group, as a terminal's Ctrl-C sees it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Three processes: the parent waiting, its child drawing one figure and the child's
+        # own child drawing the other. Ctrl-C reaches all three at once.
+        deadline = time.monotonic() + 30
+        while len(_group(p.pid)) < 3 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(extra)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate()
+        finished = out.count("wrote ") == 2
+        # Interrupted: 130, or killed by SIGINT (-2), which a shell also reports as 130; or
+        # the drawing finished first.
+        assert p.returncode in (130, -2) or finished and p.returncode == 0, (p.returncode, err)
+        assert "Traceback" not in err
+        time.sleep(0.2)
+        assert _group(p.pid) == []  # every child stopped and reaped by its parent
+        assert not list(run.glob("curves/.*"))  # no half-written figure
