@@ -92,9 +92,16 @@ def _fork(warm: Callable[[], object] | None, call: Callable[[], Any] | None) -> 
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread: signals are not this thread's to change
         previous = None
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # out of processes or memory: everything runs in-process instead
+        pid = -1
     if pid != 0 and previous is not None:
         signal.signal(signal.SIGINT, previous)
+    if pid < 0:
+        for fd in (job_r, job_w, res_r, res_w):
+            os.close(fd)
+        return None
     if pid == 0:  # pragma: no cover - runs in the child; tests see its effects
         os.close(job_w)
         os.close(res_r)

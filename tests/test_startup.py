@@ -80,6 +80,20 @@ def test_no_child_means_in_process_and_close_stops_an_unused_child():
 
 
 @needs_fork
+def test_a_fork_that_fails_runs_the_call_in_process_and_keeps_ctrl_c(monkeypatch):
+    import signal
+
+    def no_fork() -> int:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert forked.start() is None
+    assert forked.wait(forked.fork_call(_pid_and, 4)) == (os.getpid(), 8)
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+@needs_fork
 def test_a_job_that_kills_its_child_runs_in_process_instead():
     here = os.getpid()
     assert forked.wait(forked.submit(forked.start(), _die_in_a_child, here)) == "in-process"
