@@ -146,18 +146,12 @@ class Recorder(keras.callbacks.Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
-    def _save(self, name: str, extra: dict, with_optimizer: bool) -> None:
-        final = self.run_dir / name
-        tmp = checkpoint.temp_path(final)
-        skip = [] if with_optimizer else [self.model.optimizer]
-        keras.saving.save_weights(self.model, tmp, objects_to_skip=skip)
-        checkpoint.finalize(tmp, final, {**self.metadata, **extra})
-
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
         # still leaves a loadable best file (epoch 0).
         if not (self.run_dir / runs.BEST).exists():
-            self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
+            epoch0 = {"epoch": 0, "monitor": self.monitor, "value": math.nan}
+            self._submit([], [(runs.BEST, epoch0, False)])
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.finish_writes()
@@ -179,6 +173,10 @@ class Recorder(keras.callbacks.Callback):
             (self.run_dir / runs.HISTORY, runs.history_text(self.columns, self.rows)),
             (self.run_dir / runs.SUMMARY, runs.summary_text(self.summary)),
         ]
+        self._submit(texts, jobs)
+
+    def _submit(self, texts: list[tuple[Path, str]], jobs: list[tuple[str, dict, bool]]) -> None:
+        """Hand texts and `(file name, extra metadata, with optimizer)` jobs to the saver."""
         if self.saver is None:
             raise RuntimeError("Recorder.saver must be set before training")
         files = [(self.run_dir / name, extra, opt) for name, extra, opt in jobs]
