@@ -104,7 +104,7 @@ def main() -> None:
         "--only", default="", help="comma-separated words: time only commands containing one"
     )
     args = parser.parse_args()
-    from cnnrun.synthetic import make_run
+    from synthetic import make_run
 
     tmp = Path(tempfile.mkdtemp())
     made = [make_run(tmp / "runs", i, overfit=i % 3 == 0) for i in range(args.runs)]

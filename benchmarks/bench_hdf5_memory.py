@@ -28,8 +28,8 @@ CHILD = """
 import os, resource, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 from pathlib import Path
-from cnnrun.config import Config
-from cnnrun.data import load_splits, pipeline
+from cnnrun.config.schema import Config
+from cnnrun.engine.pipeline import load_splits, pipeline
 cfg = Config.model_validate({"data": {"source": "hdf5", "path": sys.argv[1]},
     "model": {"layers": [{"flatten": {}}, {"dense": {"units": 10, "activation": "softmax"}}]}})
 t = time.perf_counter()

@@ -38,12 +38,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnrun import recorder, training  # noqa: E402
-from cnnrun.configfile import load_config  # noqa: E402
-from cnnrun.console import NullReporter  # noqa: E402
-from cnnrun.model import build_model  # noqa: E402
-from cnnrun.plan import make_plan  # noqa: E402
-from cnnrun.sources import load_dataset  # noqa: E402
+from cnnrun.engine import recorder
+from cnnrun.engine import training  # noqa: E402
+from cnnrun.config.load import load_config  # noqa: E402
+from cnnrun.cli.reporters import NullReporter  # noqa: E402
+from cnnrun.engine.model import build_model  # noqa: E402
+from cnnrun.config.plan import make_plan  # noqa: E402
+from cnnrun.data.sources import load_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,3 +1,3 @@
-from cnnrun.main import main
+from cnnrun.cli import main
 
 main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from cnnrun.diagnose import best_epoch, diagnose, generalization_loss, training_progress
+from cnnrun.runs.diagnose import best_epoch, diagnose, generalization_loss, training_progress
 
 
 def test_overfitting_train_falls_while_validation_rises():

@@ -122,7 +122,7 @@ def test_bad_workers_option_is_a_usage_error(cli, tiny_config, tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_a_dead_worker_stops_the_other_with_a_message(tmp_path: Path):
-    from cnnrun.distribute import COLLECTIVE_TIMEOUT_S
+    from cnnrun.engine.distribute import COLLECTIVE_TIMEOUT_S
 
     cfg = CONFIGS / "digits.yaml"
     runs = tmp_path / "runs"

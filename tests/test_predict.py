@@ -13,8 +13,8 @@ import pytest
 from conftest import TINY, run_cli
 from PIL import Image
 
-from cnnrun.config import DataConfig
-from cnnrun.sources import load_dataset
+from cnnrun.config.schema import DataConfig
+from cnnrun.data.sources import load_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cnnrun.checkpoint import FAULT_DELAY_ENV
+from cnnrun.runs.weights import FAULT_DELAY_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +167,7 @@ def test_signal_stops_cleanly_with_exit_130(signals, tmp_path: Path):
     assert summary["status"] == "interrupted" and summary["epochs_run"] >= 2
     assert (run / "curves" / "loss.png").is_file()
     for name in ("best.weights.h5", "last.weights.h5"):
-        from cnnrun.predict import load_model
+        from cnnrun.engine.predict import load_model
 
         load_model(run / name) if name.startswith("best") else weights(run / name)
     assert len(metrics(run)) == summary["epochs_run"]
@@ -176,7 +176,7 @@ def test_signal_stops_cleanly_with_exit_130(signals, tmp_path: Path):
 def test_sigkill_at_random_moments_then_resume_equals_the_uninterrupted_run(
     reference: Path, tmp_path: Path
 ):
-    from cnnrun.predict import load_model
+    from cnnrun.engine.predict import load_model
 
     rng = random.Random(1127)
     cfg = det_config(tmp_path)
@@ -206,7 +206,7 @@ def test_sigkill_at_random_moments_then_resume_equals_the_uninterrupted_run(
 def test_full_disk_fails_plainly_and_keeps_the_best_file(cli, tmp_path: Path, monkeypatch):
     import errno
 
-    from cnnrun import runs as runs_mod
+    from cnnrun.runs import folder as runs_mod
 
     calls = {"n": 0}
     original = runs_mod.atomic_write_text
@@ -223,7 +223,7 @@ def test_full_disk_fails_plainly_and_keeps_the_best_file(cli, tmp_path: Path, mo
     assert r.code == 1
     assert "No space left on device" in r.stderr and "Traceback" not in r.stderr
     run = only_run(tmp_path / "runs")
-    from cnnrun.predict import load_model
+    from cnnrun.engine.predict import load_model
 
     load_model(run / "best.weights.h5")
     assert json.loads((run / "summary.json").read_text())["status"] == "failed"

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from cnnrun.synthetic import make_run
+from synthetic import make_run
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnrun.config import DataConfig
+from cnnrun.config.schema import DataConfig
+from cnnrun.data.sources import H5Images, load_dataset, select_classes
+from cnnrun.data.splits import split_dataset, stratified_split
 from cnnrun.errors import UserError
-from cnnrun.sources import H5Images, load_dataset, select_classes
-from cnnrun.splits import split_dataset, stratified_split
 
 LAYERS = """\
 model:

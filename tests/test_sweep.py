@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnrun import stats, sweep
 from cnnrun.errors import UserError
+from cnnrun.runs import stats, sweep
 
 GRID = "model.layers[1].maxpool2d.pool_size=2,4"
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cnnrun.runs import create_run_dir
+from cnnrun.runs.folder import create_run_dir
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +82,11 @@ def test_train_writes_a_complete_run_folder(cli, tiny_config, tmp_path: Path):
 
 def _evaluate_best_on_validation(run: Path) -> float:
     """Rebuild from the weights file's own metadata and score the recorded validation split."""
-    from cnnrun.config import Config
-    from cnnrun.data import pipeline
-    from cnnrun.predict import load_model
-    from cnnrun.sources import load_dataset
-    from cnnrun.splits import split_dataset
+    from cnnrun.config.schema import Config
+    from cnnrun.data.sources import load_dataset
+    from cnnrun.data.splits import split_dataset
+    from cnnrun.engine.pipeline import pipeline
+    from cnnrun.engine.predict import load_model
 
     model, meta = load_model(run / "best.weights.h5", compile=True)
     cfg = Config.model_validate(meta["config"])
@@ -149,7 +149,7 @@ def test_nan_loss_fails_with_exit_1_and_keeps_a_loadable_best_file(cli, tiny_con
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and "NaN" in summary["reason"]
     assert summary["diagnosis"]["verdict"] == "diverged"
-    from cnnrun.predict import load_model
+    from cnnrun.engine.predict import load_model
 
     model, meta = load_model(run / "best.weights.h5")
     assert meta["epoch"] == 0  # the untrained weights: no epoch beat them

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     DebugOpt,
@@ -15,7 +16,6 @@ from cnnrun.cli import (
     QuietOpt,
     SetOpt,
     StrictOpt,
-    app,
     consoles,
     emit_json,
     guard,
@@ -100,8 +100,8 @@ def validate(
     """Check configs and print each one's layer table, without importing TensorFlow."""
 
     def body() -> int:
-        from cnnrun.configfile import load_config
-        from cnnrun.plan import make_plan
+        from cnnrun.config.load import load_config
+        from cnnrun.config.plan import make_plan
 
         out, err = consoles()
         docs, failed = [], False
@@ -139,7 +139,7 @@ def schema(debug: DebugOpt = False) -> None:
     """Print the JSON Schema of the config file (for editors and CI linting)."""
 
     def body() -> int:
-        from cnnrun.config import json_schema
+        from cnnrun.config.schema import json_schema
 
         emit_json(json_schema())
         return EXIT_OK

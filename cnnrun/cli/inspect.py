@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_OK,
     DebugOpt,
     JsonOpt,
-    app,
     consoles,
     emit_json,
     guard,
@@ -35,7 +35,7 @@ def inspect(
         from rich import box
         from rich.table import Table
 
-        from cnnrun.runs import BEST
+        from cnnrun.runs.folder import BEST
 
         out, _ = consoles()
         if not bn:
@@ -43,9 +43,9 @@ def inspect(
         if not (run_dir / BEST).is_file():
             raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run_dir)))
         import_training(debug)
-        from cnnrun.data import load_splits, pipeline
-        from cnnrun.inspect_bn import variance_shift
-        from cnnrun.predict import load_predictor
+        from cnnrun.engine.inspect_bn import variance_shift
+        from cnnrun.engine.pipeline import load_splits, pipeline
+        from cnnrun.engine.predict import load_predictor
 
         pred = load_predictor(run_dir / BEST)
         splits = load_splits(pred.config, run_dir)

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     DebugOpt,
     JsonOpt,
     QuietOpt,
     SetOpt,
-    app,
     check_gates,
     consoles,
     guard,
@@ -168,9 +168,9 @@ def predict(
     def body() -> int:
         import json as jsonlib
 
-        from cnnrun import inputs as inputs_mod
-        from cnnrun.checkpoint import read_metadata
-        from cnnrun.runs import BEST, atomic_write_text
+        from cnnrun.data import inputs as inputs_mod
+        from cnnrun.runs.folder import BEST, atomic_write_text
+        from cnnrun.runs.weights import read_metadata
 
         out, err = consoles()
         fmt = "json" if json_ else format_
@@ -203,7 +203,7 @@ def predict(
                 )
             )
         training = import_training(debug)  # noqa: F841 - quiet TensorFlow start-up
-        from cnnrun.predict import load_predictor, predict_probabilities
+        from cnnrun.engine.predict import load_predictor, predict_probabilities
 
         pred = load_predictor(path, config, set_ or [])
         shape = tuple(pred.config.model.input_shape or ())
@@ -220,7 +220,7 @@ def predict(
         rows = _prediction_rows(data.names, probabilities, pred.class_names, data.y, top_k, probs)
         scores = None
         if data.y is not None:
-            from cnnrun.scores import classification_scores
+            from cnnrun.runs.scores import classification_scores
 
             scores = classification_scores(data.y, probabilities.argmax(axis=1), pred.class_names)
         if gates and scores is None:
@@ -251,7 +251,7 @@ def predict(
         else:
             sys.stdout.write(text)
         if report and scores is not None:
-            from cnnrun.curves import draw_confusion
+            from cnnrun.runs.curves import draw_confusion
 
             report.mkdir(parents=True, exist_ok=True)
             draw_confusion(scores, report / "confusion_matrix.png", title=path.parent.name)

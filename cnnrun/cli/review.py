@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     DebugOpt,
     JsonOpt,
     QuietOpt,
-    app,
     consoles,
     emit_json,
     existing_run,
@@ -24,7 +24,6 @@ from cnnrun.errors import Problem, UserError
 
 @app.command()
 def plot(
-    ctx: typer.Context,
     run_dirs: Annotated[
         list[Path],
         typer.Argument(metavar="RUN_DIR", help="One run folder, or several to compare."),
@@ -49,23 +48,18 @@ def plot(
     def body() -> int:
         from datetime import datetime
 
-        from cnnrun import curves, forked
+        from cnnrun.runs import curves
 
         out, _ = consoles()
         dirs = [existing_run(d) for d in run_dirs]
         if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
-        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None. Only
-        # that child forks again: this process may be a test's, with TensorFlow's threads.
-        child = ctx.obj
         if len(dirs) == 1 and output is None:
-            job = forked.submit(child, curves.draw_run, dirs[0], parallel=child is not None)
-            written = forked.wait(job)
+            written = curves.draw_run(dirs[0])
         else:
             stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
             target = output or dirs[0].parent / f"overlay_{stamp}.png"
-            job = forked.submit(child, curves.draw_overlay, dirs, target, metric, smooth, log_y)
-            written = [forked.wait(job)]
+            written = [curves.draw_overlay(dirs, target, metric, smooth, log_y)]
         if json_:
             emit_json({"written": [str(p) for p in written]})
         elif not quiet:
@@ -111,7 +105,7 @@ def runs_(
         from rich import box
         from rich.table import Table
 
-        from cnnrun.runs import list_runs
+        from cnnrun.runs.folder import list_runs
 
         out, _ = consoles()
         if sort != "started" and sort not in RUN_SORTS:
@@ -179,7 +173,6 @@ def runs_(
 
 @app.command()
 def compare(
-    ctx: typer.Context,
     run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The reference (golden) run.")],
     run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to check against it.")],
     metric: Annotated[
@@ -205,9 +198,8 @@ def compare(
         from rich import box
         from rich.table import Table
 
-        from cnnrun import compare as cmp
-        from cnnrun import forked
-        from cnnrun.curves import draw_overlay
+        from cnnrun.runs import compare as cmp
+        from cnnrun.runs.curves import draw_overlay
 
         out, err = consoles()
         a_dir, b_dir = existing_run(run_a), existing_run(run_b)
@@ -219,8 +211,7 @@ def compare(
             failure = cmp.regression(sa, sb, metric or sum_a.get("monitor", "val_loss"), tolerance)
         stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
         target = output or a_dir.parent / f"compare_{stamp}.png"
-        # ctx.obj: a child importing matplotlib since launch (cnnrun.main), or None.
-        figure = forked.wait(forked.submit(ctx.obj, draw_overlay, [a_dir, b_dir], target))
+        figure = draw_overlay([a_dir, b_dir], target)
         metrics = [
             {
                 "metric": k,
@@ -282,7 +273,7 @@ def report(
     """Write one self-contained HTML report of a run (images embedded; no network needed)."""
 
     def body() -> int:
-        from cnnrun.report import write_report
+        from cnnrun.runs.report import write_report
 
         out, _ = consoles()
         path = write_report(existing_run(run_dir), output)

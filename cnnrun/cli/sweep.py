@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -19,7 +20,6 @@ from cnnrun.cli import (
     JsonOpt,
     QuietOpt,
     SetOpt,
-    app,
     consoles,
     emit_json,
     guard,
@@ -31,9 +31,9 @@ FIGURE = "sweep_curves.png"
 
 def _plan_runs(config: Path, sets: list[str], grid: list[str], seeds: int | None) -> list:
     """Expand the sweep and check every variant's config before anything runs (exit 2)."""
-    from cnnrun import sweep
-    from cnnrun.configfile import load_config
-    from cnnrun.plan import make_plan
+    from cnnrun.config.load import load_config
+    from cnnrun.config.plan import make_plan
+    from cnnrun.runs import sweep
 
     loaded = load_config(config, sets)
     section = loaded.config.sweep
@@ -60,7 +60,7 @@ def _plan_runs(config: Path, sets: list[str], grid: list[str], seeds: int | None
 
 def _execute(sweep_dir: Path, plan: Any, jobs: int, out: Any, quiet: bool) -> tuple[bool, int]:
     """Run every run not yet completed (resuming the interrupted ones); (finished, failures)."""
-    from cnnrun import launch, sweep
+    from cnnrun.runs import launch, sweep
 
     found = sweep.find_runs(sweep_dir)
     todo = []
@@ -169,8 +169,8 @@ def _show(results: dict, figure: Path | None, out: Any) -> None:
 
 def _finish(sweep_dir: Path, plan: Any) -> tuple[dict, Path | None]:
     """Collect results into sweep.json and draw the mean-and-band curves."""
-    from cnnrun import sweep
-    from cnnrun.curves import draw_bands
+    from cnnrun.runs import sweep
+    from cnnrun.runs.curves import draw_bands
 
     plan.results = sweep.collect(sweep_dir, plan)
     sweep.write_plan(sweep_dir, plan)
@@ -226,7 +226,8 @@ def sweep(
     """Train every variant of a config at several seeds and compare them over the seed noise."""
 
     def body() -> int:
-        from cnnrun import runs, sweep
+        from cnnrun.runs import folder as runs
+        from cnnrun.runs import sweep
 
         out, _ = consoles()
         modes = sum(x is not None for x in (config, resume, collect))

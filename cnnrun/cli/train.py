@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import (
+from cnnrun.cli import app
+from cnnrun.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -19,7 +20,6 @@ from cnnrun.cli import (
     QuietOpt,
     SetOpt,
     StrictOpt,
-    app,
     check_gates,
     consoles,
     emit_json,
@@ -81,10 +81,10 @@ def _resume_plan(
     strict: bool,
 ) -> tuple[Any, dict]:
     """The plan to continue a run with, refusing (exit 2) a config that differs from it."""
-    from cnnrun.compare import config_diff
-    from cnnrun.configfile import load_config, parse_config
-    from cnnrun.plan import make_plan
-    from cnnrun.runs import CONFIG, read_summary
+    from cnnrun.config.load import load_config, parse_config
+    from cnnrun.config.plan import make_plan
+    from cnnrun.runs.compare import config_diff
+    from cnnrun.runs.folder import CONFIG, read_summary
 
     if not (run_dir / CONFIG).is_file():
         raise UserError(Problem(f"is not a run folder (it has no {CONFIG})", file=str(run_dir)))
@@ -179,8 +179,8 @@ def train(
     """Train an experiment into a new run folder, keeping the best epoch's weights."""
 
     def body() -> int:
-        from cnnrun.configfile import load_config
-        from cnnrun.plan import make_plan
+        from cnnrun.config.load import load_config
+        from cnnrun.config.plan import make_plan
 
         out, err = consoles()
         show = not (json_ or quiet)
@@ -211,7 +211,7 @@ def train(
         gates = parse_gates(fail_under or [])
         if not json_:
             print_problems(plan.warnings, err)
-        from cnnrun import console
+        from cnnrun.cli import reporters as console
 
         training = import_training(debug)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun.config import DataConfig
+from cnnrun.config.schema import DataConfig
+from cnnrun.data.sources import Dataset, H5Images, H5Subset
 from cnnrun.errors import Problem, UserError
-from cnnrun.sources import Dataset, H5Images, H5Subset
 
 # The test split carved by `data.test_split` does not move with the run's seed, so runs with
 # different seeds are scored on the same images.

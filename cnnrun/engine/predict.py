@@ -18,10 +18,10 @@ import keras
 import numpy as np
 from pydantic import ValidationError
 
-from cnnrun.checkpoint import read_metadata
-from cnnrun.config import Config
+from cnnrun.config.schema import Config
+from cnnrun.engine.model import build_model
 from cnnrun.errors import Problem, UserError
-from cnnrun.model import build_model
+from cnnrun.runs.weights import read_metadata
 
 
 def config_from_metadata(path: Path, meta: dict[str, Any]) -> Config:
@@ -135,8 +135,8 @@ def load_predictor(
         names = list(meta.get("class_names") or [])
         scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
     else:
-        from cnnrun.configfile import load_config
-        from cnnrun.plan import make_plan
+        from cnnrun.config.load import load_config
+        from cnnrun.config.plan import make_plan
 
         plan = make_plan(load_config(config_path, overrides))
         config, names = plan.config, plan.class_names
@@ -153,8 +153,8 @@ def predict_probabilities(pred: Predictor, x: Any, scale: float, batch_size: int
     """Class probabilities, (N, K), predicted in batches; logits are turned into probabilities."""
     import tensorflow as tf
 
-    from cnnrun.data import pipeline
-    from cnnrun.model import from_logits
+    from cnnrun.engine.model import from_logits
+    from cnnrun.engine.pipeline import pipeline
 
     n = len(x)
     dummy = np.zeros(n, dtype=np.int64)

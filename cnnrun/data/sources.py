@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun.config import DataConfig
+from cnnrun.config.schema import DataConfig
 from cnnrun.errors import Problem, UserError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}

@@ -23,9 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cnnrun import runs, stats
+from cnnrun.config.overrides import parse_key
 from cnnrun.errors import Problem, UserError
-from cnnrun.overrides import parse_key
+from cnnrun.runs import folder as runs
+from cnnrun.runs import stats
 
 LOGS = "logs"
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from cnnrun.config import SHORTHAND
+from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
+from cnnrun.config.layers import REGISTRY
 from cnnrun.errors import Problem, UserError, format_path
 
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
@@ -49,9 +50,10 @@ def _set(raw: dict, loc: tuple[str | int, ...], value: Any) -> None:
             if not isinstance(node, dict):
                 raise ValueError(f"{format_path(loc[:i])} is not a mapping")
             child = node.get(part)
-            if child is None or (part in SHORTHAND and not isinstance(child, dict | list)):
+            short = REGISTRY[part].shorthand if part in REGISTRY else None
+            if child is None or (short and not isinstance(child, dict | list)):
                 # `dropout: 0.25` becomes `dropout: {rate: 0.25}` so `.rate` can be set
-                child = {SHORTHAND[part]: child} if part in SHORTHAND and child is not None else {}
+                child = {short: child} if short and child is not None else {}
                 if isinstance(nxt, int):
                     child = []
                 node[part] = child

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun.config import DataConfig
-from cnnrun.errors import Problem, UserError
-from cnnrun.sources import (
+from cnnrun.config.schema import DataConfig
+from cnnrun.data.sources import (
     IMAGE_EXTENSIONS,
     H5Images,
     image_files,
     load_dataset,
     read_image,
 )
+from cnnrun.errors import Problem, UserError
 
 BUILTIN_SPLITS = {"digits": ("test", "train"), "mnist5k": ("test", "train")}
 

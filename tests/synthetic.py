@@ -8,7 +8,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cnnrun import runs
+from cnnrun.runs import folder as runs
 
 CONFIG = {
     "name": "synthetic",

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs import CONFIG, read_summary
+from cnnrun.runs.folder import CONFIG, read_summary
 
 NOT_SCORES = {"epoch", "lr", "seconds"}
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cnnrun.config import Config
-from cnnrun.configfile import LoadedConfig
+from cnnrun.config.lint import lint_layers
+from cnnrun.config.load import LoadedConfig
+from cnnrun.config.schema import Config
+from cnnrun.config.shapes import LayerTable, infer_shapes
+from cnnrun.data.sources import Dataset, describe
 from cnnrun.errors import Problem, UserError
-from cnnrun.lint import lint_layers
-from cnnrun.shapes import LayerTable, infer_shapes
-from cnnrun.sources import Dataset, describe
 
 
 @dataclass

@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cnnrun.config import LAYER_KINDS, Config, LayerEntry
+from cnnrun.config.layers import REGISTRY, LayerEntry
+from cnnrun.config.overrides import apply_overrides
+from cnnrun.config.schema import Config
 from cnnrun.errors import Problem, UserError, suggest
-from cnnrun.overrides import apply_overrides
 
 Loc = tuple[str | int, ...]
 
@@ -87,12 +88,19 @@ def _marks(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[Problem]
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at `loc`, to list its valid keys."""
     cls: type[BaseModel] | None = Config
+    in_layers = False
     for part in loc:
         if isinstance(part, int):
             continue
+        if in_layers:  # a layer item's key is its kind
+            kind = REGISTRY.get(part)
+            cls, in_layers = (kind.args if kind else None), False
+            continue
         if cls is None or part not in cls.model_fields:
             return None
-        cls = _inner_model(cls.model_fields[part].annotation)
+        annotation = cls.model_fields[part].annotation
+        in_layers = LayerEntry in typing.get_args(annotation) or _holds_layers(annotation)
+        cls = _inner_model(annotation)
     return cls
 
 
@@ -104,6 +112,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def _holds_layers(annotation: Any) -> bool:
+    return any(a is LayerEntry or _holds_layers(a) for a in typing.get_args(annotation))
 
 
 def _show(value: Any) -> str:
@@ -133,14 +145,19 @@ def _from_pydantic(err: dict) -> Problem:
     loc: Loc = tuple(err["loc"])
     kind = err["type"]
     value = err.get("input")
+    if kind == "unknown_layer_kind":
+        name = str(err["ctx"]["kind"])
+        hint = suggest(name, REGISTRY) or "valid: " + ", ".join(REGISTRY)
+        return Problem(f"unknown layer kind '{name}'", (*loc, name), hint=hint)
+    if kind == "layer_shape":
+        return Problem(str(err["msg"]), loc)
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         valid = list(parent.model_fields) if parent else []
-        what = "layer kind" if parent is LayerEntry else "key"
         hint = suggest(str(loc[-1]), valid)
         if not hint and valid:
             hint = "valid: " + ", ".join(valid)
-        return Problem(f"unknown {what} '{loc[-1]}'", loc, hint=hint)
+        return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
     if kind == "missing":
         example = {"filters": " (e.g. filters: 16)", "units": " (e.g. units: 10)"}
         return Problem(f"missing required field '{loc[-1]}'{example.get(str(loc[-1]), '')}", loc)
@@ -301,6 +318,3 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     except OSError as e:
         raise UserError(Problem(f"cannot read: {e.strerror}", file=str(path))) from None
     return parse_config(text, str(path), p.resolve().parent, overrides)
-
-
-__all__ = ["LAYER_KINDS", "LoadedConfig", "load_config", "parse_config"]

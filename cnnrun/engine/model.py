@@ -1,10 +1,11 @@
 """Config -> `keras.Model`: the one builder that training and prediction both use.
 
-Layers are named `<kind>_<index>` after their place in `model.layers`, so a layer in a Keras
+A functional model of stock Keras layers, each built by its kind's builder
+(`cnnrun.engine.layers`) and named after its place in `model.layers`, so a layer in a Keras
 error or a weights mismatch points straight back at the config.
 
 Example:
-    >>> model = build_model(plan.config, num_classes=10)
+    >>> model = build_model(plan.config, compile=False)
     >>> model.output_shape
     (None, 10)
 """
@@ -15,75 +16,9 @@ from typing import Any
 
 import keras
 
-from cnnrun.config import Config, LayerEntry
-from cnnrun.shapes import output_activation
-
-
-def _regularizer(l2: float | None) -> Any:
-    return keras.regularizers.L2(l2) if l2 else None
-
-
-def _act(name: str) -> str | None:
-    return None if name == "linear" else name
-
-
-def make_layer(entry: LayerEntry, index: int) -> keras.layers.Layer:
-    """The Keras layer for one config entry, with Keras's own argument names."""
-    a = entry.args
-    name = f"{entry.kind}_{index}"
-    L = keras.layers
-    match entry.kind:
-        case "conv2d":
-            return L.Conv2D(
-                a.filters,
-                a.kernel_size,
-                strides=a.strides,
-                padding=a.padding,
-                dilation_rate=a.dilation_rate,
-                activation=_act(a.activation),
-                use_bias=a.use_bias,
-                kernel_regularizer=_regularizer(a.l2),
-                name=name,
-            )
-        case "maxpool2d":
-            return L.MaxPooling2D(a.pool_size, strides=a.strides, padding=a.padding, name=name)
-        case "avgpool2d":
-            return L.AveragePooling2D(a.pool_size, strides=a.strides, padding=a.padding, name=name)
-        case "globalavgpool2d":
-            return L.GlobalAveragePooling2D(name=name)
-        case "globalmaxpool2d":
-            return L.GlobalMaxPooling2D(name=name)
-        case "flatten":
-            return L.Flatten(name=name)
-        case "dense":
-            return L.Dense(
-                a.units,
-                activation=_act(a.activation),
-                use_bias=a.use_bias,
-                kernel_regularizer=_regularizer(a.l2),
-                name=name,
-            )
-        case "dropout":
-            return L.Dropout(a.rate, name=name)
-        case "spatialdropout2d":
-            return L.SpatialDropout2D(a.rate, name=name)
-        case "batchnorm":
-            return L.BatchNormalization(
-                momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
-            )
-        case "activation":
-            return L.Activation(a.activation, name=name)
-        case "randomflip":
-            return L.RandomFlip(a.mode, name=name)
-        case "randomrotation":
-            return L.RandomRotation(a.factor, fill_mode=a.fill_mode, name=name)
-        case "randomzoom":
-            return L.RandomZoom(a.height_factor, a.width_factor, fill_mode=a.fill_mode, name=name)
-        case "randomtranslation":
-            return L.RandomTranslation(
-                a.height_factor, a.width_factor, fill_mode=a.fill_mode, name=name
-            )
-    raise ValueError(f"unknown layer kind {entry.kind!r}")
+from cnnrun.config.schema import Config
+from cnnrun.config.shapes import output_activation
+from cnnrun.engine.layers import apply_layers
 
 
 def build_model(config: Config, compile: bool = True) -> keras.Model:
@@ -95,9 +30,9 @@ def build_model(config: Config, compile: bool = True) -> keras.Model:
     """
     if config.model.input_shape is None:
         raise ValueError("model.input_shape must be resolved before building")
-    layers = [keras.Input(shape=tuple(config.model.input_shape), name="input")]
-    layers += [make_layer(e, i) for i, e in enumerate(config.model.layers)]
-    model = keras.Sequential(layers, name=config.name or "cnnrun")
+    inputs = keras.Input(shape=tuple(config.model.input_shape), name="input")
+    outputs = apply_layers(config.model.layers, inputs)
+    model = keras.Model(inputs, outputs, name=config.name or "cnnrun")
     if compile:
         t = config.train
         model.compile(

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun import checkpoint, runs
+from cnnrun.runs import folder as runs
+from cnnrun.runs import weights as checkpoint
 
 
 class Reporter(Protocol):

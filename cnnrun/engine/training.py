@@ -23,16 +23,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun import __version__, checkpoint, distribute, runs
-from cnnrun.curves import draw_confusion, draw_run
-from cnnrun.data import load_splits, pipeline, steps
-from cnnrun.diagnose import diagnose
+from cnnrun import __version__
+from cnnrun.config.plan import Plan
+from cnnrun.data.splits import Splits
+from cnnrun.engine import distribute
+from cnnrun.engine.model import build_model, from_logits, make_loss
+from cnnrun.engine.pipeline import load_splits, pipeline, steps
+from cnnrun.engine.recorder import Recorder, Reporter, Saver, StopRequested, stop_on_signals
 from cnnrun.errors import Problem, UserError
-from cnnrun.model import build_model, from_logits, make_loss
-from cnnrun.plan import Plan
-from cnnrun.recorder import Recorder, Reporter, Saver, StopRequested, stop_on_signals
-from cnnrun.scores import classification_scores
-from cnnrun.splits import Splits
+from cnnrun.runs import folder as runs
+from cnnrun.runs import weights as checkpoint
+from cnnrun.runs.curves import draw_confusion, draw_run
+from cnnrun.runs.diagnose import diagnose
+from cnnrun.runs.scores import classification_scores
 
 
 class Diverged(Exception):

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from cnnrun.compare import load
-from cnnrun.config import Config
-from cnnrun.curves import VERDICT_COLOURS, draw_run
-from cnnrun.runs import CURVES, atomic_write_text
-from cnnrun.shapes import infer_shapes
+from cnnrun.config.schema import Config
+from cnnrun.config.shapes import infer_shapes
+from cnnrun.runs.compare import load
+from cnnrun.runs.curves import VERDICT_COLOURS, draw_run
+from cnnrun.runs.folder import CURVES, atomic_write_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;

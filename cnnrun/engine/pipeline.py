@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from cnnrun.config import Config, DataConfig
+from cnnrun.config.schema import Config, DataConfig
+from cnnrun.data.sources import KERAS_SETS, Dataset, H5Images, load_dataset, select_classes
+from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.errors import Problem, UserError
-from cnnrun.sources import KERAS_SETS, Dataset, H5Images, load_dataset, select_classes
-from cnnrun.splits import Splits, split_dataset
 
 DOWNLOAD_TIMEOUT_S = 15
 

@@ -1,0 +1,252 @@
+"""The built-in layer kinds: arguments with Keras's own names, shape rules, placement facts.
+
+The shape rules follow Keras 3 (`keras/src/ops/operation_utils.py`);
+`tests/test_layer_kinds.py` checks every kind against real Keras layers. Adding a kind is one
+`register` call here and one builder in `cnnrun.engine.layers`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, StrictBool
+
+from cnnrun.config.fields import (
+    Activation,
+    Factor,
+    FillMode,
+    NonNegFloat,
+    Padding,
+    Pair,
+    PositiveInt,
+    Rate,
+    Section,
+    number,
+    pair,
+)
+from cnnrun.config.layers import LayerKind, Loc, Shape, ShapeError, Step, register
+from cnnrun.errors import Problem
+
+
+def conv_out(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """One spatial output size of a convolution or pooling, as Keras computes it."""
+    if padding == "same":
+        return (size - 1) // stride + 1
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def spatial(
+    shape: Shape,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: str,
+    loc: Loc,
+    what: str,
+) -> tuple[int, int]:
+    """Output height and width of a sliding window; `ShapeError` when it reaches 0."""
+    h, w, _ = shape
+    out = (
+        conv_out(h, kernel[0], strides[0], dilation[0], padding),
+        conv_out(w, kernel[1], strides[1], dilation[1], padding),
+    )
+    if out[0] < 1 or out[1] < 1:
+        eff = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+        raise ShapeError(
+            Problem(
+                f"{what} {eff[0]}x{eff[1]} is larger than the {h}x{w} input it gets, so the "
+                "output size reaches 0",
+                loc,
+                hint="use padding: same, a smaller size, or fewer pooling layers before it",
+            )
+        )
+    return out
+
+
+def same_shape(a: Section, shape: Shape, loc: Loc, infer: object) -> Step:
+    """The rule of layers that change no shape and hold no weights."""
+    return Step(shape)
+
+
+# ---- convolution and dense ---------------------------------------------------------------------
+
+
+class Conv2D(Section):
+    filters: PositiveInt
+    kernel_size: Pair = 3
+    strides: Pair = 1
+    padding: Padding = "valid"
+    dilation_rate: Pair = 1
+    activation: Activation = "relu"
+    use_bias: StrictBool = True
+    l2: NonNegFloat | None = Field(None, description="L2 weight decay on the kernel")
+
+
+def _conv2d(a: Conv2D, shape: Shape, loc: Loc, infer: object) -> Step:
+    kernel, strides, dil = pair(a.kernel_size), pair(a.strides), pair(a.dilation_rate)
+    if max(strides) > 1 and max(dil) > 1:
+        raise ShapeError(
+            Problem(
+                "strides > 1 and dilation_rate > 1 cannot be combined (Keras refuses it)",
+                (*loc, "dilation_rate"),
+            )
+        )
+    hw = spatial(shape, kernel, strides, dil, a.padding, (*loc, "kernel_size"), "kernel_size")
+    out = (*hw, a.filters)
+    params = kernel[0] * kernel[1] * shape[2] * a.filters + (a.filters if a.use_bias else 0)
+    return Step(out, params, params, math.prod(out) * kernel[0] * kernel[1] * shape[2])
+
+
+class Dense(Section):
+    units: PositiveInt
+    activation: Activation = "relu"
+    use_bias: StrictBool = True
+    l2: NonNegFloat | None = Field(None, description="L2 weight decay on the kernel")
+
+
+def _dense(a: Dense, shape: Shape, loc: Loc, infer: object) -> Step:
+    if len(shape) != 1:
+        raise ShapeError(
+            Problem(
+                f"dense on an image-shaped input {shape} would act on the last axis only",
+                loc,
+                hint="add flatten or globalavgpool2d before it",
+            )
+        )
+    params = shape[0] * a.units + (a.units if a.use_bias else 0)
+    return Step((a.units,), params, params, shape[0] * a.units)
+
+
+register(LayerKind("conv2d", Conv2D, _conv2d, image_only=True, weighted=True, activation_arg=True))
+register(LayerKind("dense", Dense, _dense, weighted=True, activation_arg=True))
+
+
+# ---- pooling and reshaping -----------------------------------------------------------------------
+
+
+class MaxPool2D(Section):
+    pool_size: Pair = 2
+    strides: Pair | None = Field(None, description="defaults to pool_size, as in Keras")
+    padding: Padding = "valid"
+
+
+class AvgPool2D(MaxPool2D):
+    pass
+
+
+def _pool(a: MaxPool2D, shape: Shape, loc: Loc, infer: object) -> Step:
+    pool = pair(a.pool_size)
+    strides = pair(a.strides) if a.strides is not None else pool
+    hw = spatial(shape, pool, strides, (1, 1), a.padding, (*loc, "pool_size"), "pool_size")
+    return Step((*hw, shape[2]))
+
+
+class NoArgs(Section):
+    """A layer that takes no arguments."""
+
+
+class GlobalAvgPool2D(NoArgs):
+    pass
+
+
+class GlobalMaxPool2D(NoArgs):
+    pass
+
+
+class Flatten(NoArgs):
+    pass
+
+
+def _global(a: Section, shape: Shape, loc: Loc, infer: object) -> Step:
+    return Step((shape[2],))
+
+
+def _flatten(a: Section, shape: Shape, loc: Loc, infer: object) -> Step:
+    return Step((math.prod(shape),))
+
+
+register(LayerKind("maxpool2d", MaxPool2D, _pool, image_only=True))
+register(LayerKind("avgpool2d", AvgPool2D, _pool, image_only=True))
+register(LayerKind("globalavgpool2d", GlobalAvgPool2D, _global, image_only=True))
+register(LayerKind("globalmaxpool2d", GlobalMaxPool2D, _global, image_only=True))
+register(LayerKind("flatten", Flatten, _flatten))
+
+
+# ---- regularisation and normalisation ------------------------------------------------------------
+
+
+class Dropout(Section):
+    rate: Rate
+
+
+class SpatialDropout2D(Section):
+    rate: Rate
+
+
+class BatchNorm(Section):
+    momentum: number(gt=0, lt=1) = 0.99
+    epsilon: number(gt=0) = 0.001
+    center: StrictBool = True
+    scale: StrictBool = True
+
+
+def _batchnorm(a: BatchNorm, shape: Shape, loc: Loc, infer: object) -> Step:
+    channels = shape[-1]
+    trainable = channels * (int(a.center) + int(a.scale))
+    # moving mean and variance are weights too, not trained; at inference one scale-and-shift
+    # per value
+    return Step(shape, trainable + 2 * channels, trainable, math.prod(shape))
+
+
+class ActivationLayer(Section):
+    activation: Activation
+
+
+register(LayerKind("dropout", Dropout, same_shape, "rate", dropout=True, passthrough=True))
+register(
+    LayerKind(
+        "spatialdropout2d",
+        SpatialDropout2D,
+        same_shape,
+        "rate",
+        image_only=True,
+        dropout=True,
+        passthrough=True,
+    )
+)
+register(LayerKind("batchnorm", BatchNorm, _batchnorm, normalization=True))
+register(LayerKind("activation", ActivationLayer, same_shape, "activation", activation_arg=True))
+
+
+# ---- augmentation (active in training only) ------------------------------------------------------
+
+
+class RandomFlip(Section):
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
+
+
+class RandomRotation(Section):
+    factor: Factor
+    fill_mode: FillMode = "reflect"
+
+
+class RandomZoom(Section):
+    height_factor: Factor
+    width_factor: Factor | None = None
+    fill_mode: FillMode = "reflect"
+
+
+class RandomTranslation(Section):
+    height_factor: Factor
+    width_factor: Factor
+    fill_mode: FillMode = "reflect"
+
+
+for _name, _args, _short in (
+    ("randomflip", RandomFlip, None),
+    ("randomrotation", RandomRotation, "factor"),
+    ("randomzoom", RandomZoom, None),
+    ("randomtranslation", RandomTranslation, None),
+):
+    register(LayerKind(_name, _args, same_shape, _short, image_only=True, passthrough=True))

@@ -1,0 +1,95 @@
+"""Warnings for layer placements known to hurt, each with a one-line reason.
+
+These are warnings, not errors: the model trains, just worse than it could. `--strict` turns
+them into errors for CI. What counts as a dropout, a normalisation or a weighted layer comes
+from the layer registry's placement facts, and every layer list is checked, blocks' included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cnnrun.config.layers import LayerEntry, Loc
+from cnnrun.errors import Problem
+
+
+def lint_layers(layers: Sequence[LayerEntry], loc: Loc = ("model", "layers")) -> list[Problem]:
+    """Known-bad placements in a layer stack and in every block inside it.
+
+    Example:
+        >>> [p.message for p in lint_layers(cfg.model.layers)]
+        ['dropout right before batchnorm causes variance shift: ...']
+    """
+    out = []
+    if loc == ("model", "layers"):
+        out += _after_output(layers, loc)
+    for i, entry in enumerate(layers):
+        if entry.spec.block:
+            out += lint_layers(entry.args.layers, (*loc, i, entry.kind, "layers"))
+        if entry.spec.normalization:
+            out += _before_normalization(layers, i, loc)
+    return out
+
+
+def _after_output(layers: Sequence[LayerEntry], loc: Loc) -> list[Problem]:
+    weighted = [i for i, e in enumerate(layers) if e.spec.weighted]
+    if not weighted:
+        return []
+    return [
+        Problem(
+            f"{e.kind} after the output layer zeroes predictions at random during training "
+            "and does nothing at test time",
+            (*loc, i, e.kind),
+            warning=True,
+            hint="move it before the last dense layer",
+        )
+        for i, e in enumerate(layers)
+        if e.spec.dropout and i > weighted[-1]
+    ]
+
+
+def _before_normalization(layers: Sequence[LayerEntry], i: int, loc: Loc) -> list[Problem]:
+    """What feeds the normalisation at `i` (activation layers skipped) and why it hurts."""
+    entry = layers[i]
+    j = i - 1
+    while j >= 0 and layers[j].kind == "activation":
+        j -= 1
+    if j < 0:
+        return []
+    prev, here = layers[j], (*loc, i, entry.kind)
+    if prev.spec.dropout:
+        return [
+            Problem(
+                f"{prev.kind} right before {entry.kind} causes variance shift: {entry.kind} "
+                "learns its moving variance from dropped-out activations, which differ at "
+                "test time (Li et al., 2019)",
+                here,
+                warning=True,
+                hint="put dropout after the batchnorm layers, e.g. before the last dense",
+            )
+        ]
+    if not prev.spec.activation_arg or not prev.spec.weighted:
+        return []
+    act = prev.args.activation
+    if act == "softmax":
+        return [
+            Problem(
+                f"{entry.kind} after a softmax output turns probabilities back into arbitrary "
+                "numbers",
+                here,
+                warning=True,
+                hint="remove it, or move it before the output layer",
+            )
+        ]
+    centers = getattr(entry.args, "center", False)
+    if act == "linear" and getattr(prev.args, "use_bias", False) and centers:
+        return [
+            Problem(
+                f"the bias of layers[{j}] ({prev.kind}) is redundant: {entry.kind} "
+                "subtracts the mean and adds its own offset",
+                (*loc, j, prev.kind, "use_bias"),
+                warning=True,
+                hint="set use_bias: false",
+            )
+        ]
+    return []

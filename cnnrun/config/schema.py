@@ -1,0 +1,177 @@
+"""The experiment config: pydantic models of the YAML file, with a beginner's default everywhere.
+
+A small config needs only `data.source` and `model.layers`; everything else has a default, and
+the resolved config (every default filled in) is what a run records. The layer kinds live in
+the registry (`cnnrun.config.layers`, `cnnrun.config.kinds`); loading, line numbers and error
+messages in `cnnrun.config.load`; `--set` overrides in `cnnrun.config.overrides`.
+
+Example:
+    >>> cfg = Config.model_validate({"data": {"source": "digits"},
+    ...                              "model": {"layers": ["flatten", {"dense": {"units": 10,
+    ...                              "activation": "softmax"}}]}})
+    >>> cfg.train.epochs
+    10
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictBool, StrictInt
+from pydantic.json_schema import models_json_schema
+
+from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
+from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
+from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
+
+# ---- sections ---------------------------------------------------------------------------------
+
+DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "keras"]
+
+
+class DataConfig(Section):
+    source: DataSource
+    path: str | None = Field(
+        None,
+        description="npz/hdf5 file or images folder; relative paths start at the config's folder",
+    )
+    dataset: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"] | None = Field(
+        None, description="for source: keras"
+    )
+    x_dataset: str = Field("x", description="hdf5: name of the images dataset")
+    y_dataset: str = Field("y", description="hdf5: name of the labels dataset")
+    x_test_dataset: str | None = Field(None, description="hdf5: optional test images dataset")
+    y_test_dataset: str | None = Field(None, description="hdf5: optional test labels dataset")
+    image_size: Pair | None = Field(
+        None, description="images: [height, width] to resize to; default: the first image's"
+    )
+    channels: Literal[1, 3] | None = Field(
+        None, description="images: 1 (grey) or 3 (RGB); default: the first image's"
+    )
+    validation_split: number(gt=0, lt=1) = 0.2
+    test_split: number(gt=0, lt=1) | None = Field(
+        None, description="hold out a test set, for sources that have none of their own"
+    )
+    classes: list[StrictInt | str] | None = Field(
+        None, description="keep only these classes (names or label numbers), in this order"
+    )
+
+
+class ModelConfig(Section):
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
+        None, description="[height, width, channels]; taken from the data when absent"
+    )
+    layers: Annotated[list[LayerEntry], Field(min_length=1)]
+
+
+class OptimizerConfig(Section):
+    name: Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"] = "adam"
+    learning_rate: number(gt=0) = 0.001
+    momentum: number(ge=0, lt=1) | None = Field(None, description="sgd and rmsprop only")
+    weight_decay: NonNegFloat | None = None
+
+
+class LRSchedule(Section):
+    name: Literal["reduce_on_plateau"] = "reduce_on_plateau"
+    factor: number(gt=0, lt=1) = 0.5
+    patience: NonNegInt = 2
+    min_lr: NonNegFloat = 0.0
+
+
+Loss = Literal["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
+
+
+class TrainConfig(Section):
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 32
+    optimizer: OptimizerConfig = OptimizerConfig()
+    loss: Loss = "sparse_categorical_crossentropy"
+    metrics: list[Literal["accuracy"]] = ["accuracy"]
+    lr_schedule: LRSchedule | None = None
+    jit_compile: StrictBool = Field(False, description="XLA; slower on CPU, try it on a GPU")
+    steps_per_execution: PositiveInt = Field(
+        1, description="batches per compiled call: no gain measured on CPU; try 8-64 on a GPU"
+    )
+
+
+class CheckpointConfig(Section):
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+
+    @property
+    def resolved_mode(self) -> Literal["min", "max"]:
+        if self.mode != "auto":
+            return self.mode
+        return "min" if "loss" in self.monitor else "max"
+
+
+class EarlyStoppingConfig(Section):
+    patience: NonNegInt = 5
+    min_delta: NonNegFloat = 0.0
+
+
+class LoggingConfig(Section):
+    tensorboard: StrictBool = False
+
+
+RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$")]
+
+
+class SweepConfig(Section):
+    """Variants of the experiment for `cnnrun sweep`; `cnnrun train` ignores this section."""
+
+    seeds: PositiveInt = Field(1, description="runs per variant, with seeds seed, seed+1, ...")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="KEY: [values]: every combination of values is a variant (keys as in --set)",
+    )
+    variants: dict[RunName, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="NAME: {KEY: value, ...}: named variants (keys as in --set, values any YAML)",
+    )
+
+
+class Config(Section):
+    """One experiment: the data, the layer stack, and how to train it."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] | None = Field(
+        None, description="the run folder is <timestamp>_<name>; letters, digits, . _ -"
+    )
+    seed: StrictInt = 42
+    deterministic: StrictBool = Field(False, description="op determinism: exact reruns, slower")
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    early_stopping: EarlyStoppingConfig | None = None
+    logging: LoggingConfig = LoggingConfig()
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="none: one device; mirrored: every GPU of this machine "
+        "(tf.distribute.MirroredStrategy); multi_worker: several machines "
+        "(MultiWorkerMirroredStrategy, from TF_CONFIG or cnnrun train --workers)",
+    )
+    sweep: SweepConfig | None = None
+
+    def resolved(self) -> dict:
+        """The config as plain data with every default filled in: what a run records."""
+        return self.model_dump(mode="json")
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of the config file, for editors and CI linting.
+
+    Every layer kind in the registry appears in each form the YAML may take (`conv2d: {...}`,
+    `dropout: 0.25`, `- flatten`), and every bound as a standard keyword.
+    """
+    models = [(Config, "validation"), *((k.args, "validation") for k in REGISTRY.values())]
+    _, top = models_json_schema(models, ref_template="#/$defs/{model}")
+    defs = mark_to_ref(top["$defs"])
+    schema = defs.pop("Config")
+    defs["Layer"] = layer_schemas(defs)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "cnnrun experiment config",
+        **schema,
+        "$defs": defs,
+    }

@@ -1,0 +1,253 @@
+"""The layer registry: every kind validates, builds, and its plain-Python shapes and parameter
+counts equal Keras's, layer by layer; a block kind registered here recurses everywhere."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cnnrun.config.layers import REGISTRY, LayerKind, Step, register
+from cnnrun.config.lint import lint_layers
+from cnnrun.config.schema import Config, json_schema
+from cnnrun.config.shapes import LayerTable, infer_shapes
+
+keras = pytest.importorskip("keras")
+
+N_CONFIGS = 200
+
+
+def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
+    """A random but mostly plausible layer stack for a random input size."""
+    shape = (rng.choice([8, 12, 16, 28, 32]), rng.choice([8, 10, 16, 28]), rng.choice([1, 3]))
+    layers: list[dict] = []
+    for _ in range(rng.randint(1, 6)):
+        kind = rng.choice(
+            [
+                "conv2d",
+                "conv2d",
+                "maxpool2d",
+                "avgpool2d",
+                "batchnorm",
+                "dropout",
+                "spatialdropout2d",
+                "activation",
+                "randomflip",
+                "randomrotation",
+                "randomzoom",
+                "randomtranslation",
+            ]
+        )
+        k = rng.choice([1, 2, 3, 5, [3, 1], [2, 3]])
+        if kind == "conv2d":
+            strides = rng.choice([1, 1, 2, [2, 1]])
+            dil = 1 if strides != 1 else rng.choice([1, 1, 2])
+            layers.append(
+                {
+                    "conv2d": {
+                        "filters": rng.randint(1, 12),
+                        "kernel_size": k,
+                        "strides": strides,
+                        "dilation_rate": dil,
+                        "padding": rng.choice(["valid", "same"]),
+                        "use_bias": rng.random() < 0.7,
+                        "l2": rng.choice([None, 1e-4]),
+                    }
+                }
+            )
+        elif kind in ("maxpool2d", "avgpool2d"):
+            layers.append(
+                {
+                    kind: {
+                        "pool_size": rng.choice([2, 3, [2, 1]]),
+                        "strides": rng.choice([None, 1, 2]),
+                        "padding": rng.choice(["valid", "same"]),
+                    }
+                }
+            )
+        elif kind == "batchnorm":
+            layers.append(
+                {"batchnorm": {"center": rng.random() < 0.8, "scale": rng.random() < 0.8}}
+            )
+        elif kind in ("dropout", "spatialdropout2d"):
+            layers.append({kind: rng.choice([0.0, 0.25, 0.5])})
+        elif kind == "activation":
+            layers.append({"activation": rng.choice(["relu", "tanh", "gelu"])})
+        elif kind == "randomflip":
+            layers.append({"randomflip": {}})
+        elif kind == "randomrotation":
+            layers.append({"randomrotation": 0.1})
+        elif kind == "randomzoom":
+            layers.append({"randomzoom": {"height_factor": 0.1}})
+        else:
+            layers.append({"randomtranslation": {"height_factor": 0.1, "width_factor": 0.1}})
+    layers.append(rng.choice([{"flatten": {}}, {"globalavgpool2d": {}}, {"globalmaxpool2d": {}}]))
+    for _ in range(rng.randint(0, 2)):
+        layers.append({"dense": {"units": rng.randint(1, 40), "use_bias": rng.random() < 0.8}})
+        if rng.random() < 0.4:
+            layers.append({"dropout": 0.3} if rng.random() < 0.5 else {"batchnorm": {}})
+    layers.append({"dense": {"units": 10, "activation": "softmax"}})
+    return layers, shape
+
+
+def generated_configs() -> list[tuple[Config, tuple[int, int, int]]]:
+    rng = random.Random(20261127)
+    out = []
+    while len(out) < N_CONFIGS:
+        layers, shape = random_stack(rng)
+        cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+        if not infer_shapes(cfg.model.layers, shape, 10).problems:
+            out.append((cfg, shape))
+    return out
+
+
+def test_generator_covers_every_layer_kind():
+    from cnnrun.config.layers import REGISTRY
+
+    seen = {e.kind for cfg, _ in generated_configs() for e in cfg.model.layers}
+    assert seen == {k for k, spec in REGISTRY.items() if not spec.block}
+
+
+def test_shapes_and_params_match_keras_for_200_configs():
+
+    for cfg, shape in generated_configs():
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"input_shape": shape})})
+        table = infer_shapes(cfg.model.layers, shape, 10)
+        assert_matches_keras(cfg, table, f"{[e.kind for e in cfg.model.layers]} on {shape}")
+
+
+def assert_matches_keras(cfg: Config, table: LayerTable, what: str) -> None:
+    """Each table row against the Keras layer of the same name, and the totals."""
+    from cnnrun.engine.model import build_model
+
+    model = build_model(cfg, compile=False)
+    for row in table.rows:
+        layer = model.get_layer(f"{row.kind}_{'_'.join(map(str, row.path))}")
+        where = f"{row.kind} at {row.path} of {what}"
+        assert (None, *row.output_shape) == tuple(layer.output.shape), where
+        if not REGISTRY[row.kind].block:
+            assert row.params == layer.count_params(), where
+            trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
+            assert row.trainable == trainable, where
+    assert table.total_params == model.count_params(), what
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    assert table.trainable_params == trainable, what
+
+
+def test_impossible_stacks_are_rejected_before_keras():
+    cfg = Config.model_validate(
+        {
+            "data": {"source": "digits"},
+            "model": {
+                "layers": [
+                    {"conv2d": {"filters": 4, "kernel_size": 5}},
+                    {"conv2d": {"filters": 4, "kernel_size": 5}},
+                    {"flatten": {}},
+                    {"dense": {"units": 10, "activation": "softmax"}},
+                ]
+            },
+        }
+    )
+    problems = infer_shapes(cfg.model.layers, (8, 8, 1), 10).problems
+    assert [p.path for p in problems] == ["model.layers[1].conv2d.kernel_size"]
+    assert "larger than the 4x4 input" in problems[0].message
+
+
+# One example per kind, in the context it needs: (input shape, layers before, its arguments).
+EXAMPLES = {
+    "conv2d": ((8, 8, 3), [], {"filters": 5, "kernel_size": [3, 2], "strides": 2}),
+    "dense": ((8, 8, 1), ["flatten"], {"units": 7, "use_bias": False}),
+    "maxpool2d": ((9, 9, 2), [], {"pool_size": 3, "strides": 2, "padding": "same"}),
+    "avgpool2d": ((9, 9, 2), [], {"pool_size": 2}),
+    "globalavgpool2d": ((6, 6, 4), [], {}),
+    "globalmaxpool2d": ((6, 6, 4), [], {}),
+    "flatten": ((6, 6, 4), [], {}),
+    "dropout": ((6, 6, 4), [], {"rate": 0.3}),
+    "spatialdropout2d": ((6, 6, 4), [], {"rate": 0.3}),
+    "batchnorm": ((6, 6, 4), [], {"momentum": 0.9, "center": False}),
+    "activation": ((6, 6, 4), [], {"activation": "gelu"}),
+    "randomflip": ((6, 6, 3), [], {"mode": "horizontal"}),
+    "randomrotation": ((6, 6, 3), [], {"factor": 0.1}),
+    "randomzoom": ((6, 6, 3), [], {"height_factor": [-0.2, 0.1]}),
+    "randomtranslation": ((6, 6, 3), [], {"height_factor": 0.1, "width_factor": 0.2}),
+}
+
+
+def example_config(kind: str) -> tuple[Config, tuple]:
+    shape, before, example = EXAMPLES[kind]
+    layers = [*before, {kind: example}]
+    probe = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    if len(infer_shapes(probe.model.layers, shape).output_shape or ()) != 1:
+        layers.append("flatten")
+    layers.append({"dense": {"units": 3, "activation": "softmax"}})
+    raw = {"data": {"source": "digits"}, "model": {"input_shape": list(shape), "layers": layers}}
+    return Config.model_validate(raw), shape
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, s in REGISTRY.items() if not s.block))
+def test_every_kind_validates_builds_and_matches_keras(kind: str):
+    assert kind in EXAMPLES, f"add an example of {kind!r} to EXAMPLES"
+    cfg, shape = example_config(kind)
+    table = infer_shapes(cfg.model.layers, shape, 3)
+    assert not table.problems, table.problems
+    assert_matches_keras(cfg, table, kind)
+    # the resolved config comes back whole
+    assert Config.model_validate(cfg.resolved()).resolved() == cfg.resolved()
+
+
+def _stack_shape(a, shape, loc, infer) -> Step:
+    rows, out = infer(a.layers, shape, (*loc, "layers"))
+    return Step(out, inner=rows)
+
+
+@pytest.fixture
+def stack_kind():
+    """A block kind of the test's own: its inner layers one after the other."""
+    from cnnrun.config.fields import Section
+    from cnnrun.config.layers import LayerEntry
+    from cnnrun.engine.layers import BLOCKS
+
+    class Stack(Section):
+        layers: list[LayerEntry]
+
+    register(LayerKind("stack", Stack, _stack_shape))
+    def build(a, name: str, x, apply):
+        inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_")
+        return keras.layers.Identity(name=name)(inner)  # a block's output carries its name
+
+    BLOCKS["stack"] = build
+    yield "stack"
+    del REGISTRY["stack"], BLOCKS["stack"]
+
+
+def test_a_registered_block_kind_recurses_through_schema_shapes_builder_and_lint(stack_kind):
+    import jsonschema
+
+    layers = [
+        {"conv2d": {"filters": 4, "padding": "same"}},
+        {"stack": {"layers": [{"dropout": 0.5}, "batchnorm", {"conv2d": {"filters": 6}}]}},
+        "flatten",
+        {"dense": {"units": 10, "activation": "softmax"}},
+    ]
+    raw = {"data": {"source": "digits"}, "model": {"input_shape": [8, 8, 1], "layers": layers}}
+    cfg = Config.model_validate(raw)
+    table = infer_shapes(cfg.model.layers, (8, 8, 1), 10)
+    assert not table.problems
+    assert [(r.kind, r.path, r.depth) for r in table.rows] == [
+        ("conv2d", (0,), 0),
+        ("stack", (1,), 0),
+        ("dropout", (1, 0), 1),
+        ("batchnorm", (1, 1), 1),
+        ("conv2d", (1, 2), 1),
+        ("flatten", (2,), 0),
+        ("dense", (3,), 0),
+    ]
+    assert_matches_keras(cfg, table, "a stack block")
+    warnings = lint_layers(cfg.model.layers)
+    assert [w.path for w in warnings] == ["model.layers[1].stack.layers[1].batchnorm"]
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert not list(validator.iter_errors(raw))
+    bad = {**raw, "model": {"layers": [{"stack": {"layers": [{"dropout": 2}]}}]}}
+    assert list(validator.iter_errors(bad))
+    with pytest.raises(ValueError, match="stack.layers.0.dropout.rate"):
+        Config.model_validate(bad)
