@@ -1,5 +1,6 @@
-"""Synthetic run folders, written with the same functions training uses, for tests and
-benchmarks of the TensorFlow-free commands (`runs`, `plot`, `compare`, `report`)."""
+"""Synthetic run folders, written with the same functions and the same typed summary that
+training uses, for tests and benchmarks of the TensorFlow-free commands (`runs`, `plot`,
+`compare`, `report`). Benchmarks import it from here (`sys.path` gets `tests/`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cnnrun.runs import folder as runs
+from cnnrun.runs.summary import RunSummary, Timings, write_summary
 
 CONFIG = {
     "name": "synthetic",
@@ -50,28 +52,21 @@ def make_run(runs_dir: Path, index: int, epochs: int = 30, overfit: bool = False
         )
     runs.write_history(run, runs.history_columns(["accuracy"]), rows)
     best = min(rows, key=lambda r: r["val_loss"])
-    runs.write_summary(
-        run,
-        {
-            "name": config["name"],
-            "run_dir": str(run),
-            "status": "completed",
-            "started": when.isoformat(timespec="seconds"),
-            "epochs_planned": epochs,
-            "epochs_run": epochs,
-            "monitor": "val_loss",
-            "mode": "min",
-            "best_epoch": best["epoch"],
-            "best_value": best["val_loss"],
-            "best_metrics": {k: v for k, v in best.items() if k != "seconds"},
-            "test": {"test_accuracy": best["val_accuracy"] - 0.01, "test_loss": best["val_loss"]},
-            "num_classes": 10,
-            "params": {"total": 5290, "trainable": 5290},
-            "diagnosis": {
-                "verdict": "overfitting" if overfit else "converged",
-                "reason": "synthetic",
-            },
-            "timings": {"fit_s": epochs * 0.5},
-        },
+    summary = RunSummary(
+        name=config["name"],
+        run_dir=str(run),
+        status="completed",
+        started=when.isoformat(timespec="seconds"),
+        epochs_planned=epochs,
+        epochs_run=epochs,
+        best_epoch=best["epoch"],
+        best_value=best["val_loss"],
+        best_metrics={k: v for k, v in best.items() if k != "seconds"},
+        test={"test_accuracy": best["val_accuracy"] - 0.01, "test_loss": best["val_loss"]},
+        num_classes=10,
+        params={"total": 5290, "trainable": 5290},
+        diagnosis={"verdict": "overfitting" if overfit else "converged", "reason": "synthetic"},
+        timings=Timings(fit_s=epochs * 0.5),
     )
+    write_summary(run, summary)
     return run

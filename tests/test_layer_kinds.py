@@ -211,6 +211,7 @@ def stack_kind():
         layers: list[LayerEntry]
 
     register(LayerKind("stack", Stack, _stack_shape))
+
     def build(a, name: str, x, apply):
         inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_")
         return keras.layers.Identity(name=name)(inner)  # a block's output carries its name

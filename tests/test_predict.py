@@ -235,7 +235,10 @@ def bad_inputs(trained: Path, tmp: Path) -> dict[str, tuple[list, str]]:
             "exactly one of",
         ),
         "bad_format": ([*run, "--format", "xml", "digits:test"], "expected csv or json"),
-        "hdf5_label_count": ([*run, tmp / "labels_short.h5"], "5 images in 'x' but 4 labels"),
+        "hdf5_label_count": (
+            [*run, tmp / "labels_short.h5"],
+            "y has shape (4,); expected one label per image (5)",
+        ),
         "hdf5_label_range": ([*run, tmp / "labels_range.h5"], "run from 0 to 42"),
     }
 

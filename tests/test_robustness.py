@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import signal
 import subprocess
@@ -16,8 +15,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from cnnrun.runs.weights import FAULT_DELAY_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -136,13 +133,30 @@ def test_resume_never_replaces_a_better_best_file(cli, tmp_path: Path):
     assert len(losses) == 4 and epoch == int(np.argmax(losses)) + 1 and epoch <= 2
 
 
-def _start(cfg: Path, runs: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+# `python -c SLOW_SAVES train ...`: cnnrun with every weights file's metadata write slowed, so
+# that a kill lands inside checkpoint writes much of the time. The test patches; the product
+# has no hook for it.
+SLOW_SAVES = """
+import sys, time
+from cnnrun.runs import weights
+add = weights.add_metadata
+def slow(path, metadata):
+    add(path, metadata)
+    time.sleep(0.4)
+weights.add_metadata = slow
+from cnnrun.cli import main
+sys.argv[0] = "cnnrun"
+main()
+"""
+
+
+def _start(cfg: Path, runs: Path, *extra: str, slow_saves: bool = False) -> subprocess.Popen:
+    launcher = ["-c", SLOW_SAVES] if slow_saves else ["-m", "cnnrun"]
     return subprocess.Popen(
-        [sys.executable, "-m", "cnnrun", "train", str(cfg), "--runs-dir", str(runs), *extra],
+        [sys.executable, *launcher, "train", str(cfg), "--runs-dir", str(runs), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
     )
 
 
@@ -183,7 +197,7 @@ def test_sigkill_at_random_moments_then_resume_equals_the_uninterrupted_run(
     for trial in range(3):
         runs = tmp_path / f"runs{trial}"
         # a slow save makes a kill land inside checkpoint writes much of the time
-        proc = _start(cfg, runs, "--quiet", env={FAULT_DELAY_ENV: "0.4"})
+        proc = _start(cfg, runs, "--quiet", slow_saves=True)
         deadline = time.monotonic() + 60
         while not any(runs.glob("*/last.weights.h5")) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -206,10 +220,11 @@ def test_sigkill_at_random_moments_then_resume_equals_the_uninterrupted_run(
 def test_full_disk_fails_plainly_and_keeps_the_best_file(cli, tmp_path: Path, monkeypatch):
     import errno
 
+    from cnnrun import atomic
     from cnnrun.runs import folder as runs_mod
 
     calls = {"n": 0}
-    original = runs_mod.atomic_write_text
+    original = atomic.write_text
 
     def full(path, text):
         if path.name == runs_mod.HISTORY:  # the second epoch's history write fails
@@ -218,7 +233,7 @@ def test_full_disk_fails_plainly_and_keeps_the_best_file(cli, tmp_path: Path, mo
                 raise OSError(errno.ENOSPC, "No space left on device")
         return original(path, text)
 
-    monkeypatch.setattr(runs_mod, "atomic_write_text", full)
+    monkeypatch.setattr(atomic, "write_text", full)
     r = cli("train", det_config(tmp_path), "--runs-dir", tmp_path / "runs")
     assert r.code == 1
     assert "No space left on device" in r.stderr and "Traceback" not in r.stderr

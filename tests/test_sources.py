@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from cnnrun.config.schema import DataConfig
-from cnnrun.data.sources import H5Images, load_dataset, select_classes
+from cnnrun.data.hdf5 import H5Images
+from cnnrun.data.sources import load_dataset, select_classes
 from cnnrun.data.splits import split_dataset, stratified_split
 from cnnrun.errors import UserError
 

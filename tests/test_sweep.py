@@ -123,7 +123,7 @@ def _sweep_process(*args: str) -> subprocess.Popen:
 
 
 def _statuses(sweep_dir: Path) -> dict[str, str]:
-    return {name: s.get("status") for name, (_, s) in sweep.find_runs(sweep_dir).items()}
+    return {name: s.status for name, (_, s) in sweep.find_runs(sweep_dir).items()}
 
 
 @pytest.mark.slow
@@ -171,7 +171,7 @@ def test_parallel_sweep_killed_midway_resumes_only_the_missing_runs(tiny_config,
     started = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("started ")]
     assert sorted(started) == sorted((set(before) - completed) | _missing(before))
     after = sweep.find_runs(sweep_dir)
-    assert {n: s["status"] for n, (_, s) in after.items()} == dict.fromkeys(
+    assert {n: s.status for n, (_, s) in after.items()} == dict.fromkeys(
         [r.name for r in sweep.read_plan(sweep_dir).runs], "completed"
     )
     for n, stamp in stamps.items():  # finished runs were not touched

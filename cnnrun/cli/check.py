@@ -9,8 +9,6 @@ import typer
 
 from cnnrun.cli import app
 from cnnrun.cli.common import (
-    EXIT_OK,
-    EXIT_USAGE,
     DebugOpt,
     JsonOpt,
     QuietOpt,
@@ -21,7 +19,7 @@ from cnnrun.cli.common import (
     guard,
     print_problems,
 )
-from cnnrun.errors import UserError
+from cnnrun.errors import EXIT_OK, EXIT_USAGE, UserError
 
 
 def _plan_doc(plan: Any) -> dict:

@@ -1,27 +1,96 @@
-"""What every command shares: options, consoles, the exit-code guard, JSON output."""
+"""What every command shares: options, consoles, completion, the exit-code guard, JSON output."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cnnrun.errors import Problem, UserError
+from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Problem, UserError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# ---- completion: paths of the right kind and --set keys, without TensorFlow ---------------
 
+
+def _paths(incomplete: str, keep: Callable[[Path], bool]) -> Iterator[str]:
+    base = (
+        Path(incomplete).parent
+        if incomplete and not incomplete.endswith("/")
+        else Path(incomplete or ".")
+    )
+    try:
+        for p in sorted(base.iterdir()):
+            text = str(p) if str(base) != "." or incomplete.startswith("./") else p.name
+            if text.startswith(incomplete) and (p.is_dir() or keep(p)):
+                yield text + ("/" if p.is_dir() else "")
+    except OSError:
+        return
+
+
+def complete_config(incomplete: str) -> list[str]:
+    """YAML files and folders."""
+    return list(_paths(incomplete, lambda p: p.suffix in (".yaml", ".yml")))
+
+
+def complete_run_dir(incomplete: str) -> list[str]:
+    """Folders (run folders among them)."""
+    return list(_paths(incomplete, lambda p: False))
+
+
+def complete_weights(incomplete: str) -> list[str]:
+    return list(_paths(incomplete, lambda p: p.name.endswith((".h5", ".hdf5", ".keras"))))
+
+
+def complete_set_key(incomplete: str) -> list[str]:
+    """Dotted config keys from the schema, as `KEY=` for `--set`."""
+    from cnnrun.config.keys import config_keys
+
+    return [f"{k}=" for k in config_keys() if k.startswith(incomplete)]
+
+
+# ---- options shared by several commands ---------------------------------------------------
+
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="CONFIG",
+        help="The experiment's YAML config.",
+        show_default=False,
+        autocompletion=complete_config,
+    ),
+]
+RunDirArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A run folder.", autocompletion=complete_run_dir)
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
         metavar="KEY=VALUE",
         help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
+        autocompletion=complete_set_key,
     ),
+]
+RunsDirOpt = Annotated[
+    Path,
+    typer.Option(
+        metavar="DIR", help="Where run folders are made.", autocompletion=complete_run_dir
+    ),
+]
+NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Name (default: the config's).")]
+GateOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="METRIC=VALUE",
+        help="Exit 1 when METRIC is below VALUE, e.g. val_accuracy=0.9 (repeatable).",
+    ),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
@@ -29,10 +98,13 @@ StrictOpt = Annotated[bool, typer.Option(help="Treat placement warnings as error
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")]
 
 
+# ---- output ------------------------------------------------------------------------------
+
+
 def consoles() -> tuple[Any, Any]:
+    """Rich consoles for stdout and stderr; off a terminal lines are not wrapped at 80."""
     from rich.console import Console
 
-    # Off a terminal (CI logs, pipes) lines are not wrapped at 80 columns.
     def width(stream: Any) -> int | None:
         return None if stream.isatty() else 200
 
@@ -43,9 +115,16 @@ def consoles() -> tuple[Any, Any]:
 
 
 def print_problems(problems: list[Problem], err: Any) -> None:
+    """One line per problem; the user's own text is never read as console markup."""
+    from rich.markup import escape
+
     for p in problems:
         label = "[yellow]warning[/]" if p.warning else "[red]error[/]"
-        err.print(f"{label}: {p.format()}", markup=True, soft_wrap=True)
+        err.print(f"{label}: {escape(p.format())}", soft_wrap=True)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def guard(debug: bool, body: Callable[[], int]) -> None:
@@ -62,79 +141,14 @@ def guard(debug: bool, body: Callable[[], int]) -> None:
     except Exception as e:  # the work failed: one line, the traceback only on request
         if debug or os.environ.get("CNNRUN_DEBUG"):
             raise
-        err.print(f"[red]error[/]: {type(e).__name__}: {e}", markup=True, soft_wrap=True)
+        err.print(f"error: {type(e).__name__}: {e}", markup=False, soft_wrap=True)
         err.print("(run again with --debug for the traceback)")
         code = EXIT_FAILED
     raise typer.Exit(code)
 
 
-def import_training(debug: bool) -> Any:
-    """Import the engine's training module, keeping TensorFlow's start-up chatter off stderr.
-
-    TensorFlow's C++ side writes "Could not find cuda drivers" and similar lines straight to
-    file descriptor 2 before its own log level applies, so stderr is pointed at /dev/null for
-    the import only. `--debug` keeps everything.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if debug:
-        from cnnrun.engine import training
-
-        return training
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # the CUDA probe logs here, once
-        from cnnrun.engine import training
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    return training
-
-
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-
-
-def parse_gates(items: list[str]) -> dict[str, float]:
-    """`--fail-under val_accuracy=0.9` -> `{"val_accuracy": 0.9}`; losses are refused."""
-    gates = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            gates[key.strip()] = float(value)
-        except ValueError:
-            raise UserError(
-                Problem("expected METRIC=VALUE, e.g. val_accuracy=0.9", file=f"--fail-under {item}")
-            ) from None
-        if "loss" in key:
-            raise UserError(
-                Problem(
-                    "a loss is better when lower; gate on an accuracy", file=f"--fail-under {item}"
-                )
-            )
-    return gates
-
-
-def check_gates(gates: dict[str, float], scores: dict[str, float], err: Any) -> bool:
-    """True when every gate is met; prints each missed one."""
-    ok = True
-    for key, bar in gates.items():
-        value = scores.get(key)
-        if value is None or value < bar:
-            ok = False
-            shown = "missing" if value is None else f"{value:.4f}"
-            err.print(f"gate failed: {key} {shown} < {bar}", markup=False)
-    return ok
-
-
 def existing_run(path: Path) -> Path:
+    """`path` if it is a run folder, else a plain error (exit 2)."""
     from cnnrun.runs.folder import HISTORY
 
     if not path.is_dir():

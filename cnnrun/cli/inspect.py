@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cnnrun.cli import app
-from cnnrun.cli.common import (
-    EXIT_OK,
-    DebugOpt,
-    JsonOpt,
-    consoles,
-    emit_json,
-    guard,
-    import_training,
-)
-from cnnrun.errors import Problem, UserError
+from cnnrun.cli.common import DebugOpt, JsonOpt, RunDirArg, consoles, emit_json, guard
+from cnnrun.errors import EXIT_OK, Problem, UserError
 
 
 @app.command()
 def inspect(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The run folder.")],
+    run_dir: RunDirArg,
     bn: Annotated[
         bool, typer.Option("--bn", help="Batchnorm moving variance against the real one.")
     ] = False,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Look inside a trained network: --bn measures batchnorm's variance shift."""
+    """Look inside a trained network.
+
+    --bn measures batchnorm's variance shift: each batchnorm's moving variance against the
+    variance its input really has at test time.
+    """
 
     def body() -> int:
         from rich import box
@@ -42,32 +37,20 @@ def inspect(
             raise UserError(Problem("say what to inspect: --bn"))
         if not (run_dir / BEST).is_file():
             raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run_dir)))
-        import_training(debug)
-        from cnnrun.engine.inspect_bn import variance_shift
-        from cnnrun.engine.pipeline import load_splits, pipeline
-        from cnnrun.engine.predict import load_predictor
+        from cnnrun import engine
 
-        pred = load_predictor(run_dir / BEST)
-        splits = load_splits(pred.config, run_dir)
-        batches = pipeline(
-            splits.x_val,
-            splits.y_val,
-            splits.scale,
-            256,
-            loss=pred.config.train.loss,
-            num_classes=len(pred.class_names),
-        ).map(lambda xb, _: xb)
-        rows = variance_shift(pred.model, batches)
+        engine.load(debug)
+        from cnnrun.engine.inspect_bn import inspect_run
+
+        rows, images = inspect_run(run_dir)
         if json_:
-            emit_json(
-                {"run": str(run_dir), "validation_images": len(splits.y_val), "batchnorm": rows}
-            )
+            emit_json({"run": str(run_dir), "validation_images": images, "batchnorm": rows})
             return EXIT_OK
         if not rows:
             out.print("the network has no batchnorm layer", markup=False)
             return EXIT_OK
         out.print(
-            f"batchnorm moving variance / variance of its input on {len(splits.y_val)} "
+            f"batchnorm moving variance / variance of its input on {images} "
             "validation images (dropout off):",
             markup=False,
         )

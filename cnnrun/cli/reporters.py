@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.markup import escape
+
 ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -20,7 +22,10 @@ def format_metrics(row: dict[str, Any]) -> str:
 
 
 class NullReporter:
-    """Shows nothing (for --json and --quiet)."""
+    """Shows nothing (for --json)."""
+
+    def warn(self, problems: list[Any]) -> None:
+        pass
 
     def start(self, epochs: int, steps_per_epoch: int) -> None:
         pass
@@ -38,10 +43,23 @@ class NullReporter:
         pass
 
 
-class PlainReporter(NullReporter):
+class QuietReporter(NullReporter):
+    """Only warnings, on stderr (for --quiet)."""
+
+    def __init__(self, err: Any) -> None:
+        self.err = err
+
+    def warn(self, problems: list[Any]) -> None:
+        from cnnrun.cli.common import print_problems
+
+        print_problems(problems, self.err)
+
+
+class PlainReporter(QuietReporter):
     """Exactly one line per epoch, for CI logs and pipes."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, err: Any) -> None:
+        super().__init__(err)
         self.out = out
         self.epochs = 0
 
@@ -63,8 +81,8 @@ class PlainReporter(NullReporter):
 class RichReporter(PlainReporter):
     """A progress bar over each epoch's batches with live metrics; the epoch line stays."""
 
-    def __init__(self, out: Any) -> None:
-        super().__init__(out)
+    def __init__(self, out: Any, err: Any) -> None:
+        super().__init__(out, err)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
@@ -89,10 +107,9 @@ class RichReporter(PlainReporter):
 
     def epoch(self, row: dict[str, float], improved: bool) -> None:
         mark = "  [green]* best[/]" if improved else ""
+        line = escape(f"epoch {int(row['epoch'])}/{self.epochs}  {format_metrics(row)}  ")
         self.progress.console.print(
-            f"epoch {int(row['epoch'])}/{self.epochs}  {format_metrics(row)}  "
-            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s{mark}",
-            highlight=False,
+            f"{line}lr {row['lr']:.3g}  {row['seconds']:.1f}s{mark}", highlight=False
         )
         self.current = int(row["epoch"]) + 1
         if self.current > self.epochs:
@@ -103,3 +120,12 @@ class RichReporter(PlainReporter):
 
     def end(self) -> None:
         self.progress.stop()
+
+
+def reporter_for(json_: bool, quiet: bool, out: Any, err: Any) -> NullReporter:
+    """The reporter a command's output options ask for."""
+    if json_:
+        return NullReporter()
+    if quiet:
+        return QuietReporter(err)
+    return RichReporter(out, err) if out.is_terminal else PlainReporter(out, err)

@@ -9,8 +9,6 @@ import typer
 
 from cnnrun.cli import app
 from cnnrun.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
     DebugOpt,
     JsonOpt,
     QuietOpt,
@@ -19,7 +17,7 @@ from cnnrun.cli.common import (
     existing_run,
     guard,
 )
-from cnnrun.errors import Problem, UserError
+from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
 
 
 @app.command()
@@ -205,10 +203,10 @@ def compare(
         a_dir, b_dir = existing_run(run_a), existing_run(run_b)
         (cfg_a, sum_a), (cfg_b, sum_b) = cmp.load(a_dir), cmp.load(b_dir)
         diff = cmp.config_diff(cfg_a, cfg_b)
-        sa, sb = cmp.scores(sum_a), cmp.scores(sum_b)
+        sa, sb = sum_a.scores(), sum_b.scores()
         failure = ""
         if tolerance is not None:
-            failure = cmp.regression(sa, sb, metric or sum_a.get("monitor", "val_loss"), tolerance)
+            failure = cmp.regression(sa, sb, metric or sum_a.monitor, tolerance)
         stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
         target = output or a_dir.parent / f"compare_{stamp}.png"
         figure = draw_overlay([a_dir, b_dir], target)

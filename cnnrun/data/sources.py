@@ -1,8 +1,10 @@
-"""Data sources as NumPy arrays: built-in sets, npz, image folders, HDF5 (lazily), splits.
+"""Data sources for training: built-in sets, npz, image folders, HDF5 (streamed).
 
-No TensorFlow here: `validate` uses this to learn the input shape and classes, and `data.py`
-turns the arrays into `tf.data` pipelines. The `keras` source needs Keras to download, so its
-loader lives in `data.py`; only its fixed shapes are known here.
+Each format has one reader (`arrays`, `images`, `hdf5`), shared with predict's inputs; this
+module turns what a reader returns into a `Dataset` with labels 0..K-1 and class names. No
+TensorFlow here: `validate` uses this to learn the input shape and classes, and the engine's
+`pipeline` turns the arrays into `tf.data` pipelines. The `keras` source needs Keras to
+download, so its loader lives in the engine; only its fixed shapes are known here.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from cnnrun.config.schema import DataConfig
+from cnnrun.data.arrays import read_arrays
+from cnnrun.data.hdf5 import H5Images, open_hdf5, subset
+from cnnrun.data.images import class_folders, first_image_format, read_images
 from cnnrun.errors import Problem, UserError
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 KERAS_SETS = {
     "mnist": ((28, 28, 1), [str(i) for i in range(10)]),
     "fashion_mnist": (
@@ -41,41 +45,6 @@ KERAS_SETS = {
     ),
     "cifar100": ((32, 32, 3), [str(i) for i in range(100)]),
 }
-
-
-@dataclass
-class H5Images:
-    """A lazily read images dataset in an HDF5 file: never loaded whole."""
-
-    path: Path
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def read(self, index: np.ndarray) -> np.ndarray:
-        """Rows `index` (any order) as one array.
-
-        Runs of consecutive rows are read as one slice each, so an ordered pass costs one read
-        per batch. A shuffled batch is mostly single rows: 512 of them read one by one took
-        36 ms, against 169 ms for h5py's fancy selection of the same rows.
-        """
-        import h5py
-
-        index = np.asarray(index)
-        order = np.argsort(index, kind="stable")
-        rows = index[order]
-        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
-        with h5py.File(self.path, "r") as f:
-            d = f[self.name]
-            block = np.empty((len(rows), *d.shape[1:]), dtype=d.dtype)
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
-                block[a:b] = d[rows[a] : rows[b - 1] + 1]
-        out = np.empty_like(block)
-        out[order] = block
-        return out.reshape(len(out), *self.shape[1:])
 
 
 @dataclass
@@ -121,29 +90,6 @@ def _resolve(cfg: DataConfig, base_dir: Path) -> Path:
     return path
 
 
-def _images_nhwc(x: np.ndarray, what: str, file: str) -> np.ndarray:
-    if x.ndim == 3:
-        return x[..., None]
-    if x.ndim == 4 and x.shape[-1] in (1, 3, 4):
-        return x
-    raise _err(
-        f"{what} has shape {x.shape}; expected (N, height, width) or "
-        f"(N, height, width, channels) with 1, 3 or 4 channels",
-        file=file,
-        hint="reshape flat vectors to images before saving",
-    )
-
-
-def _labels(y: np.ndarray, n: int, what: str, file: str) -> np.ndarray:
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    elif y.ndim == 2:  # one-hot
-        y = y.argmax(axis=1)
-    if y.ndim != 1 or len(y) != n:
-        raise _err(f"{what} has shape {y.shape}; expected one label per image ({n})", file=file)
-    return y
-
-
 def _encode(y: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
     """Labels of any type -> 0..K-1 with names, keeping numeric order for numbers."""
     values = np.unique(y)
@@ -182,76 +128,17 @@ def _builtin(name: str) -> Dataset:
 
 
 def _npz(path: Path) -> Dataset:
-    file = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            arrays = {k: d[k] for k in d.files}
-    except (OSError, ValueError) as e:
-        raise _err(f"cannot read as .npz: {e}", file=file) from None
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing:
-        raise _err(
-            f"has no array named {' or '.join(missing)}; it holds: "
-            f"{', '.join(arrays) or 'nothing'}",
-            file=file,
-            hint="save with np.savez(path, x=images, y=labels)",
-        )
-    x = _images_nhwc(arrays["x"], "x", file)
-    y = _labels(arrays["y"], len(x), "y", file)
-    names = [str(n) for n in arrays["class_names"].tolist()] if "class_names" in arrays else None
-    x_test = y_test = None
-    if "x_test" in arrays or "y_test" in arrays:
-        if "x_test" not in arrays or "y_test" not in arrays:
-            raise _err("has only one of x_test and y_test; expected both or neither", file=file)
-        x_test = _images_nhwc(arrays["x_test"], "x_test", file)
-        y_test = _labels(arrays["y_test"], len(x_test), "y_test", file)
-        if x_test.shape[1:] != x.shape[1:]:
-            raise _err(f"x_test images are {x_test.shape[1:]}, x images {x.shape[1:]}", file=file)
+    a = read_arrays(path, require_labels=True)
+    assert a.y is not None
+    y, y_test, names = a.y, a.y_test, a.class_names
     if names is None and y_test is not None:
-        both, names_all = _encode(np.concatenate([y, y_test]), None)
+        both, names = _encode(np.concatenate([y, y_test]), None)
         y, y_test = both[: len(y)], both[len(y) :]
-        names = names_all
     else:
         y, names = _encode(y, names)
         if y_test is not None:
             y_test, _ = _encode(y_test, names)
-    for what, arr in (("x", x), ("x_test", x_test)):
-        if arr is not None and np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-            raise _err(f"{what} contains NaN or infinite values", file=file)
-    return Dataset(x, y, names, _scale_of(x), x_test, y_test, origin=file)
-
-
-def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
-    """One image file as a uint8 (height, width, channels) array, resized and converted."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(Problem(f"cannot decode the image: {e}", file=str(path))) from None
-    return arr[..., None] if channels == 1 else arr
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted."""
-    return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
-
-
-def first_image_format(path: Path) -> tuple[tuple[int, int], int]:
-    """(height, width) and channels (1 for grey, else 3) of an image file, without decoding it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return (im.height, im.width), 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-    except (UnidentifiedImageError, OSError) as e:
-        raise UserError(Problem(f"cannot decode the image: {e}", file=str(path))) from None
+    return Dataset(a.x, y, names, _scale_of(a.x), a.x_test, y_test, origin=str(path))
 
 
 def _image_folder(
@@ -262,13 +149,8 @@ def _image_folder(
             f"{path} is not a folder; source 'images' expects a folder of class sub-folders",
             ("data", "path"),
         )
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files: list[Path] = []
-    labels: list[int] = []
-    for i, name in enumerate(classes):
-        found = image_files(path / name)
-        files += found
-        labels += [i] * len(found)
+    files, names, classes = class_folders(path)
+    labels = [classes.index(n) for n in names]
     if len(classes) < 2 or not files:
         raise _err(
             f"{path} holds {len(classes)} class folder(s) and {len(files)} image(s); "
@@ -286,60 +168,26 @@ def _image_folder(
 def _images(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
     cfg, files, y, classes = _image_folder(cfg, path)
     size = cfg.image_size if isinstance(cfg.image_size, tuple) else (cfg.image_size,) * 2
-    x = np.stack([read_image(f, size, cfg.channels) for f in files])  # type: ignore[arg-type]
+    x, _, _ = read_images(files, size, cfg.channels)  # type: ignore[arg-type]
     return Dataset(x, y, classes, 1 / 255, origin=str(path)), cfg
 
 
 def _hdf5(cfg: DataConfig, path: Path) -> Dataset:
-    import h5py
-
-    file = str(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise _err(f"cannot open as HDF5: {e}", file=file) from None
-    with f:
-
-        def get(name: str, key: str) -> Any:
-            if name not in f or not isinstance(f[name], h5py.Dataset):
-                have = ", ".join(k for k in f if isinstance(f[k], h5py.Dataset)) or "none"
-                raise _err(f"has no dataset '{name}' (datasets: {have})", ("data", key), file=file)
-            return f[name]
-
-        xd = get(cfg.x_dataset, "x_dataset")
-        y = _labels(np.asarray(get(cfg.y_dataset, "y_dataset")), xd.shape[0], cfg.y_dataset, file)
-        shape = xd.shape if xd.ndim == 4 else (*xd.shape, 1)
-        if len(shape) != 4:
+    x, y = open_hdf5(path, cfg.x_dataset, cfg.y_dataset)
+    assert y is not None
+    x_test = y_test = None
+    if cfg.x_test_dataset or cfg.y_test_dataset:
+        if not (cfg.x_test_dataset and cfg.y_test_dataset):
             raise _err(
-                f"dataset '{cfg.x_dataset}' has shape {xd.shape}; expected (N, height, "
-                "width[, channels])",
-                file=file,
+                "set both x_test_dataset and y_test_dataset, or neither",
+                ("data", "x_test_dataset"),
             )
-        x = H5Images(path, cfg.x_dataset, tuple(shape), xd.dtype)
-        scale = 1.0 if np.issubdtype(xd.dtype, np.floating) else 1 / 255
-        x_test = y_test = None
-        if cfg.x_test_dataset or cfg.y_test_dataset:
-            if not (cfg.x_test_dataset and cfg.y_test_dataset):
-                raise _err(
-                    "set both x_test_dataset and y_test_dataset, or neither",
-                    ("data", "x_test_dataset"),
-                )
-            xt = get(cfg.x_test_dataset, "x_test_dataset")
-            x_test = H5Images(
-                path,
-                cfg.x_test_dataset,
-                (*xt.shape, 1) if xt.ndim == 3 else tuple(xt.shape),
-                xt.dtype,
-            )
-            y_test = _labels(
-                np.asarray(get(cfg.y_test_dataset, "y_test_dataset")),
-                xt.shape[0],
-                cfg.y_test_dataset,
-                file,
-            )
+        locs = (("data", "x_test_dataset"), ("data", "y_test_dataset"))
+        x_test, y_test = open_hdf5(path, cfg.x_test_dataset, cfg.y_test_dataset, locs=locs)
+    scale = 1.0 if np.issubdtype(x.dtype, np.floating) else 1 / 255
     codes, names = _encode(np.concatenate([y, y_test]) if y_test is not None else y, None)
     y, y_test = codes[: len(y)], (codes[len(y) :] if y_test is not None else None)
-    return Dataset(x, y, names, scale, x_test, y_test, origin=file)
+    return Dataset(x, y, names, scale, x_test, y_test, origin=str(path))
 
 
 def load_dataset(cfg: DataConfig, base_dir: Path) -> tuple[Dataset, DataConfig]:
@@ -416,7 +264,7 @@ def select_classes(ds: Dataset, classes: list[int | str] | None) -> Dataset:
         mask = lookup[y] >= 0
         if isinstance(x, H5Images):
             # HDF5 keeps its lazy images; the split works on indices of the subset.
-            return _subset_h5(x, np.flatnonzero(mask)), lookup[y[mask]]
+            return subset(x, np.flatnonzero(mask)), lookup[y[mask]]
         return x[mask], lookup[y[mask]]
 
     x, y = keep(ds.x, ds.y)
@@ -424,18 +272,3 @@ def select_classes(ds: Dataset, classes: list[int | str] | None) -> Dataset:
     return replace(
         ds, x=x, y=y, x_test=x_test, y_test=y_test, class_names=[ds.class_names[i] for i in picked]
     )
-
-
-@dataclass
-class H5Subset(H5Images):
-    """Some rows of an HDF5 images dataset, read on demand."""
-
-    rows: np.ndarray | None = None
-
-    def read(self, index: np.ndarray) -> np.ndarray:
-        base = self.rows[np.asarray(index)] if self.rows is not None else np.asarray(index)
-        return H5Images.read(self, base)
-
-
-def _subset_h5(x: H5Images, rows: np.ndarray) -> H5Subset:
-    return H5Subset(x.path, x.name, (len(rows), *x.shape[1:]), x.dtype, rows)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from cnnrun.config.schema import DataConfig
-from cnnrun.data.sources import Dataset, H5Images, H5Subset
+from cnnrun.data.hdf5 import H5Images, subset
+from cnnrun.data.sources import Dataset
 from cnnrun.errors import Problem, UserError
 
 # The test split carved by `data.test_split` does not move with the run's seed, so runs with
@@ -47,12 +48,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 def take(x: Any, index: np.ndarray) -> Any:
     """Rows of an array, or a lazy view for HDF5 images."""
-    if isinstance(x, H5Subset):
-        rows = x.rows if x.rows is not None else np.arange(len(x))
-        return H5Subset(x.path, x.name, (len(index), *x.shape[1:]), x.dtype, rows[index])
-    if isinstance(x, H5Images):
-        return H5Subset(x.path, x.name, (len(index), *x.shape[1:]), x.dtype, index)
-    return x[index]
+    return subset(x, index) if isinstance(x, H5Images) else x[index]
 
 
 def fingerprint(ds: Dataset) -> str:

@@ -15,9 +15,10 @@ Example (two workers on one machine, each its own process):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -26,8 +27,8 @@ import tensorflow as tf
 # A collective that waits longer than this means a worker is gone: fail with a message
 # instead of hanging forever.
 COLLECTIVE_TIMEOUT_S = 120
-# Test hook: split this machine's CPU into N logical devices, so `mirrored` can be tried
-# (and tested) without GPUs. Must act before TensorFlow initialises its devices.
+# Split this machine's CPU into N logical devices, so `mirrored` can be tried without GPUs
+# (docs/distribution.md). Must act before TensorFlow initialises its devices.
 LOGICAL_CPUS_ENV = "CNNRUN_LOGICAL_CPUS"
 
 
@@ -51,6 +52,67 @@ def make_strategy(kind: str) -> tf.distribute.Strategy | None:
         return tf.distribute.MirroredStrategy(devices)
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+@contextlib.contextmanager
+def scope(strategy: tf.distribute.Strategy | None) -> Iterator[None]:
+    """The strategy's scope, or nothing for one device."""
+    if strategy is None:
+        yield
+    else:
+        with strategy.scope():
+            yield
+
+
+class WorkerLost(RuntimeError):
+    """A collective with the other workers failed: one of them stopped or is unreachable."""
+
+
+def fit(
+    prep: Any,
+    train_ds: tf.data.Dataset,
+    train_steps: int,
+    first: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> None:
+    """Train `prep.model` from epoch `first`: Keras's `fit`, or the multi-worker loop."""
+    from cnnrun.engine.pipeline import one_pass
+
+    cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    val_ds = one_pass(cfg, splits, splits.x_val, splits.y_val)
+    if not isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        model.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=first,
+            steps_per_epoch=train_steps,
+            validation_data=val_ds,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        return
+    from cnnrun.engine.model import from_logits, make_loss
+
+    correct = correct_fn(cfg.train.loss, from_logits(cfg))
+    try:
+        fit_custom(
+            prep.strategy,
+            model,
+            make_loss(cfg),
+            correct,
+            train_ds,
+            val_ds,
+            train_steps,
+            first,
+            cfg.train.epochs,
+            callbacks,
+        )
+    except tf.errors.OpError as e:
+        raise WorkerLost(
+            f"lost contact with another worker ({type(e).__name__} in a collective); every "
+            "worker must be running and able to reach the others"
+        ) from None
 
 
 def is_chief(strategy: tf.distribute.Strategy | None) -> bool:

@@ -16,10 +16,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+
+from cnnrun.runs.folder import BEST
 
 
 def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
@@ -42,7 +45,7 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
     ]
     if not bn:
         return []
-    feeds = [model.layers[i - 1].output if i else model.inputs[0] for i in bn]
+    feeds = [model.layers[i - 1].output for i in bn]  # layers[0] is the input layer
     probe = keras.Model(model.inputs, feeds)
     sums: list[Any] = [None] * len(bn)
     squares: list[Any] = [None] * len(bn)
@@ -65,12 +68,13 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
         # the epsilon also keeps dead ReLU units (variance 0) from reading as infinite shifts.
         ratio = (moving + layer.epsilon) / (actual + layer.epsilon)
         j = i - 1
-        while j >= 0 and isinstance(model.layers[j], keras.layers.Activation):
+        while isinstance(model.layers[j], keras.layers.Activation):
             j -= 1
-        after = model.layers[j].name.rsplit("_", 1)[0] if j >= 0 else "input"
+        after = model.layers[j].name.split("_", 1)[0]
         rows.append(
             {
-                "index": i,
+                # layers are named <kind>_<place in model.layers>, the config's own numbering
+                "index": int(layer.name.split("_")[1]),
                 "name": layer.name,
                 "after": after,
                 "channels": int(ratio.size),
@@ -79,3 +83,14 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
             }
         )
     return rows
+
+
+def inspect_run(run_dir: Path) -> tuple[list[dict], int]:
+    """`variance_shift` of a run's best weights on its validation images; (rows, images)."""
+    from cnnrun.engine.pipeline import load_splits, one_pass
+    from cnnrun.engine.predict import load_predictor
+
+    pred = load_predictor(run_dir / BEST)
+    splits = load_splits(pred.config, run_dir)
+    batches = one_pass(pred.config, splits, splits.x_val, splits.y_val).map(lambda xb, _: xb)
+    return variance_shift(pred.model, batches), len(splits.y_val)

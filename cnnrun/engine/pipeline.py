@@ -4,8 +4,8 @@ Pipelines shuffle and batch *indices* and gather whole batches from one in-memor
 an epoch costs one vectorised gather per batch rather than one slice per sample; HDF5 images
 are read a batch at a time instead. The training pipeline is `repeat()`ed and fed to `fit`
 with `steps_per_epoch`: re-creating an input iterator at every epoch start stalled plain
-`fit` for seconds per epoch on this project's CPU machines. Validation is one finite pass
-(see `training.run` for why a repeated one stalls instead).
+`fit` at every epoch start on this project's CPU machines. Validation is one finite pass
+(`one_pass` says why a repeated one stalls instead).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun.config.schema import Config, DataConfig
-from cnnrun.data.sources import KERAS_SETS, Dataset, H5Images, load_dataset, select_classes
+from cnnrun.data.hdf5 import H5Images
+from cnnrun.data.sources import KERAS_SETS, Dataset, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.errors import Problem, UserError
 
@@ -153,3 +154,16 @@ def pipeline(
     return index.map(fetch, num_parallel_calls=parallel, deterministic=True).prefetch(
         tf.data.AUTOTUNE
     )
+
+
+def one_pass(config: Config, splits: Splits, x: Any, y: np.ndarray) -> tf.data.Dataset:
+    """One ordered pass over `x, y` in training batches: for validation or test scores.
+
+    One finite pass per epoch, not a repeat()ed stream: Keras's evaluate drops the previous
+    epoch's validation iterator, and dropping a repeat()ed one that sat idle through a
+    training epoch waits for tf.data's autotuning thread to wake up (see RESULTS.md). An
+    exhausted iterator has no thread left to wait for.
+    """
+    t = config.train
+    n = len(splits.class_names)
+    return pipeline(x, y, splits.scale, t.batch_size, loss=t.loss, num_classes=n)

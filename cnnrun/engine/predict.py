@@ -80,7 +80,7 @@ def check_weights_match(model: keras.Model, path: Path) -> None:
     seen = set()
     with h5py.File(path, "r") as f:
         group = f["layers"]
-        for i, layer in enumerate(model.layers):
+        for layer in model.layers:
             base = _snake(type(layer).__name__)
             key = base if base not in used else f"{base}_{used[base] + 1}"
             used[base] = used.get(base, -1) + 1
@@ -89,10 +89,12 @@ def check_weights_match(model: keras.Model, path: Path) -> None:
             vars_ = group[key]["vars"] if key in group and "vars" in group[key] else {}
             have = [tuple(vars_[str(j)].shape) for j in range(len(vars_))]
             if want != have:
-                kind = layer.name.rsplit("_", 1)[0]
+                # layers are named <kind>_<place in model.layers>[_<place in its block>]
+                kind, _, place = layer.name.partition("_")
+                where = "".join(f"[{p}]" for p in place.split("_"))
                 raise UserError(
                     Problem(
-                        f"model.layers[{i}] ({kind}) does not match the file: the config gives "
+                        f"model.layers{where} ({kind}) does not match the file: the config gives "
                         f"weight shapes {want or 'none'}, the file {have or 'none'}",
                         file=str(path),
                         hint="the config must describe the network exactly as it was trained",

@@ -1,5 +1,9 @@
-"""What happens at each batch and epoch end of a run: history rows, best and last weights
-(written on a background thread), summary, NaN and signal stops, exact dropout randomness.
+"""What happens at each batch and epoch end of a run: history rows, best and last weights,
+summary, NaN and signal stops, exact dropout randomness.
+
+Files are written on the training thread at each epoch end, as Keras's own `ModelCheckpoint`
+does: first the history, then the best and last weights, then the summary. A kill between any
+two leaves a run that resumes exactly (`cnnrun.engine.training.resume`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from typing import Any, Protocol
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnrun import atomic
 from cnnrun.runs import folder as runs
-from cnnrun.runs import weights as checkpoint
+from cnnrun.runs import weights
+from cnnrun.runs.summary import RunSummary, write_summary
 
 
 class Reporter(Protocol):
@@ -50,70 +55,12 @@ def seed_generators(model: keras.Model) -> list[Any]:
     return found
 
 
-class Saver:
-    """Writes history, summary, best and last weights on a background thread.
-
-    On the training thread these writes took 17.7 ms an epoch on the digits network (4% of
-    its 0.42 s epoch): `save_weights` walks every layer and optimizer variable through h5py,
-    and every file is fsynced. Now the training thread reads all variables in one graph call
-    and makes the texts (2.8 ms an epoch in all, measured) and goes on; a thread loads the
-    values into a twin model and writes the files. The next epoch's save, the end of training
-    and an interruption wait for the previous one, so the files are never behind by more than
-    the epoch being written, and resume reads the epoch a weights file holds from its
-    metadata.
-    """
-
-    def __init__(self, model: keras.Model, twin: keras.Model) -> None:
-        with tf.device("/CPU:0"):
-            twin.optimizer.build(twin.trainable_variables)
-        self.sources = [*model.variables, *model.optimizer.variables]
-        self.targets = [*twin.variables, *twin.optimizer.variables]
-        if [tuple(v.shape) for v in self.sources] != [tuple(v.shape) for v in self.targets]:
-            raise ValueError("the twin model's variables do not match")
-        self.twin = twin
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-        # One graph call reads every variable: one at a time cost ~10 ms an epoch in op
-        # dispatch for a 10k-parameter network.
-        self._read = tf.function(lambda: [tf.identity(v.value) for v in self.sources])
-
-    def submit(
-        self,
-        texts: list[tuple[Path, str]],
-        jobs: list[tuple[Path, dict, bool]],
-        finalize_metadata: dict,
-    ) -> None:
-        """Write the text files, then the `(final path, extra metadata, with optimizer)`
-        weights files from the current values. Texts go first: the history on disk is then
-        never behind the weights, which is what resume relies on."""
-        self.wait()
-        values = [t.numpy() for t in self._read()]  # fresh tensors: training cannot change them
-
-        def write() -> None:
-            try:
-                for path, text in texts:
-                    runs.atomic_write_text(path, text)
-                for target, value in zip(self.targets, values, strict=True):
-                    target.assign(value)
-                for final, extra, with_optimizer in jobs:
-                    tmp = checkpoint.temp_path(final)
-                    skip = [] if with_optimizer else [self.twin.optimizer]
-                    keras.saving.save_weights(self.twin, tmp, objects_to_skip=skip)
-                    checkpoint.finalize(tmp, final, {**finalize_metadata, **extra})
-            except BaseException as e:  # noqa: BLE001 - raised on the training thread
-                self.error = e
-
-        self.thread = threading.Thread(target=write, name="cnnrun-checkpoint", daemon=True)
-        self.thread.start()
-
-    def wait(self) -> None:
-        """Block until the last write is on disk; raise its error, if it had one."""
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
+def save_weights(model: keras.Model, final: Path, metadata: dict, with_optimizer: bool) -> None:
+    """Write a self-describing weights file atomically (`cnnrun.atomic`)."""
+    with atomic.atomic_path(final) as tmp:
+        skip = [] if with_optimizer else [model.optimizer]
+        keras.saving.save_weights(model, tmp, objects_to_skip=skip)
+        weights.add_metadata(tmp, metadata)
 
 
 @dataclass
@@ -122,7 +69,7 @@ class Recorder(keras.callbacks.Callback):
 
     run_dir: Path
     columns: list[str]
-    summary: dict
+    summary: RunSummary
     metadata: dict
     reporter: Reporter
     monitor: str
@@ -135,7 +82,6 @@ class Recorder(keras.callbacks.Callback):
     _t0: float = 0.0
     _generators: list[Any] | None = None
     first_batch_unix: float | None = None
-    saver: Saver | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -147,41 +93,14 @@ class Recorder(keras.callbacks.Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
+    def _save(self, name: str, extra: dict, with_optimizer: bool) -> None:
+        save_weights(self.model, self.run_dir / name, {**self.metadata, **extra}, with_optimizer)
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
         # still leaves a loadable best file (epoch 0).
         if not (self.run_dir / runs.BEST).exists():
-            epoch0 = {"epoch": 0, "monitor": self.monitor, "value": math.nan}
-            self._submit([], [(runs.BEST, epoch0, False)])
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self.finish_writes()
-
-    def finish_writes(self, raise_errors: bool = True) -> None:
-        """Wait for the checkpoint thread; on an error path, do not hide the first error."""
-        if self.saver is None:
-            return
-        try:
-            self.saver.wait()
-        except Exception:
-            if raise_errors:
-                raise
-
-    def _save_epoch(self, jobs: list[tuple[str, dict, bool]]) -> None:
-        # The texts are made here, on the training thread, from this epoch's state; only the
-        # disk writes (fsyncs) move to the saver's thread.
-        texts = [
-            (self.run_dir / runs.HISTORY, runs.history_text(self.columns, self.rows)),
-            (self.run_dir / runs.SUMMARY, runs.summary_text(self.summary)),
-        ]
-        self._submit(texts, jobs)
-
-    def _submit(self, texts: list[tuple[Path, str]], jobs: list[tuple[str, dict, bool]]) -> None:
-        """Hand texts and `(file name, extra metadata, with optimizer)` jobs to the saver."""
-        if self.saver is None:
-            raise RuntimeError("Recorder.saver must be set before training")
-        files = [(self.run_dir / name, extra, opt) for name, extra, opt in jobs]
-        self.saver.submit(texts, files, self.metadata)
+            self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._generators is None:  # the layers do not change during fit
@@ -207,29 +126,22 @@ class Recorder(keras.callbacks.Callback):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         # via float32 text: 0.001 rather than 0.0010000000474974513
         lr = float(str(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
-        row = {
-            "epoch": epoch + 1,
-            **logs,
-            "lr": lr,
-            "seconds": round(time.perf_counter() - self._t0, 4),
-        }
+        row = {"epoch": epoch + 1, **logs, "lr": lr}
+        row["seconds"] = round(time.perf_counter() - self._t0, 4)
         self.rows.append(row)
         value = logs.get(self.monitor, math.nan)
         improved = self._better(value) and self.nan_at is None
         extra = {"epoch": epoch + 1, "monitor": self.monitor, "value": value}
-        jobs = []
+        runs.write_history(self.run_dir, self.columns, self.rows)
         if improved:
             self.best = value
-            jobs.append((runs.BEST, extra, False))
-            self.summary.update(
-                best_epoch=epoch + 1,
-                best_value=value,
-                best_metrics={k: v for k, v in row.items() if k != "seconds"},
-            )
+            self._save(runs.BEST, extra, False)
+            self.summary.best_epoch, self.summary.best_value = epoch + 1, value
+            self.summary.best_metrics = {k: v for k, v in row.items() if k != "seconds"}
         if self.nan_at is None:
-            jobs.append((runs.LAST, extra, True))
-        self.summary["epochs_run"] = epoch + 1
-        self._save_epoch(jobs)
+            self._save(runs.LAST, extra, True)
+        self.summary.epochs_run = epoch + 1
+        write_summary(self.run_dir, self.summary)
         self.reporter.epoch(row, improved)
 
 

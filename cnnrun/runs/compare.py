@@ -14,9 +14,8 @@ from typing import Any
 import yaml
 
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs.folder import CONFIG, read_summary
-
-NOT_SCORES = {"epoch", "lr", "seconds"}
+from cnnrun.runs.folder import CONFIG
+from cnnrun.runs.summary import RunSummary, read_summary
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -41,14 +40,7 @@ def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
     return [(k, fa.get(k), fb.get(k)) for k in keys if fa.get(k) != fb.get(k)]
 
 
-def scores(summary: dict) -> dict[str, float]:
-    """A run's best-epoch metrics and test scores, by name."""
-    out = {k: v for k, v in (summary.get("best_metrics") or {}).items() if k not in NOT_SCORES}
-    out.update(summary.get("test") or {})
-    return {k: float(v) for k, v in out.items() if isinstance(v, int | float)}
-
-
-def load(run: Path) -> tuple[dict, dict]:
+def load(run: Path) -> tuple[dict, RunSummary]:
     """A run's resolved config and summary, or a plain error."""
     try:
         config = yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) or {}

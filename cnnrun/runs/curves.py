@@ -7,14 +7,15 @@ GUI backend, so it is safe in CI and in a process that trains.
 from __future__ import annotations
 
 import math
-import os
 import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnnrun import atomic
 from cnnrun.runs.diagnose import Diagnosis, best_epoch, diagnose
-from cnnrun.runs.folder import CURVES, read_history, read_summary
+from cnnrun.runs.folder import CURVES, read_history
+from cnnrun.runs.summary import RunSummary, read_summary
 
 NOT_METRICS = {"epoch", "lr", "seconds"}
 VERDICT_COLOURS = {
@@ -71,21 +72,13 @@ def _close_panels(fig, axes, note: str, output: Path) -> Path:  # noqa: ANN001
 
 def _save(fig, path: Path) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        with warnings.catch_warnings():
-            # a run name in a script the font lacks draws as boxes; no need to say so on stderr
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-            fmt = path.suffix.lstrip(".").lower() or "png"
-            # zlib level 1: much faster to encode than the default 6, files a little larger
-            extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
-            fig.savefig(tmp, format=fmt, **extra)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    # zlib level 1: much faster to encode than the default 6, files a little larger
+    extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
+    with atomic.atomic_path(path) as tmp, warnings.catch_warnings():
+        # a run name in a script the font lacks draws as boxes; no need to say so on stderr
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(tmp, format=fmt, **extra)
 
 
 def _style(ax, ylabel: str, log_y: bool = False) -> None:  # noqa: ANN001
@@ -183,12 +176,10 @@ def draw_run(run_dir: Path) -> list[Path]:
     try:
         summary = read_summary(run_dir)
     except (OSError, ValueError):
-        summary = {}
-    monitor = summary.get("monitor", "val_loss")
-    mode = summary.get("mode", "min")
-    diag = diagnose(history, monitor, mode, summary.get("num_classes"))
-    best = summary.get("best_epoch") or diag.best_epoch
-    title = summary.get("name") or run_dir.name
+        summary = RunSummary()
+    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes)
+    best = summary.best_epoch or diag.best_epoch
+    title = summary.name or run_dir.name
     return [
         draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
         for m in metric_names(history)
@@ -217,7 +208,7 @@ def draw_overlay(
         try:
             summary = read_summary(d)
         except (OSError, ValueError):
-            summary = {}
+            summary = RunSummary()
         runs.append((d, history, summary))
     names = list(metrics or [])
     if not names:
@@ -227,7 +218,7 @@ def draw_overlay(
     colours = [f"C{i % 10}" for i in range(len(runs))]
     for ax, metric in zip(axes, names, strict=True):
         for (d, history, summary), colour in zip(runs, colours, strict=True):
-            label = summary.get("name") or d.name
+            label = summary.name or d.name
             epochs = [int(e) for e in history.get("epoch", [])]
             for key, style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "val")):
                 if key not in history:
@@ -242,7 +233,7 @@ def draw_overlay(
                 )
             val = history.get(f"val_{metric}")
             # The run's own best epoch (by its monitor) on every panel, not each metric's.
-            best = summary.get("best_epoch") or (
+            best = summary.best_epoch or (
                 best_epoch(val, "min" if "loss" in metric else "max") if val else None
             )
             if best and val and best <= len(val) and math.isfinite(val[best - 1]):

@@ -1,48 +1,28 @@
 """Run folders: unique creation, atomic writes, and reading back history and summary.
 
 A run folder holds `config.yaml`, `summary.json`, `history.csv`, `best.weights.h5`,
-`last.weights.h5` and `curves/`. Every file is written to a temporary file in the same folder
-and moved into place with `os.replace`, so a crash leaves the old file or the new, never half.
+`last.weights.h5` and `curves/`. Every file is written through `cnnrun.atomic`, so a crash
+leaves the old file or the new, never half of one.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-CONFIG, SUMMARY, HISTORY = "config.yaml", "summary.json", "history.csv"
+from cnnrun import atomic
+from cnnrun.runs.summary import SUMMARY, read_summary
+
+CONFIG, HISTORY = "config.yaml", "history.csv"
 SWEEP = "sweep.json"  # marks a sweep folder, which holds runs rather than being one
 BEST, LAST, CURVES = "best.weights.h5", "last.weights.h5", "curves"
-
-
-@contextmanager
-def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside `path`; on success fsync it and move it onto `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    with atomic_file(path) as f:
-        f.write(text)
 
 
 def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Path:
@@ -67,25 +47,7 @@ def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Pa
 def write_config(run_dir: Path, resolved: dict) -> None:
     import yaml  # here, not at the top: `runs` and `plot` never write a config
 
-    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
-
-
-def summary_text(summary: dict) -> str:
-    return json.dumps(summary, indent=2, default=_json_default)
-
-
-def write_summary(run_dir: Path, summary: dict) -> None:
-    atomic_write_text(run_dir / SUMMARY, summary_text(summary))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # NumPy scalars
-        return value.item()
-    return str(value)
-
-
-def read_summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    atomic.write_text(run_dir / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
 
 
 def history_columns(metrics: Sequence[str]) -> list[str]:
@@ -106,7 +68,7 @@ def history_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
 
 
 def write_history(run_dir: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
-    atomic_write_text(run_dir / HISTORY, history_text(columns, rows))
+    atomic.write_text(run_dir / HISTORY, history_text(columns, rows))
 
 
 def _fmt(value: Any) -> str:
@@ -174,26 +136,22 @@ def read_run(path: Path) -> RunInfo:
         return RunInfo(path, "not a run", name=path.name)
     try:
         s = read_summary(path)
-        if not isinstance(s, dict):
-            raise ValueError("summary.json is not a JSON object")
-        timings = s.get("timings") or {}
-        diagnosis = s.get("diagnosis") or {}
-        return RunInfo(
-            path,
-            str(s.get("status", "unknown")),
-            name=str(s.get("name") or path.name),
-            started=str(s.get("started") or ""),
-            epochs_run=s.get("epochs_run"),
-            epochs_planned=s.get("epochs_planned"),
-            best_epoch=s.get("best_epoch"),
-            monitor=str(s.get("monitor") or ""),
-            best_value=s.get("best_value"),
-            test=dict(s.get("test") or {}),
-            verdict=str(diagnosis.get("verdict") or ""),
-            duration_s=timings.get("fit_s"),
-        )
-    except (OSError, ValueError, TypeError, AttributeError) as e:
+    except (OSError, ValueError) as e:
         return RunInfo(path, "corrupt", name=path.name, problem=f"{type(e).__name__}: {e}")
+    return RunInfo(
+        path,
+        s.status,
+        name=s.name or path.name,
+        started=s.started or "",
+        epochs_run=s.epochs_run,
+        epochs_planned=s.epochs_planned,
+        best_epoch=s.best_epoch,
+        monitor=s.monitor,
+        best_value=s.best_value,
+        test=dict(s.test),
+        verdict=s.verdict,
+        duration_s=s.timings.fit_s,
+    )
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import yaml
 
+from cnnrun import atomic
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import infer_shapes
 from cnnrun.runs.compare import load
 from cnnrun.runs.curves import VERDICT_COLOURS, draw_run
-from cnnrun.runs.folder import CURVES, atomic_write_text
+from cnnrun.runs.folder import CURVES
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
@@ -52,33 +53,33 @@ def render(run: Path) -> str:
     """The report of a run folder as an HTML string."""
     config_raw, summary = load(run)
     esc = html.escape
-    name = summary.get("name") or run.name
-    diag = summary.get("diagnosis") or {}
+    name = summary.name or run.name
+    diag = summary.diagnosis or {}
     verdict = diag.get("verdict", "unknown")
     colour = VERDICT_COLOURS.get(verdict, "#666")
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(name)}: cnnrun report"
         f"</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(name)}</h1>",
-        f"<p class='sub'>{esc(str(run))} &middot; {esc(summary.get('status', '?'))} &middot; "
-        f"started {esc(str(summary.get('started')))}</p>",
+        f"<p class='sub'>{esc(str(run))} &middot; {esc(summary.status)} &middot; "
+        f"started {esc(str(summary.started))}</p>",
         f"<p class='verdict' style='border-color:{colour}'><b style='color:{colour}'>"
         f"{esc(verdict)}</b>: {esc(diag.get('reason', ''))}</p>",
     ]
     cards = {
-        "best epoch": f"{summary.get('best_epoch')} / {summary.get('epochs_run')}",
-        f"best {summary.get('monitor', '')}": summary.get("best_value"),
-        **(summary.get("test") or {}),
-        "parameters": f"{(summary.get('params') or {}).get('total', 0):,}",
-        "training time": f"{(summary.get('timings') or {}).get('fit_s', 0):.1f} s",
+        "best epoch": f"{summary.best_epoch} / {summary.epochs_run}",
+        f"best {summary.monitor}": summary.best_value,
+        **summary.test,
+        "parameters": f"{summary.params.get('total', 0):,}",
+        "training time": f"{summary.timings.fit_s or 0:.1f} s",
     }
     parts.append(
         "<div class='cards'>"
         + "".join(f"<div class='card'>{esc(k)}<b>{_fmt(v)}</b></div>" for k, v in cards.items())
         + "</div>"
     )
-    if summary.get("reason"):
-        parts.append(f"<p><b>Why it stopped:</b> {esc(summary['reason'])}</p>")
+    if summary.reason:
+        parts.append(f"<p><b>Why it stopped:</b> {esc(summary.reason)}</p>")
 
     curves = sorted((run / CURVES).glob("*.png")) or draw_run(run)
     order = sorted(curves, key=lambda p: (p.stem != "loss", p.stem == "confusion_matrix", p.stem))
@@ -107,21 +108,21 @@ def render(run: Path) -> str:
     except (ValueError, TypeError) as e:
         parts.append(f"<p>cannot rebuild the layer table: {esc(str(e))}</p>")
 
-    data = summary.get("data") or {}
+    data = summary.data
     parts.append(
         "<h2>Data</h2><p>"
         + esc(
-            f"{data.get('source')} ({data.get('origin')}): {json.dumps(data.get('counts'))}, "
-            f"{len(data.get('class_names') or [])} classes, pixel scale {data.get('scale')}, "
-            f"fingerprint {data.get('fingerprint')}"
+            f"{data.source} ({data.origin}): {json.dumps(data.counts)}, "
+            f"{len(data.class_names)} classes, pixel scale {data.scale}, "
+            f"fingerprint {data.fingerprint}"
         )
         + "</p>"
     )
     parts.append(
         "<h2>Config</h2><pre>" + esc(yaml.safe_dump(config_raw, sort_keys=False)) + "</pre>"
     )
-    versions = ", ".join(f"{k} {v}" for k, v in (summary.get("versions") or {}).items())
-    parts.append(f"<p class='sub'>seed {summary.get('seed')} &middot; {esc(versions)}</p>")
+    versions = ", ".join(f"{k} {v}" for k, v in summary.versions.items())
+    parts.append(f"<p class='sub'>seed {summary.seed} &middot; {esc(versions)}</p>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -129,5 +130,5 @@ def render(run: Path) -> str:
 def write_report(run: Path, output: Path | None = None) -> Path:
     """Write the report (default `RUN_DIR/report.html`) atomically and return its path."""
     target = output or run / "report.html"
-    atomic_write_text(target, render(run))
+    atomic.write_text(target, render(run))
     return target

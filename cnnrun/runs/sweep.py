@@ -23,10 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cnnrun import atomic
 from cnnrun.config.overrides import parse_key
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import folder as runs
-from cnnrun.runs import stats
+from cnnrun.runs.summary import RunSummary, read_summary
 
 LOGS = "logs"
 
@@ -154,7 +155,7 @@ def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
-    runs.atomic_write_text(sweep_dir / runs.SWEEP, json.dumps(plan.as_dict(), indent=2))
+    atomic.write_text(sweep_dir / runs.SWEEP, json.dumps(plan.as_dict(), indent=2))
 
 
 def read_plan(sweep_dir: Path) -> SweepPlan:
@@ -179,130 +180,36 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
         raise UserError(Problem(f"unreadable {runs.SWEEP}: {e}", file=str(path))) from None
 
 
-def find_runs(sweep_dir: Path, only: str | None = None) -> dict[str, tuple[Path, dict]]:
+def find_runs(sweep_dir: Path, only: str | None = None) -> dict[str, tuple[Path, RunSummary]]:
     """The run folder of each run name in a sweep folder: the completed one if any, else the
     one that got furthest (to resume). Folders without a readable summary are left out.
     `only` looks for one run name, reading only the folders named for it
     (`<timestamp>_<name>` or `<timestamp>_<name>-N`), not every summary of the sweep."""
-    found: dict[str, tuple[Path, dict]] = {}
+    found: dict[str, tuple[Path, RunSummary]] = {}
     for d in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
         rest = d.name.partition("_")[2]
         if only is not None and not (rest == only or re.fullmatch(re.escape(only) + r"-\d+", rest)):
             continue
         try:
-            summary = runs.read_summary(d)
+            summary = read_summary(d)
         except (OSError, ValueError):
             continue
-        name = summary.get("name")
-        if not isinstance(name, str) or (only is not None and name != only):
+        name = summary.name
+        if not name or (only is not None and name != only):
             continue
-        rank = (summary.get("status") == "completed", summary.get("epochs_run") or 0)
         old = found.get(name)
-        if old is None or rank > (
-            old[1].get("status") == "completed",
-            old[1].get("epochs_run") or 0,
-        ):
+        if old is None or _progress(summary) > _progress(old[1]):
             found[name] = (d, summary)
     return found
 
 
-def _score(summary: dict) -> tuple[str, float]:
+def _progress(summary: RunSummary) -> tuple[bool, int]:
+    return summary.status == "completed", summary.epochs_run
+
+
+def score(summary: RunSummary) -> tuple[str, float]:
     """The number a run is judged by: test accuracy when it has one, else its best value."""
-    test = summary.get("test") or {}
-    if "test_accuracy" in test:
-        return "test_accuracy", float(test["test_accuracy"])
-    value = summary.get("best_value")
-    return summary.get("monitor", "val_loss"), math.nan if value is None else float(value)
-
-
-def collect(sweep_dir: Path, plan: SweepPlan) -> dict:
-    """Per-variant results of the completed runs, and which variants differ beyond seed noise.
-
-    Returns a dict (also stored in `sweep.json` under `results`): `variants` (name, seeds done,
-    mean and std of the best monitored value and of the score, verdicts, run folders),
-    `comparisons` (Welch's t-test on the score for every pair of variants, Holm-corrected),
-    and counts of runs by status.
-    """
-    found = find_runs(sweep_dir)
-    by_variant: dict[str, list[tuple[SweepRun, Path, dict]]] = {}
-    status: dict[str, int] = {}
-    for r in plan.runs:
-        d, summary = found.get(r.name, (None, {}))
-        st = summary.get("status", "missing") if d else "missing"
-        status[st] = status.get(st, 0) + 1
-        by_variant.setdefault(r.variant, [])
-        if st == "completed" and d is not None:
-            by_variant[r.variant].append((r, d, summary))
-    variants = []
-    score_name = None
-    scores: dict[str, list[float]] = {}
-    for name, done in by_variant.items():
-        best = [float(s["best_value"]) for _, _, s in done if s.get("best_value") is not None]
-        sc = [_score(s) for _, _, s in done]
-        score_name = score_name or (sc[0][0] if sc else None)
-        scores[name] = [v for _, v in sc]
-        (bm, bs), (sm, ss) = stats.mean_std(best), stats.mean_std(scores[name])
-        verdicts: dict[str, int] = {}
-        for _, _, s in done:
-            v = (s.get("diagnosis") or {}).get("verdict", "unknown")
-            verdicts[v] = verdicts.get(v, 0) + 1
-        variants.append(
-            {
-                "variant": name,
-                "seeds_done": len(done),
-                "seeds_planned": sum(1 for r in plan.runs if r.variant == name),
-                "monitor": done[0][2].get("monitor") if done else None,
-                "best_mean": bm,
-                "best_std": bs,
-                "score_mean": sm,
-                "score_std": ss,
-                "verdicts": verdicts,
-                "run_dirs": [str(d) for _, d, _ in done],
-            }
-        )
-    pairs = list(itertools.combinations(scores, 2))
-    tests = [stats.welch(scores[a], scores[b]) for a, b in pairs]
-    significant = stats.holm([t.p for t in tests])
-    comparisons = [
-        {
-            "a": a,
-            "b": b,
-            "difference": stats.mean_std(scores[a])[0] - stats.mean_std(scores[b])[0],
-            "t": t.t,
-            "df": t.df,
-            "p": t.p,
-            "significant": sig,
-        }
-        for (a, b), t, sig in zip(pairs, tests, significant, strict=True)
-    ]
-    return _finite(
-        {
-            "collected": datetime.now().isoformat(timespec="seconds"),
-            "score": score_name,
-            "test": f"Welch's two-sided t-test on {score_name} per pair of variants, "
-            f"Holm-Bonferroni corrected, family-wise alpha {stats.ALPHA}",
-            "status": status,
-            "variants": variants,
-            "comparisons": comparisons,
-        }
-    )
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and infinity as null: sweep.json stays standard JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def histories(sweep_dir: Path, results: dict) -> dict[str, list[dict[str, list[float]]]]:
-    """Each variant's completed runs' histories, for the mean-and-band curves."""
-    return {
-        v["variant"]: [runs.read_history(Path(d)) for d in v["run_dirs"]]
-        for v in results.get("variants", [])
-        if v["run_dirs"]
-    }
+    if "test_accuracy" in summary.test:
+        return "test_accuracy", float(summary.test["test_accuracy"])
+    value = summary.best_value
+    return summary.monitor, math.nan if value is None else float(value)

@@ -1,8 +1,8 @@
 """Weights files that describe themselves: metadata attributes, atomic replacement (h5py only).
 
 Keras's `save_weights` truncates its target before writing, so a kill mid-save destroys the
-previous best file. cnnrun lets Keras write a temporary file in the same folder, adds the
-metadata to it, fsyncs it and moves it into place with `os.replace`.
+previous best file. cnnrun lets Keras write a temporary file through `cnnrun.atomic`, adds
+the metadata to it, and only then moves it into place.
 
 Example:
     >>> meta = read_metadata("runs/2026-11-27T10-15-03_digits/best.weights.h5")
@@ -13,52 +13,29 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 from cnnrun.errors import Problem, UserError
 
 PREFIX = "cnnrun_"
-FAULT_DELAY_ENV = "CNNRUN_TEST_SAVE_DELAY_S"
 # Stored as JSON strings so any reader (h5dump, h5py, other languages) sees plain text.
 JSON_KEYS = ("config", "class_names", "input_shape", "preprocessing")
 
 
-def temp_path(final: Path) -> Path:
-    """A temporary name beside `final` that Keras accepts (it must end in `.weights.h5`)."""
-    return final.with_name(f".{final.name.removesuffix('.weights.h5')}.tmp{os.getpid()}.weights.h5")
-
-
-def finalize(tmp: Path, final: Path, metadata: dict[str, Any]) -> None:
-    """Add `metadata` to the weights file `tmp`, fsync it, and move it onto `final` atomically.
+def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Add cnnrun's metadata to a weights file Keras just wrote (its temporary file).
 
     Args:
-        tmp: a weights file just written by Keras, in the same folder as `final`.
-        final: where it goes; the previous file stays intact until the move.
+        path: the weights file, not yet in place (see `cnnrun.atomic.atomic_path`).
         metadata: config, class names, input shape, preprocessing, epoch, monitor, value and
             versions; lists and dicts are stored as JSON.
     """
     import h5py
 
-    try:
-        with h5py.File(tmp, "a") as f:
-            for key, value in metadata.items():
-                f.attrs[PREFIX + key] = json.dumps(value) if key in JSON_KEYS else value
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if FAULT_DELAY_ENV in os.environ:  # tests widen the window in which a kill can land
-            time.sleep(float(os.environ[FAULT_DELAY_ENV]))
-        os.replace(tmp, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with h5py.File(path, "a") as f:
+        for key, value in metadata.items():
+            f.attrs[PREFIX + key] = json.dumps(value) if key in JSON_KEYS else value
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,32 @@
+"""Every dotted config key the schema knows, for `--set` completion and suggestions.
+
+Example:
+    >>> "train.optimizer.learning_rate" in config_keys()
+    True
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from cnnrun.config.schema import Config
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    """The dotted paths of every field, sections first; layer lists stop at `model.layers`."""
+    out = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        out.append(key)
+        for inner in _models(info.annotation):
+            out += config_keys(inner, f"{key}.")
+    return out

@@ -1,0 +1,67 @@
+"""The summary a run starts with: what it trains, on what data, with which versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnrun import __version__
+from cnnrun.config.plan import Plan
+from cnnrun.data.splits import Splits
+from cnnrun.runs.summary import DataSummary, RunSummary
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "cnnrun": __version__,
+    }
+
+
+def config_hash(resolved: dict) -> str:
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def new_summary(
+    plan: Plan, splits: Splits, strategy: Any, run_dir: Path, run_name: str
+) -> RunSummary:
+    """The summary of a run about to start (status `running`)."""
+    cfg = plan.config
+    return RunSummary(
+        name=run_name,
+        run_dir=str(run_dir),
+        status="running",
+        started=datetime.now().isoformat(timespec="seconds"),
+        epochs_planned=cfg.train.epochs,
+        monitor=cfg.checkpoint.monitor,
+        mode=cfg.checkpoint.resolved_mode,
+        num_classes=len(splits.class_names),
+        params={"total": plan.table.total_params, "trainable": plan.table.trainable_params},
+        seed=cfg.seed,
+        deterministic=cfg.deterministic,
+        distribute={
+            "strategy": cfg.distribute,
+            "replicas": strategy.num_replicas_in_sync if strategy else 1,
+        },
+        data=DataSummary(
+            source=cfg.data.source,
+            origin=splits.origin,
+            fingerprint=splits.fingerprint,
+            counts=splits.counts,
+            class_names=splits.class_names,
+            scale=splits.scale,
+        ),
+        config_hash=config_hash(cfg.resolved()),
+        versions=versions(),
+    )

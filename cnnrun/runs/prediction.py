@@ -1,0 +1,199 @@
+"""Predicting: a network rebuilt from its weights file classifies inputs; scores and files.
+
+`predict` is what `cnnrun predict` calls. Everything the user can get wrong (options, files
+that would be overwritten, a weights file without metadata) is refused before TensorFlow
+starts and before the first byte is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnrun import atomic
+from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
+from cnnrun.runs import gates as gating
+from cnnrun.runs.folder import BEST
+from cnnrun.runs.weights import read_metadata
+
+
+@dataclass
+class PredictRequest:
+    """What `cnnrun predict` was asked for (see its `--help`)."""
+
+    inputs: list[str] = field(default_factory=list)
+    weights: Path | None = None
+    run: Path | None = None
+    config: Path | None = None
+    sets: list[str] = field(default_factory=list)
+    batch_size: int = 256
+    fmt: str = "csv"
+    output: Path | None = None
+    probs: bool = False
+    top_k: int = 1
+    report: Path | None = None
+    fail_under: list[str] = field(default_factory=list)
+    skip_bad: bool = False
+    x_dataset: str = "x"
+    y_dataset: str = "y"
+    overwrite: bool = False
+    debug: bool = False
+
+
+@dataclass
+class PredictOutcome:
+    """The predictions as text (for stdout when no `--output`), scores, and what was skipped."""
+
+    code: int
+    text: str
+    count: int
+    scores: dict | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    note: str = ""
+    missed: list[str] = field(default_factory=list)
+
+
+def _prediction_rows(
+    names: list[str], probs: Any, classes: list[str], labels: Any, top_k: int, with_probs: bool
+) -> list[dict]:
+    import numpy as np
+
+    order = np.argsort(-probs, axis=1, kind="stable")[:, : max(1, top_k)]
+    rows = []
+    for i, name in enumerate(names):
+        best = order[i]
+        row: dict[str, Any] = {
+            "input": name,
+            "predicted": classes[best[0]],
+            "probability": round(float(probs[i, best[0]]), 6),
+        }
+        if labels is not None:
+            row["label"] = classes[labels[i]]
+        for rank, c in enumerate(best[1:], start=2):
+            row[f"top_{rank}"] = classes[c]
+            row[f"probability_{rank}"] = round(float(probs[i, c]), 6)
+        if with_probs:
+            for c, cname in enumerate(classes):
+                row[f"p:{cname}"] = round(float(probs[i, c]), 6)
+        rows.append(row)
+    return rows
+
+
+def _csv_text(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(
+        buf, fieldnames=list(rows[0]) if rows else ["input"], lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise UserError(
+            [
+                Problem(
+                    "exists already; cnnrun does not overwrite it",
+                    file=str(p),
+                    hint="choose another name, or pass --overwrite",
+                )
+                for p in existing
+            ]
+        )
+
+
+def _weights_path(req: PredictRequest) -> Path:
+    if req.fmt not in ("csv", "json"):
+        raise UserError(Problem(f"expected csv or json, got {req.fmt!r}", file="--format"))
+    if (req.weights is None) == (req.run is None):
+        raise UserError(Problem("give exactly one of --weights FILE and --run RUN_DIR"))
+    return req.weights if req.weights is not None else req.run / BEST  # type: ignore[operator]
+
+
+def _check(req: PredictRequest, path: Path) -> dict[str, float]:
+    """Every refusal that needs no TensorFlow; returns the gates."""
+    gates = gating.parse_gates(req.fail_under)
+    gating.require_known(gates, ["accuracy"], "predict")
+    targets = [req.output] if req.output else []
+    if req.report:
+        targets += [req.report / "confusion_matrix.png", req.report / "metrics.json"]
+    _refuse_overwrite(targets, req.overwrite)
+    if not read_metadata(path) and req.config is None:
+        raise UserError(
+            Problem(
+                "holds plain Keras weights without cnnrun metadata",
+                file=str(path),
+                hint="pass the config that built it with --config",
+            )
+        )
+    return gates
+
+
+def _text(req: PredictRequest, path: Path, rows: list[dict], scores: Any, skipped: list) -> str:
+    if req.fmt == "csv":
+        return _csv_text(rows)
+    doc = {
+        "weights": str(path),
+        "predictions": rows,
+        "scores": scores,
+        "skipped": [{"file": f, "reason": r} for f, r in skipped],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def predict(req: PredictRequest) -> PredictOutcome:
+    """Classify `req.inputs` with the network in the weights file; write the files asked for.
+
+    Raises:
+        UserError: bad options, inputs or files (exit 2), before anything is written.
+    """
+    from cnnrun import engine
+    from cnnrun.data.inputs import read_inputs
+    from cnnrun.runs.scores import classification_scores
+
+    path = _weights_path(req)
+    gates = _check(req, path)
+    engine.load(req.debug)  # TensorFlow's start-up kept quiet
+    from cnnrun.engine.predict import load_predictor, predict_probabilities
+
+    pred = load_predictor(path, req.config, req.sets)
+    shape = tuple(pred.config.model.input_shape or ())
+    data = read_inputs(
+        req.inputs, shape, pred.class_names, pred.scale, req.skip_bad, req.x_dataset, req.y_dataset
+    )
+    if gates and data.y is None:
+        raise UserError(
+            Problem("--fail-under needs labelled inputs (class sub-folders, an .npz with y, "
+                    "or a built-in split)")
+        )  # fmt: skip
+    probabilities = predict_probabilities(pred, data.x, data.scale, req.batch_size)
+    rows = _prediction_rows(
+        data.names, probabilities, pred.class_names, data.y, req.top_k, req.probs
+    )
+    scores = None
+    if data.y is not None:
+        scores = classification_scores(data.y, probabilities.argmax(axis=1), pred.class_names)
+    text = _text(req, path, rows, scores, data.skipped)
+    _write(req, path, text, scores)
+    missed = gating.missed(gates, {"accuracy": scores["accuracy"]}) if scores else []
+    code = EXIT_FAILED if missed else EXIT_OK
+    return PredictOutcome(code, text, len(rows), scores, data.skipped, data.note, missed)
+
+
+def _write(req: PredictRequest, path: Path, text: str, scores: dict | None) -> None:
+    if req.output:
+        req.output.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(req.output, text)
+    if req.report and scores is not None:
+        from cnnrun.runs.curves import draw_confusion
+
+        req.report.mkdir(parents=True, exist_ok=True)
+        draw_confusion(scores, req.report / "confusion_matrix.png", title=path.parent.name)
+        atomic.write_text(req.report / "metrics.json", json.dumps(scores, indent=2))
