@@ -27,9 +27,7 @@ def inspect(
     """
 
     def body() -> int:
-        from rich import box
-        from rich.table import Table
-
+        from cnnrun.cli.render import render_batchnorm
         from cnnrun.runs.folder import BEST
 
         out, _ = consoles()
@@ -45,33 +43,8 @@ def inspect(
         rows, images = inspect_run(run_dir)
         if json_:
             emit_json({"run": str(run_dir), "validation_images": images, "batchnorm": rows})
-            return EXIT_OK
-        if not rows:
-            out.print("the network has no batchnorm layer", markup=False)
-            return EXIT_OK
-        out.print(
-            f"batchnorm moving variance / variance of its input on {images} "
-            "validation images (dropout off):",
-            markup=False,
-        )
-        table = Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False)
-        for col in ("layer", "after", "channels", "median ratio", "max shift"):
-            table.add_column(col, justify="left" if col in ("layer", "after") else "right")
-        for r in rows:
-            table.add_row(
-                f"model.layers[{r['index']}]",
-                r["after"],
-                str(r["channels"]),
-                f"{r['ratio_median']:.3f}",
-                f"{r['shift_max']:.3f}",
-            )
-        out.print(table)
-        if any(r["after"] in ("dropout", "spatialdropout2d") for r in rows):
-            out.print(
-                "a ratio near 1 / (1 - rate) after dropout is variance shift (Li et al., "
-                "2019): move the dropout after the batchnorm",
-                markup=False,
-            )
+        else:
+            render_batchnorm(rows, images, out)
         return EXIT_OK
 
     guard(debug, body)

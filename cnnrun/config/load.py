@@ -9,19 +9,17 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import re
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from cnnrun.config.layers import REGISTRY, LayerEntry
+from cnnrun.config.messages import from_pydantic, show
 from cnnrun.config.overrides import apply_overrides
-from cnnrun.config.schema import Config
+from cnnrun.config.schema import Config, DataConfig
 from cnnrun.errors import Problem, UserError, suggest
 
 Loc = tuple[str | int, ...]
@@ -85,100 +83,13 @@ def _marks(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[Problem]
             _marks(item, (*loc, i), lines, dups)
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The pydantic model that validates the mapping at `loc`, to list its valid keys."""
-    cls: type[BaseModel] | None = Config
-    in_layers = False
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if in_layers:  # a layer item's key is its kind
-            kind = REGISTRY.get(part)
-            cls, in_layers = (kind.args if kind else None), False
-            continue
-        if cls is None or part not in cls.model_fields:
-            return None
-        annotation = cls.model_fields[part].annotation
-        in_layers = LayerEntry in typing.get_args(annotation) or _holds_layers(annotation)
-        cls = _inner_model(annotation)
-    return cls
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found:
-            return found
-    return None
-
-
-def _holds_layers(annotation: Any) -> bool:
-    return any(a is LayerEntry or _holds_layers(a) for a in typing.get_args(annotation))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        text = repr(value)
-        return text if len(text) < 60 else "a list"
-    if value is None:
-        return "nothing (null)"
-    return repr(value)
-
-
-_TYPE_WORDS = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "string": "a string",
-    "list": "a list",
-    "dict": "a mapping",
-    "model": "a mapping",
-    "tuple": "a list",
-}
-
-
-def _from_pydantic(err: dict) -> Problem:
-    loc: Loc = tuple(err["loc"])
-    kind = err["type"]
-    value = err.get("input")
-    if kind == "unknown_layer_kind":
-        name = str(err["ctx"]["kind"])
-        hint = suggest(name, REGISTRY) or "valid: " + ", ".join(REGISTRY)
-        return Problem(f"unknown layer kind '{name}'", (*loc, name), hint=hint)
-    if kind == "layer_shape":
-        return Problem(str(err["msg"]), loc)
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        valid = list(parent.model_fields) if parent else []
-        hint = suggest(str(loc[-1]), valid)
-        if not hint and valid:
-            hint = "valid: " + ", ".join(valid)
-        return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
-    if kind == "missing":
-        example = {"filters": " (e.g. filters: 16)", "units": " (e.g. units: 10)"}
-        return Problem(f"missing required field '{loc[-1]}'{example.get(str(loc[-1]), '')}", loc)
-    if kind == "literal_error":
-        expected = err["ctx"]["expected"]
-        hint = suggest(str(value), re.findall(r"'([^']*)'", expected))
-        return Problem(f"expected one of {expected}, got {_show(value)}", loc, hint=hint)
-    if kind == "value_error":
-        return Problem(str(err["msg"]).removeprefix("Value error, "), loc)
-    base = kind.split("_")[0]
-    if kind.endswith(("_type", "_parsing")) and base in _TYPE_WORDS:
-        return Problem(f"expected {_TYPE_WORDS[base]}, got {_show(value)}", loc)
-    message = str(err["msg"]).replace("Input should be", "expected a value")
-    message = message.replace("String should", "expected a string to")
-    return Problem(f"{message}, got {_show(value)}", loc)
-
-
 def _semantic(cfg: Config) -> list[Problem]:
     """Checks across fields that the schema alone cannot express."""
+    return [*_data_checks(cfg.data), *_train_checks(cfg)]
+
+
+def _data_checks(d: DataConfig) -> list[Problem]:
     out = []
-    d = cfg.data
     if d.source in ("npz", "hdf5", "images") and not d.path:
         out.append(
             Problem(f"source '{d.source}' needs a path", ("data", "source"), hint="add data.path")
@@ -216,7 +127,11 @@ def _semantic(cfg: Config) -> list[Problem]:
         out.append(Problem("data.classes lists a class twice", ("data", "classes")))
     if d.classes is not None and len(d.classes) < 2:
         out.append(Problem("data.classes needs at least 2 classes", ("data", "classes")))
+    return out
 
+
+def _train_checks(cfg: Config) -> list[Problem]:
+    out = []
     metrics = cfg.train.metrics
     valid = ["loss", "val_loss", *metrics, *(f"val_{m}" for m in metrics)]
     if cfg.checkpoint.monitor not in valid:
@@ -272,7 +187,7 @@ def parse_config(
         raise UserError(
             Problem(
                 f"expected a mapping of sections (data, model, train, ...) at "
-                f"the top, got {_show(raw)}",
+                f"the top, got {show(raw)}",
                 file=file,
                 line=1,
             )
@@ -286,7 +201,7 @@ def parse_config(
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:
-        problems.extend(_from_pydantic(err) for err in e.errors())
+        problems.extend(from_pydantic(err) for err in e.errors())
     if config is not None:
         problems.extend(_semantic(config))
     if problems:

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,50 @@ def regression(a: dict[str, float], b: dict[str, float], metric: str, tolerance:
             f"more than the tolerance {tolerance}"
         )
     return ""
+
+
+@dataclass
+class Comparison:
+    """Two runs side by side: config differences, metrics, the overlay figure, the gate."""
+
+    a: Path
+    b: Path
+    config_diff: list[tuple[str, Any, Any]]
+    metrics: list[dict]
+    figure: Path
+    regression: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "a": str(self.a),
+            "b": str(self.b),
+            "config_diff": [{"path": p, "a": x, "b": y} for p, x, y in self.config_diff],
+            "metrics": self.metrics,
+            "figure": str(self.figure),
+            "regression": self.regression or None,
+        }
+
+
+def compare_runs(
+    a_dir: Path, b_dir: Path, metric: str | None, tolerance: float | None, output: Path | None
+) -> Comparison:
+    """Compare run B with run A; with `tolerance`, `regression` says whether B is worse."""
+    from cnnrun.runs.curves import draw_overlay
+
+    (cfg_a, sum_a), (cfg_b, sum_b) = load(a_dir), load(b_dir)
+    sa, sb = sum_a.scores(), sum_b.scores()
+    failure = ""
+    if tolerance is not None:
+        failure = regression(sa, sb, metric or sum_a.monitor, tolerance)
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    figure = draw_overlay([a_dir, b_dir], output or a_dir.parent / f"compare_{stamp}.png")
+    metrics = [
+        {
+            "metric": k,
+            "a": sa.get(k),
+            "b": sb.get(k),
+            "b_minus_a": (sb[k] - sa[k]) if k in sa and k in sb else None,
+        }
+        for k in dict.fromkeys([*sa, *sb])
+    ]
+    return Comparison(a_dir, b_dir, config_diff(cfg_a, cfg_b), metrics, figure, failure)

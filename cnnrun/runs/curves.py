@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 import textwrap
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnrun import atomic
+from cnnrun.runs import figure as mpl
 from cnnrun.runs.diagnose import Diagnosis, best_epoch, diagnose
 from cnnrun.runs.folder import CURVES, read_history
 from cnnrun.runs.summary import RunSummary, read_summary
@@ -33,83 +32,6 @@ def metric_names(history: dict[str, list[float]]) -> list[str]:
     return sorted(names, key=lambda k: (k != "loss", k))
 
 
-def _figure(width: float, height: float, **margins: float):  # noqa: ANN202
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    # Fixed margins rather than constrained layout: the layout engine measures every text
-    # twice, which is most of a small figure's drawing.
-    fig = Figure(figsize=(width, height), dpi=120)
-    fig.subplots_adjust(**margins)
-    return fig
-
-
-def _panels(count: int, legend_width: float, height: float, top: float):  # noqa: ANN202
-    """A figure of `count` side-by-side panels with room on the right for one legend."""
-    count = max(1, count)
-    width = 5.5 * count + legend_width
-    fig = _figure(
-        width,
-        height,
-        left=0.8 / width,
-        right=1 - legend_width / width,
-        bottom=0.12,
-        top=top,
-        wspace=0.25,
-    )
-    return fig, fig.subplots(1, count, squeeze=False)[0]
-
-
-def _close_panels(fig, axes, note: str, output: Path) -> Path:  # noqa: ANN001
-    """The legend right of the last panel, a one-line note on top, and the file."""
-    axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(note, fontsize=9, x=0.02, ha="left", color="0.3")
-    _save(fig, output)
-    return output
-
-
-def _save(fig, path: Path) -> None:  # noqa: ANN001
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    # zlib level 1: much faster to encode than the default 6, files a little larger
-    extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
-    with atomic.atomic_path(path) as tmp, warnings.catch_warnings():
-        # a run name in a script the font lacks draws as boxes; no need to say so on stderr
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(tmp, format=fmt, **extra)
-
-
-def _style(ax, ylabel: str, log_y: bool = False) -> None:  # noqa: ANN001
-    from matplotlib.ticker import MaxNLocator
-
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    # A few round steps: enough to read a value off, and each tick is a handful of artists
-    # to build and text to lay out (the default's ten or eleven took a tenth more drawing).
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10], integer=True))
-    if not log_y:
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-    ax.grid(True, color="0.9", linewidth=0.8)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if log_y:
-        ax.set_yscale("log")
-
-
-def _title(ax, text: str, **kwargs: object) -> None:  # noqa: ANN001
-    # An explicit y keeps matplotlib from measuring every tick label at draw time to lift the
-    # title above them (about 7% of the drawing); nothing here sits above an axes.
-    ax.set_title(text, loc="left", y=1.0, **kwargs)
-
-
-def _finite(xs: Sequence[int], ys: Sequence[float]) -> tuple[list[int], list[float]]:
-    pairs = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(y)]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
-
 def draw_metric(
     history: dict[str, list[float]],
     metric: str,
@@ -120,7 +42,7 @@ def draw_metric(
 ) -> Path:
     """One PNG: training and validation `metric` per epoch, the best epoch marked."""
     epochs = [int(e) for e in history.get("epoch", range(1, len(history[metric]) + 1))]
-    fig = _figure(7.0, 4.6, left=0.1, right=0.97, bottom=0.11, top=0.8)
+    fig = mpl.figure(7.0, 4.6, left=0.1, right=0.97, bottom=0.11, top=0.8)
     ax = fig.subplots()
     markers = dict(marker="o", markersize=3.5) if len(epochs) <= 40 else {}
     for key, label, colour in (
@@ -129,7 +51,7 @@ def draw_metric(
     ):
         if key in history:
             ax.plot(
-                *_finite(epochs, history[key]), color=colour, linewidth=2, label=label, **markers
+                *mpl.finite(epochs, history[key]), color=colour, linewidth=2, label=label, **markers
             )
     val = history.get(f"val_{metric}")
     if best is not None and 1 <= best <= len(epochs):
@@ -154,7 +76,7 @@ def draw_metric(
                 label=f"best epoch {best}: {val[best - 1]:.4g}",
                 zorder=5,
             )
-    _style(ax, metric.replace("_", " "))
+    mpl.style(ax, metric.replace("_", " "))
     ax.legend(frameon=False, loc="best")
     fig.suptitle(
         f"{title}: {metric.replace('_', ' ')}", fontweight="bold", x=0.02, y=0.98, ha="left"
@@ -163,8 +85,8 @@ def draw_metric(
         colour = VERDICT_COLOURS.get(diagnosis.verdict, "0.3")
         box = {"boxstyle": "round,pad=0.35", "fc": "white", "ec": colour, "lw": 0.8}
         text = textwrap.fill(f"{diagnosis.verdict}: {diagnosis.reason}", 105)
-        _title(ax, text, fontsize=8.5, color=colour, pad=8, bbox=box)
-    _save(fig, path)
+        mpl.title(ax, text, fontsize=8.5, color=colour, pad=8, bbox=box)
+    mpl.save(fig, path)
     return path
 
 
@@ -184,6 +106,31 @@ def draw_run(run_dir: Path) -> list[Path]:
         draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
         for m in metric_names(history)
     ]
+
+
+def plot_runs(
+    run_dirs: Sequence[Path],
+    output: Path | None = None,
+    metrics: Sequence[str] | None = None,
+    smooth: float = 0.0,
+    log_y: bool = False,
+) -> list[Path]:
+    """What `cnnrun plot` draws: one run's curves into its folder, else an overlay figure.
+
+    Raises:
+        UserError: an output that is not .png, .svg or .pdf.
+    """
+    from datetime import datetime
+
+    from cnnrun.errors import Problem, UserError
+
+    if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
+    if len(run_dirs) == 1 and output is None:
+        return draw_run(run_dirs[0])
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    target = output or run_dirs[0].parent / f"overlay_{stamp}.png"
+    return [draw_overlay(run_dirs, target, metrics, smooth, log_y)]
 
 
 def _ema(values: list[float], weight: float) -> list[float]:
@@ -214,7 +161,7 @@ def draw_overlay(
     if not names:
         for _, history, _ in runs:
             names += [m for m in metric_names(history) if m not in names]
-    fig, axes = _panels(len(names), legend_width=2.6, height=4.4, top=0.84)
+    fig, axes = mpl.panels(len(names), legend_width=2.6, height=4.4, top=0.84)
     colours = [f"C{i % 10}" for i in range(len(runs))]
     for ax, metric in zip(axes, names, strict=True):
         for (d, history, summary), colour in zip(runs, colours, strict=True):
@@ -225,7 +172,7 @@ def draw_overlay(
                     continue
                 values = _ema(history[key], smooth) if smooth else history[key]
                 ax.plot(
-                    *_finite(epochs, values),
+                    *mpl.finite(epochs, values),
                     style,
                     color=colour,
                     linewidth=1.8,
@@ -245,9 +192,11 @@ def draw_overlay(
                     color=colour,
                     linestyle="none",
                 )
-        _style(ax, metric.replace("_", " "), log_y)
-        _title(ax, metric.replace("_", " "), fontweight="bold")
-    return _close_panels(fig, axes, "solid: training, dashed: validation, star: best epoch", output)
+        mpl.style(ax, metric.replace("_", " "), log_y)
+        mpl.title(ax, metric.replace("_", " "), fontweight="bold")
+    return mpl.close_panels(
+        fig, axes, "solid: training, dashed: validation, star: best epoch", output
+    )
 
 
 def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") -> Path:
@@ -258,7 +207,7 @@ def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") ->
     names = scores["class_names"]
     k = len(names)
     size = max(4.0, min(14.0, 0.45 * k + 2.5))
-    fig = _figure(size, size * 0.9, left=0.14, right=0.97, bottom=0.12, top=0.86)
+    fig = mpl.figure(size, size * 0.9, left=0.14, right=0.97, bottom=0.12, top=0.86)
     ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(k), names, rotation=45 if k > 10 else 0, ha="right" if k > 10 else "center")
@@ -279,13 +228,13 @@ def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") ->
                         fontsize=8,
                         color="white" if cm[i, j] > peak / 2 else "black",
                     )
-    _title(
+    mpl.title(
         ax,
         f"{title}\naccuracy {scores['accuracy']:.4f} on {scores['samples']} inputs",
         fontsize=10,
         fontweight="bold",
     )
-    _save(fig, path)
+    mpl.save(fig, path)
     return path
 
 
@@ -315,7 +264,7 @@ def draw_bands(
     for hs in groups.values():
         for h in hs:
             names += [m for m in metric_names(h) if m not in names]
-    fig, axes = _panels(len(names), legend_width=3.2, height=4.6, top=0.82)
+    fig, axes = mpl.panels(len(names), legend_width=3.2, height=4.6, top=0.82)
     for ax, metric in zip(axes, names, strict=False):
         for i, (variant, hs) in enumerate(groups.items()):
             colour = f"C{i % 10}"
@@ -331,8 +280,8 @@ def draw_bands(
                 e, m, _ = _mean_std_by_epoch(train)
                 ax.plot(e, m, ":", color=colour, linewidth=1.4)
         # Variants differ late, where losses are small: a log scale keeps that part readable.
-        _style(ax, metric.replace("_", " "), log_y="loss" in metric)
-        _title(ax, metric.replace("_", " "), fontweight="bold")
+        mpl.style(ax, metric.replace("_", " "), log_y="loss" in metric)
+        mpl.title(ax, metric.replace("_", " "), fontweight="bold")
     axes[-1].plot([], [], ":", color="0.4", linewidth=1.4, label="training (mean)")
     note = f"{title}: validation mean and +-1 std over seeds (band), training mean (dotted)"
-    return _close_panels(fig, axes, note, output)
+    return mpl.close_panels(fig, axes, note, output)

@@ -154,6 +154,40 @@ def read_run(path: Path) -> RunInfo:
     )
 
 
+# Sort keys besides the default, "started" (newest first); the bool: larger first.
+RUN_SORTS = {
+    "name": (lambda r: r.name, False),
+    "best": (lambda r: r.best_value if r.best_value is not None else float("inf"), False),
+    "test": (
+        lambda r: next((v for k, v in r.test.items() if "loss" not in k), float("-inf")),
+        True,
+    ),
+    "duration": (lambda r: r.duration_s or 0.0, True),
+}
+
+
+def runs_table(
+    runs_dir: Path, sort: str = "started", status: list[str] | None = None
+) -> list[RunInfo]:
+    """The runs of `cnnrun runs`: sorted by `sort`, only those of a `status` when given.
+
+    Raises:
+        UserError: an unknown sort key, or no such folder.
+    """
+    from cnnrun.errors import Problem, UserError
+
+    if sort != "started" and sort not in RUN_SORTS:
+        choices = ", ".join(["started", *RUN_SORTS])
+        raise UserError(Problem(f"expected one of {choices}, got {sort!r}", file="--sort"))
+    if not runs_dir.is_dir():
+        raise UserError(Problem("no such folder", file=str(runs_dir)))
+    infos = [r for r in list_runs(runs_dir) if not status or r.status in status]
+    if sort in RUN_SORTS:
+        key, descending = RUN_SORTS[sort]
+        infos.sort(key=key, reverse=descending)
+    return infos
+
+
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     """Every sub-folder of `runs_dir` as a `RunInfo`, newest first (by start, then name)."""
     if not runs_dir.is_dir():

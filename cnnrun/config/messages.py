@@ -1,0 +1,106 @@
+"""Pydantic's validation errors as cnnrun's problems: what was received, what was expected,
+and the nearest valid name."""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from cnnrun.config.layers import REGISTRY, LayerEntry
+from cnnrun.config.schema import Config
+from cnnrun.errors import Problem, suggest
+
+Loc = tuple[str | int, ...]
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, to list its valid keys."""
+    cls: type[BaseModel] | None = Config
+    in_layers = False
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if in_layers:  # a layer item's key is its kind
+            kind = REGISTRY.get(part)
+            cls, in_layers = (kind.args if kind else None), False
+            continue
+        if cls is None or part not in cls.model_fields:
+            return None
+        annotation = cls.model_fields[part].annotation
+        in_layers = LayerEntry in typing.get_args(annotation) or _holds_layers(annotation)
+        cls = _inner_model(annotation)
+    return cls
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None
+
+
+def _holds_layers(annotation: Any) -> bool:
+    return any(a is LayerEntry or _holds_layers(a) for a in typing.get_args(annotation))
+
+
+def show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        text = repr(value)
+        return text if len(text) < 60 else "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "tuple": "a list",
+}
+
+
+def from_pydantic(err: dict) -> Problem:
+    loc: Loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "unknown_layer_kind":
+        name = str(err["ctx"]["kind"])
+        hint = suggest(name, REGISTRY) or "valid: " + ", ".join(REGISTRY)
+        return Problem(f"unknown layer kind '{name}'", (*loc, name), hint=hint)
+    if kind == "layer_shape":
+        return Problem(str(err["msg"]), loc)
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = list(parent.model_fields) if parent else []
+        hint = suggest(str(loc[-1]), valid)
+        if not hint and valid:
+            hint = "valid: " + ", ".join(valid)
+        return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
+    if kind == "missing":
+        example = {"filters": " (e.g. filters: 16)", "units": " (e.g. units: 10)"}
+        return Problem(f"missing required field '{loc[-1]}'{example.get(str(loc[-1]), '')}", loc)
+    if kind == "literal_error":
+        expected = err["ctx"]["expected"]
+        hint = suggest(str(value), re.findall(r"'([^']*)'", expected))
+        return Problem(f"expected one of {expected}, got {show(value)}", loc, hint=hint)
+    if kind == "value_error":
+        return Problem(str(err["msg"]).removeprefix("Value error, "), loc)
+    base = kind.split("_")[0]
+    if kind.endswith(("_type", "_parsing")) and base in _TYPE_WORDS:
+        return Problem(f"expected {_TYPE_WORDS[base]}, got {show(value)}", loc)
+    message = str(err["msg"]).replace("Input should be", "expected a value")
+    message = message.replace("String should", "expected a string to")
+    return Problem(f"{message}, got {show(value)}", loc)
