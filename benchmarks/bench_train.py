@@ -38,13 +38,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnrun.engine import recorder
-from cnnrun.engine import training  # noqa: E402
-from cnnrun.config.load import load_config  # noqa: E402
 from cnnrun.cli.reporters import NullReporter  # noqa: E402
-from cnnrun.engine.model import build_model  # noqa: E402
+from cnnrun.config.load import load_config  # noqa: E402
 from cnnrun.config.plan import make_plan  # noqa: E402
 from cnnrun.data.sources import load_dataset  # noqa: E402
+from cnnrun.engine import (
+    recorder,
+    training,  # noqa: E402
+)
+from cnnrun.engine.model import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 N_CONFIGS = 200
 
 
-def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
+def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:  # noqa: C901
     """A random but mostly plausible layer stack for a random input size."""
     shape = (rng.choice([8, 12, 16, 28, 32]), rng.choice([8, 10, 16, 28]), rng.choice([1, 3]))
     layers: list[dict] = []

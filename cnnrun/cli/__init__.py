@@ -40,7 +40,7 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(prog_name="cnnrun")
     except KeyboardInterrupt:  # during start-up, before a command's own handling began
         raise SystemExit(130) from None
 

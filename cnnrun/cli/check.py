@@ -14,6 +14,7 @@ from cnnrun.cli.common import (
     QuietOpt,
     SetOpt,
     StrictOpt,
+    complete_config,
     consoles,
     emit_json,
     guard,
@@ -88,14 +89,23 @@ def render_layer_table(plan: Any, out: Any) -> None:
 
 @app.command()
 def validate(
-    configs: Annotated[list[Path], typer.Argument(metavar="CONFIG", help="Config files to check.")],
+    configs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="CONFIG...", help="Config files to check.", autocompletion=complete_config
+        ),
+    ],
     set_: SetOpt = None,
     strict: StrictOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Check configs and print each one's layer table, without importing TensorFlow."""
+    """Check configs and print their layer tables.
+
+    Each layer's output shape, parameters and multiply-adds, and the placement warnings,
+    without importing TensorFlow.
+    """
 
     def body() -> int:
         from cnnrun.config.load import load_config
@@ -134,7 +144,10 @@ def validate(
 
 @app.command()
 def schema(debug: DebugOpt = False) -> None:
-    """Print the JSON Schema of the config file (for editors and CI linting)."""
+    """Print the JSON Schema of the config file.
+
+    For editors' YAML plugins and for CI linting with any JSON Schema validator.
+    """
 
     def body() -> int:
         from cnnrun.config.schema import json_schema

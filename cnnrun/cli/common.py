@@ -54,6 +54,12 @@ def complete_set_key(incomplete: str) -> list[str]:
 
 # ---- options shared by several commands ---------------------------------------------------
 
+
+def path_option(metavar: str, help: str, complete: Callable[[str], list[str]]) -> Any:
+    """An optional path option with its metavar, help and completion."""
+    return Annotated[Path | None, typer.Option(metavar=metavar, help=help, autocompletion=complete)]
+
+
 ConfigArg = Annotated[
     Path | None,
     typer.Argument(

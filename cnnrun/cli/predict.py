@@ -21,6 +21,7 @@ from cnnrun.cli.common import (
     complete_weights,
     consoles,
     guard,
+    path_option,
 )
 
 InputsArg = Annotated[
@@ -31,26 +32,9 @@ InputsArg = Annotated[
         show_default=False,
     ),
 ]
-WeightsOpt = Annotated[
-    Path | None,
-    typer.Option(metavar="FILE", help="A .weights.h5 file.", autocompletion=complete_weights),
-]
-RunOpt = Annotated[
-    Path | None,
-    typer.Option(
-        metavar="RUN_DIR",
-        help="A run folder: its best.weights.h5.",
-        autocompletion=complete_run_dir,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        metavar="CONFIG",
-        help="Config of plain Keras weights (no cnnrun metadata).",
-        autocompletion=complete_config,
-    ),
-]
+WeightsOpt = path_option("FILE", "A .weights.h5 file.", complete_weights)
+RunOpt = path_option("RUN_DIR", "A run folder: its best.weights.h5.", complete_run_dir)
+ConfigOpt = path_option("CONFIG", "Config of plain Keras weights (no metadata).", complete_config)
 HDF5Opt = Annotated[str, typer.Option(metavar="NAME", help="HDF5 input: the dataset's name.")]
 
 

@@ -20,6 +20,7 @@ from cnnrun.cli.common import (
     consoles,
     emit_json,
     guard,
+    path_option,
 )
 
 GridOpt = Annotated[
@@ -35,12 +36,7 @@ SeedsOpt = Annotated[
 JobsOpt = Annotated[
     int, typer.Option(min=1, metavar="J", help="Runs at once, each with cores/J threads.")
 ]
-SweepDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        metavar="SWEEP_DIR", help="An existing sweep folder.", autocompletion=complete_run_dir
-    ),
-]
+SweepDirOpt = path_option("SWEEP_DIR", "An existing sweep folder.", complete_run_dir)
 
 
 def _fmt(mean: float | None, std: float | None) -> str:

@@ -18,16 +18,17 @@ from cnnrun.cli.common import (
     RunsDirOpt,
     SetOpt,
     StrictOpt,
+    complete_run_dir,
     consoles,
     emit_json,
     guard,
+    path_option,
 )
 from cnnrun.runs.summary import RunSummary
 
-ResumeOpt = Annotated[
-    Path | None,
-    typer.Option(metavar="RUN_DIR", help="Continue this run folder from its last epoch."),
-]
+ResumeOpt = path_option(
+    "RUN_DIR", "Continue this run folder from its last epoch.", complete_run_dir
+)
 EpochsOpt = Annotated[
     int | None, typer.Option(min=1, metavar="N", help="With --resume: train up to N epochs.")
 ]
