@@ -28,6 +28,7 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
                 "conv2d",
                 "maxpool2d",
                 "avgpool2d",
+                "zeropadding2d",
                 "batchnorm",
                 "dropout",
                 "spatialdropout2d",
@@ -55,6 +56,8 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
                     }
                 }
             )
+        elif kind == "zeropadding2d":
+            layers.append({kind: rng.choice([1, 2, [1, 0], [[0, 1], [2, 0]]])})
         elif kind in ("maxpool2d", "avgpool2d"):
             layers.append(
                 {
@@ -158,6 +161,7 @@ EXAMPLES = {
     "conv2d": ((8, 8, 3), [], {"filters": 5, "kernel_size": [3, 2], "strides": 2}),
     "dense": ((8, 8, 1), ["flatten"], {"units": 7, "use_bias": False}),
     "maxpool2d": ((9, 9, 2), [], {"pool_size": 3, "strides": 2, "padding": "same"}),
+    "zeropadding2d": ((5, 6, 2), [], {"padding": [[1, 2], [0, 3]]}),
     "avgpool2d": ((9, 9, 2), [], {"pool_size": 2}),
     "globalavgpool2d": ((6, 6, 4), [], {}),
     "globalmaxpool2d": ((6, 6, 4), [], {}),

@@ -8,7 +8,7 @@ The shape rules follow Keras 3 (`keras/src/ops/operation_utils.py`);
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool
 
@@ -17,6 +17,7 @@ from cnnrun.config.fields import (
     Factor,
     FillMode,
     NonNegFloat,
+    NonNegInt,
     Padding,
     Pair,
     PositiveInt,
@@ -166,6 +167,29 @@ def _flatten(a: Section, shape: Shape, loc: Loc, infer: object) -> Step:
     return Step((math.prod(shape),))
 
 
+class ZeroPadding2D(Section):
+    padding: Annotated[
+        NonNegInt | tuple[NonNegInt, NonNegInt] | tuple[tuple[NonNegInt, NonNegInt], ...],
+        Field(description="n, [rows, columns] or [[top, bottom], [left, right]], as in Keras"),
+    ] = 1
+
+
+def _sides(padding: int | tuple) -> tuple[int, int, int, int]:
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if isinstance(padding[0], int):
+        return padding[0], padding[0], padding[1], padding[1]
+    return (*padding[0], *padding[1])
+
+
+def _zeropadding2d(a: ZeroPadding2D, shape: Shape, loc: Loc, infer: object) -> Step:
+    if isinstance(a.padding, tuple) and not isinstance(a.padding[0], int) and len(a.padding) != 2:
+        raise ShapeError(Problem("expected [[top, bottom], [left, right]]", (*loc, "padding")))
+    top, bottom, left, right = _sides(a.padding)
+    return Step((shape[0] + top + bottom, shape[1] + left + right, shape[2]))
+
+
+register(LayerKind("zeropadding2d", ZeroPadding2D, _zeropadding2d, "padding", image_only=True))
 register(LayerKind("maxpool2d", MaxPool2D, _pool, image_only=True))
 register(LayerKind("avgpool2d", AvgPool2D, _pool, image_only=True))
 register(LayerKind("globalavgpool2d", GlobalAvgPool2D, _global, image_only=True))

@@ -52,6 +52,7 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "avgpool2d": lambda a, name: L.AveragePooling2D(
         a.pool_size, strides=a.strides, padding=a.padding, name=name
     ),
+    "zeropadding2d": lambda a, name: L.ZeroPadding2D(a.padding, name=name),
     "globalavgpool2d": lambda a, name: L.GlobalAveragePooling2D(name=name),
     "globalmaxpool2d": lambda a, name: L.GlobalMaxPooling2D(name=name),
     "flatten": lambda a, name: L.Flatten(name=name),
