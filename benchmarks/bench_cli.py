@@ -104,6 +104,7 @@ def main() -> None:
         "--only", default="", help="comma-separated words: time only commands containing one"
     )
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "tests"))  # the synthetic-run fixture lives with the tests
     from synthetic import make_run
 
     tmp = Path(tempfile.mkdtemp())

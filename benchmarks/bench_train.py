@@ -94,7 +94,7 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     finally:
         recorder.Recorder.on_epoch_begin = original
         recorder.Recorder.on_epoch_end = original_end
-    return timer.times, summary["data"]["counts"]["train"]
+    return timer.times, summary.data.counts["train"]
 
 
 def keras_epochs(plan, tmp: Path) -> tuple[list[float], int]:
