@@ -53,6 +53,23 @@ print(time.time())
 """
 
 
+def cpu() -> str:
+    """The CPU model and the vector and matrix flags that decide TensorFlow's kernels."""
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+    have = " ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted)
+    return f"{model}; flags: {have}"
+
+
 def time_command(args: list[str], repeat: int) -> tuple[list[float], bool]:
     """Wall seconds of `cnnrun ARGS` in `repeat` fresh processes, and whether TF was imported."""
     times, tf = [], False
@@ -122,7 +139,7 @@ def main() -> None:
         "cnnrun report RUN": ["report", a],
     }
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu()}), Python "
         f"{platform.python_version()}; a fresh process per call, {args.repeat} calls each"
     )
     print("| command | min (s) | median (s) | max (s) | TensorFlow imported |")

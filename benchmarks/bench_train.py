@@ -28,6 +28,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +50,8 @@ from cnnrun.engine import (
 from cnnrun.engine.model import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cli import cpu  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -180,7 +183,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu()}), Python "
         f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
     )
     peak = matmul_gflops()

@@ -100,6 +100,8 @@ def _show(results: dict, figure: Path | None, out: Any) -> None:
 @app.command()
 def sweep(
     config: ConfigArg = None,
+    resume: SweepDirOpt = None,
+    collect: SweepDirOpt = None,
     grid: GridOpt = None,
     seeds: SeedsOpt = None,
     jobs: JobsOpt = 1,
@@ -109,8 +111,6 @@ def sweep(
     print_commands: Annotated[
         bool, typer.Option("--print-commands", help="Make the sweep folder, print its commands.")
     ] = False,
-    resume: SweepDirOpt = None,
-    collect: SweepDirOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
