@@ -83,6 +83,16 @@ def time_command(args: list[str], repeat: int) -> tuple[list[float], bool]:
     return times, tf
 
 
+def matplotlib_phase() -> str:
+    """A plain `import matplotlib.figure` in a fresh process, three times: the machine's phase."""
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import matplotlib.figure"], check=True)
+        times.append(time.perf_counter() - t)
+    return ", ".join(f"{x:.2f}" for x in times) + " s"
+
+
 def startup(repeat: int, tmp: Path) -> dict[str, list[float]]:
     """Seconds from launch to the end of the first training batch, cnnrun and plain Keras."""
     out: dict[str, list[float]] = {"cnnrun train": [], "plain Keras script": []}
@@ -142,6 +152,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu()}), Python "
         f"{platform.python_version()}; a fresh process per call, {args.repeat} calls each"
     )
+    print(f"plain `import matplotlib.figure` before: {matplotlib_phase()}")
     print("| command | min (s) | median (s) | max (s) | TensorFlow imported |")
     print("|---|---|---|---|---|")
     words = [w for w in args.only.split(",") if w]
@@ -150,6 +161,7 @@ def main() -> None:
             continue
         times, tf = time_command(argv, args.repeat)
         print(_row(label, times, tf), flush=True)
+    print(f"plain `import matplotlib.figure` after: {matplotlib_phase()}")
     if words:
         return
     print("\nfrom launch to the end of the first training batch (digits network):")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +24,9 @@ from cnnrun.cli.common import (
     guard,
     path_option,
 )
-from cnnrun.runs.summary import RunSummary
+
+if TYPE_CHECKING:  # the summary's pydantic model is only needed once a run is done
+    from cnnrun.runs.summary import RunSummary
 
 ResumeOpt = path_option(
     "RUN_DIR", "Continue this run folder from its last epoch.", complete_run_dir
