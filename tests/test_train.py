@@ -230,3 +230,33 @@ def test_early_stopping_and_lr_schedule(cli, tiny_config, tmp_path: Path):
     summary = json.loads((only_run(runs) / "summary.json").read_text())
     assert summary["epochs_run"] == 2  # no epoch can improve val_loss by 10
     assert summary["status"] == "completed"
+
+
+def test_best_file_is_what_keras_writes_without_the_optimizer(cli, tiny_config, tmp_path: Path):
+    import h5py
+    import keras
+
+    from cnnrun.engine.model import build_model
+    from cnnrun.engine.predict import config_from_metadata
+    from cnnrun.runs.weights import read_metadata
+
+    assert cli("train", tiny_config(epochs=2), "--runs-dir", tmp_path / "runs", "-q").code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    best = run / "best.weights.h5"
+    model = build_model(config_from_metadata(best, read_metadata(best)))
+    model.optimizer.build(model.trainable_variables)
+    keras.saving.save_weights(model, tmp_path / "k.weights.h5", objects_to_skip=[model.optimizer])
+
+    def datasets(path: Path) -> dict[str, tuple]:
+        found: dict[str, tuple] = {}
+        with h5py.File(path) as f:
+            f.visititems(
+                lambda name, obj: (
+                    found.update({name: obj.shape}) if isinstance(obj, h5py.Dataset) else None
+                )
+            )
+        return found
+
+    assert datasets(best) == datasets(tmp_path / "k.weights.h5")
+    with h5py.File(run / "last.weights.h5") as f:
+        assert "optimizer" in f  # the last file keeps the optimizer's state, for --resume

@@ -3,7 +3,9 @@ summary, NaN and signal stops, exact dropout randomness.
 
 Files are written on the training thread at each epoch end, as Keras's own `ModelCheckpoint`
 does: first the history, then the best and last weights, then the summary. A kill between any
-two leaves a run that resumes exactly (`cnnrun.engine.training.resume`).
+two leaves a run that resumes exactly (`cnnrun.engine.training.resume`). Keras walks the
+model once, for the last weights (with the optimizer's state); the best file is copied from
+them without it.
 """
 
 from __future__ import annotations
@@ -96,6 +98,18 @@ class Recorder(keras.callbacks.Callback):
     def _save(self, name: str, extra: dict, with_optimizer: bool) -> None:
         save_weights(self.model, self.run_dir / name, {**self.metadata, **extra}, with_optimizer)
 
+    def _save_epoch(self, extra: dict, improved: bool) -> None:
+        """last.weights.h5, and best.weights.h5 when the epoch improved, best moved in first."""
+        metadata = {**self.metadata, **extra}
+        if self.nan_at is not None:  # a diverged epoch's weights are not worth keeping
+            return
+        with atomic.atomic_path(self.run_dir / runs.LAST) as last:
+            keras.saving.save_weights(self.model, last)
+            weights.add_metadata(last, metadata)
+            if improved:
+                with atomic.atomic_path(self.run_dir / runs.BEST) as best:
+                    weights.copy_model_weights(last, best)
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
         # still leaves a loadable best file (epoch 0).
@@ -133,13 +147,11 @@ class Recorder(keras.callbacks.Callback):
         improved = self._better(value) and self.nan_at is None
         extra = {"epoch": epoch + 1, "monitor": self.monitor, "value": value}
         runs.write_history(self.run_dir, self.columns, self.rows)
+        self._save_epoch(extra, improved)
         if improved:
             self.best = value
-            self._save(runs.BEST, extra, False)
             self.summary.best_epoch, self.summary.best_value = epoch + 1, value
             self.summary.best_metrics = {k: v for k, v in row.items() if k != "seconds"}
-        if self.nan_at is None:
-            self._save(runs.LAST, extra, True)
         self.summary.epochs_run = epoch + 1
         write_summary(self.run_dir, self.summary)
         self.reporter.epoch(row, improved)

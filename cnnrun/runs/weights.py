@@ -38,6 +38,22 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
             f.attrs[PREFIX + key] = json.dumps(value) if key in JSON_KEYS else value
 
 
+def copy_model_weights(source: Path, target: Path) -> None:
+    """Copy a weights file without its optimizer state: the model's weights and the metadata.
+
+    The result holds exactly what Keras's `save_weights(model, target,
+    objects_to_skip=[model.optimizer])` writes for the same model; copying the groups with
+    h5py is much cheaper than a second walk of the model by Keras (benchmarks/RESULTS.md).
+    """
+    import h5py
+
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        for name in src:
+            if name != "optimizer":
+                src.copy(src[name], dst, name=name)
+        dst.attrs.update(src.attrs)
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The cnnrun metadata of a weights file, or `{}` for plain Keras weights.
 
