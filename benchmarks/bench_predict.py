@@ -32,7 +32,7 @@ from cnnrun.data.inputs import read_inputs  # noqa: E402
 from cnnrun.data.sources import load_dataset  # noqa: E402
 from cnnrun.engine.model import build_model  # noqa: E402
 from cnnrun.engine.predict import load_predictor, predict_probabilities  # noqa: E402
-from cnnrun.runs import weights as checkpoint  # noqa: E402
+from cnnrun.engine.recorder import save_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,18 +68,13 @@ def main() -> None:
     np.savez(tmp / "input.npz", x=x)
     model = build_model(plan.config)
     weights = tmp / "best.weights.h5"
-    part = checkpoint.temp_path(weights)
-    keras.saving.save_weights(model, part, objects_to_skip=[model.optimizer])
-    checkpoint.finalize(
-        part,
-        weights,
-        {
-            "config": plan.config.resolved(),
-            "class_names": plan.class_names,
-            "input_shape": [28, 28, 1],
-            "preprocessing": {"scale": ds.scale},
-        },
-    )
+    metadata = {
+        "config": plan.config.resolved(),
+        "class_names": plan.class_names,
+        "input_shape": [28, 28, 1],
+        "preprocessing": {"scale": ds.scale},
+    }
+    save_weights(model, weights, metadata, with_optimizer=False)  # as training writes it
 
     def cnnrun_path() -> np.ndarray:
         pred = load_predictor(weights)

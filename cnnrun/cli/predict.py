@@ -102,6 +102,10 @@ def predict(
     x_dataset: HDF5Opt = "x",
     y_dataset: HDF5Opt = "y",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    max_image_pixels: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="Refuse larger images before decoding [25M]."),
+    ] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -120,6 +124,7 @@ def predict(
             list(inputs or []), weights, run, config, list(set_ or []), batch_size,
             "json" if json_ else format_, output, probs, top_k, report,
             list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, debug,
+            max_image_pixels,
         )  # fmt: skip
         outcome = run_prediction(request)
         if not output:

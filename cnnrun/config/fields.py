@@ -23,12 +23,14 @@ def _yaml11_number(value: Any) -> Any:
 
 
 def number(**bounds: float) -> Any:
-    """A float field: ints accepted, bools and text refused, `1e-3` read as a number.
+    """A finite float field: ints accepted; bools, text, `.inf` and `.nan` refused; `1e-3`
+    read as a number.
 
     Example:
         >>> Rate = number(ge=0, lt=1)
     """
-    return Annotated[float, Field(strict=True, **bounds), BeforeValidator(_yaml11_number)]
+    field = Field(strict=True, allow_inf_nan=False, **bounds)
+    return Annotated[float, field, BeforeValidator(_yaml11_number)]
 
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]

@@ -21,6 +21,7 @@ from cnnrun.config.messages import from_pydantic, show
 from cnnrun.config.overrides import apply_overrides
 from cnnrun.config.schema import Config, DataConfig
 from cnnrun.errors import Problem, UserError, suggest
+from cnnrun.paths import require_file
 
 Loc = tuple[str | int, ...]
 
@@ -161,12 +162,52 @@ def _train_checks(cfg: Config) -> list[Problem]:
     return out
 
 
+# Far above any real config (the largest shipped one has about 150 nodes): what a YAML file
+# may hold, and what its aliases may expand it to, so that a few hundred bytes of nested
+# aliases (a "billion laughs") are refused instead of exhausting memory.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000
+
+
+def _check_expansion(root: yaml.Node | None, file: str) -> None:
+    """Refuse a YAML document whose aliases expand it beyond `MAX_CONFIG_NODES` nodes."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:  # an alias: the same node again, counted each time it is used
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node cannot contain itself in safe YAML; guard anyway
+        children: list = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_CONFIG_NODES:
+                break
+        sizes[id(node)] = total
+        return total
+
+    if root is not None and size(root) > MAX_CONFIG_NODES:
+        raise UserError(
+            Problem(
+                f"expands to more than {MAX_CONFIG_NODES:,} YAML nodes through its aliases "
+                "(&anchor / *alias); a config is far smaller",
+                file=file,
+                hint="write the values out, or use fewer nested aliases",
+            )
+        )
+
+
 def parse_config(
     text: str, file: str, base_dir: Path, overrides: Sequence[str] = ()
 ) -> LoadedConfig:
     """Validate config text; see `load_config`."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(node, file)
         raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -175,6 +216,8 @@ def parse_config(
         raise UserError(Problem(f"YAML syntax error: {what}", file=file, line=line)) from None
     except yaml.YAMLError as e:
         raise UserError(Problem(f"YAML syntax error: {e}", file=file)) from None
+    except RecursionError:
+        raise UserError(Problem("nests too deeply to be a config", file=file)) from None
     if raw is None:
         raise UserError(
             Problem(
@@ -221,13 +264,18 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     Raises:
         UserError: listing every problem found, each with file, YAML line and field path.
     """
-    p = Path(path)
+    p = require_file(Path(path), "a YAML file")
+    size = p.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise UserError(
+            Problem(
+                f"is {size:,} bytes; a config is at most {MAX_CONFIG_BYTES:,}",
+                file=str(path),
+                hint="is this the config, or a data file?",
+            )
+        )
     try:
         text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(Problem("no such file", file=str(path))) from None
-    except IsADirectoryError:
-        raise UserError(Problem("is a folder, expected a YAML file", file=str(path))) from None
     except UnicodeDecodeError:
         raise UserError(Problem("is not a UTF-8 text file", file=str(path))) from None
     except OSError as e:

@@ -96,6 +96,8 @@ def from_pydantic(err: dict) -> Problem:
         expected = err["ctx"]["expected"]
         hint = suggest(str(value), re.findall(r"'([^']*)'", expected))
         return Problem(f"expected one of {expected}, got {show(value)}", loc, hint=hint)
+    if kind == "finite_number":
+        return Problem(f"expected a finite number, got {show(value)}", loc)
     if kind == "value_error":
         return Problem(str(err["msg"]).removeprefix("Value error, "), loc)
     base = kind.split("_")[0]

@@ -7,12 +7,13 @@ in the config file. `validate` prints it; `train` refuses to start when it has e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cnnrun.config.lint import lint_layers
 from cnnrun.config.load import LoadedConfig
-from cnnrun.config.schema import Config
-from cnnrun.config.shapes import LayerTable, infer_shapes
+from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
+from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
 from cnnrun.data.sources import Dataset, describe
 from cnnrun.errors import Problem, UserError
 
@@ -36,6 +37,36 @@ class Plan:
     table: LayerTable
     warnings: list[Problem] = field(default_factory=list)
     dataset: Dataset | None = None
+
+
+def _too_large(table: LayerTable, max_params: int) -> list[Problem]:
+    """A network too large to build: parameters or one layer's output, from the shape pass."""
+    out = []
+    for r in table.rows:
+        values = math.prod(r.output_shape or ())
+        if values > MAX_LAYER_OUTPUT:
+            loc = ("model", "layers", *_path_loc(r))
+            message = f"outputs {values:,} values per image; at most {MAX_LAYER_OUTPUT:,}"
+            out.append(Problem(message, loc))
+            break  # the layers after it are as large or larger: the first one says it
+    if table.total_params > max_params:
+        big = max(table.rows, key=lambda r: r.params)
+        out.append(
+            Problem(
+                f"the network has {table.total_params:,} parameters ({big.params:,} in this "
+                f"layer); at most {max_params:,}",
+                ("model", "layers", *_path_loc(big)),
+                hint="a smaller filters or units value, or raise model.max_params",
+            )
+        )
+    return out
+
+
+def _path_loc(row: LayerRow) -> tuple:
+    loc: list = []
+    for i, depth_index in enumerate(row.path):
+        loc += [depth_index] if i == 0 else ["layers", depth_index]
+    return (*loc, row.kind) if len(row.path) == 1 else tuple(loc)
 
 
 def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
@@ -64,7 +95,7 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
             )
         )
     table = infer_shapes(cfg.model.layers, shape, len(names), cfg.train.loss)
-    problems += table.problems
+    problems += table.problems or _too_large(table, cfg.model.max_params)
     warnings = lint_layers(cfg.model.layers)
     if strict:
         problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]

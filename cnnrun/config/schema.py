@@ -24,6 +24,19 @@ from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
 from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
 from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
 
+# An image file larger than this is refused before it is decoded: far above any input a CNN
+# of this tool's scale resizes from, far below what a small "decompression bomb" file can
+# claim. `data.max_image_pixels` (training) and `predict --max-image-pixels` change it;
+# Pillow itself refuses images above twice its own MAX_IMAGE_PIXELS (about 179 million).
+MAX_IMAGE_PIXELS = 25_000_000
+
+# Far above the networks of this tool's scale (a ResNet-50 has 25 million), and a typo
+# such as `filters: 1000000000000` is refused by `validate` instead of exhausting memory in
+# TensorFlow. `model.max_params` changes it.
+MAX_PARAMS = 1_000_000_000
+# What one layer may output per image: TensorFlow's kernels index tensors with 32-bit ints.
+MAX_LAYER_OUTPUT = 2**31 - 1
+
 # ---- sections ---------------------------------------------------------------------------------
 
 DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "keras"]
@@ -48,6 +61,10 @@ class DataConfig(Section):
     channels: Literal[1, 3] | None = Field(
         None, description="images: 1 (grey) or 3 (RGB); default: the first image's"
     )
+    max_image_pixels: PositiveInt = Field(
+        MAX_IMAGE_PIXELS,
+        description="images: larger files are refused before decoding (decompression bombs)",
+    )
     validation_split: number(gt=0, lt=1) = 0.2
     test_split: number(gt=0, lt=1) | None = Field(
         None, description="hold out a test set, for sources that have none of their own"
@@ -62,6 +79,9 @@ class ModelConfig(Section):
         None, description="[height, width, channels]; taken from the data when absent"
     )
     layers: Annotated[list[LayerEntry], Field(min_length=1)]
+    max_params: PositiveInt = Field(
+        MAX_PARAMS, description="a network with more parameters is refused before it is built"
+    )
 
 
 class OptimizerConfig(Section):

@@ -19,7 +19,16 @@ def _err(message: str, file: str, hint: str = "") -> UserError:
 
 
 def images_nhwc(x: np.ndarray, what: str, file: str) -> np.ndarray:
-    """Images as (N, height, width, channels); grey (N, height, width) gets a channel axis."""
+    """Images as (N, height, width, channels); grey (N, height, width) gets a channel axis.
+
+    Only real numbers are pixels: complex, boolean, text and object arrays are refused.
+    """
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise _err(
+            f"{what} holds {x.dtype} values; expected integer or floating-point pixels",
+            file,
+            hint="save real-valued images (e.g. uint8 0..255 or float32 0..1)",
+        )
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
@@ -35,13 +44,34 @@ def images_nhwc(x: np.ndarray, what: str, file: str) -> np.ndarray:
 
 
 def labels_of(y: np.ndarray, n: int, what: str, file: str) -> np.ndarray:
-    """One label per image: (N,), (N, 1) or one-hot (N, K) become (N,)."""
+    """One label per image: (N,), (N, 1) or one-hot (N, K) become (N,).
+
+    Labels are integers, class names (text, or bytes as HDF5 stores words, read as UTF-8),
+    or whole numbers stored as floats; NaN, infinite and fractional labels are refused.
+    """
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     elif y.ndim == 2:  # one-hot
         y = y.argmax(axis=1)
     if y.ndim != 1 or len(y) != n:
         raise _err(f"{what} has shape {y.shape}; expected one label per image ({n})", file)
+    if y.dtype.kind == "S" or y.dtype == object:
+        try:
+            y = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()])
+        except UnicodeDecodeError:
+            raise _err(f"{what} holds bytes that are not UTF-8 text", file) from None
+    if y.dtype.kind == "c" or y.dtype.kind == "b":
+        raise _err(f"{what} holds {y.dtype} values; expected class numbers or names", file)
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise _err(
+                f"{what} holds {bad.sum()} label(s) that are not whole numbers, the first "
+                f"{float(y[i])} at index {i}; expected class numbers or names",
+                file,
+            )
+        y = y.astype(np.int64)
     return y
 
 

@@ -17,9 +17,16 @@ import numpy as np
 from cnnrun.config.schema import DataConfig
 from cnnrun.data.arrays import read_arrays
 from cnnrun.data.hdf5 import open_hdf5
-from cnnrun.data.images import IMAGE_EXTENSIONS, class_folders, image_files, read_images
+from cnnrun.data.images import (
+    IMAGE_EXTENSIONS,
+    MAX_IMAGE_PIXELS,
+    class_folders,
+    image_files,
+    read_images,
+)
 from cnnrun.data.sources import load_dataset
 from cnnrun.errors import Problem, UserError
+from cnnrun.paths import kind_of
 
 BUILTIN_SPLITS = {"digits": ("test", "train"), "mnist5k": ("test", "train")}
 Shape = tuple[int, int, int]
@@ -48,11 +55,12 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Model:
-    """What predict knows of the model the inputs are for."""
+    """What predict knows of the model the inputs are for, and the image size limit."""
 
     shape: Shape
     class_names: list[str]
     trained_scale: float
+    max_pixels: int = MAX_IMAGE_PIXELS
 
 
 def _bad(message: str, file: str, hint: str = "") -> UserError:
@@ -139,7 +147,7 @@ def _hdf5(path: Path, model: Model, x_name: str, y_name: str) -> Inputs:
 
 def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad: bool) -> Inputs:
     h, w, c = model.shape
-    x, kept, skipped = read_images(files, (h, w), c, skip_bad)
+    x, kept, skipped = read_images(files, (h, w), c, skip_bad, model.max_pixels)
     note = f"skipped {len(skipped)} undecodable image(s)" if skipped else ""
     inputs = Inputs(x, 1 / 255, [str(files[i]) for i in kept], skipped=skipped, note=note)
     if labels is None:
@@ -191,6 +199,7 @@ def read_inputs(
     skip_bad: bool = False,
     x_dataset: str = "x",
     y_dataset: str = "y",
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> Inputs:
     """Read predict's INPUT arguments into one `Inputs`.
 
@@ -201,11 +210,12 @@ def read_inputs(
         trained_scale: the pixel scale training used, for arrays in the same units.
         skip_bad: leave undecodable images out instead of stopping.
         x_dataset, y_dataset: dataset names in an HDF5 input.
+        max_pixels: image files larger than this are refused before decoding.
 
     Raises:
         UserError: a missing or unreadable input, or data of the wrong shape.
     """
-    model = Model(tuple(input_shape), list(class_names), trained_scale)  # type: ignore[arg-type]
+    model = Model(tuple(input_shape), list(class_names), trained_scale, max_pixels)  # type: ignore[arg-type]
     if not items:
         raise UserError(
             Problem(
@@ -216,9 +226,12 @@ def read_inputs(
     if len(items) == 1 and ":" in items[0] and not Path(items[0]).exists():
         return _builtin(items[0], model)
     paths = [Path(i) for i in items]
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise _bad("no such file or folder", str(missing[0]))
+    for p in paths:
+        kind = kind_of(p)
+        if kind == "missing":
+            raise _bad("no such file or folder", str(p))
+        if kind not in ("a file", "a folder"):
+            raise _bad(f"is {kind}, expected an image, an array or HDF5 file, or a folder", str(p))
     single = paths[0] if len(paths) == 1 else None
     if single is not None and single.is_file() and single.suffix.lower() in READERS:
         return READERS[single.suffix.lower()](single, model, x_dataset, y_dataset)

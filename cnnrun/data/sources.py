@@ -21,6 +21,7 @@ from cnnrun.data.arrays import read_arrays
 from cnnrun.data.hdf5 import H5Images, open_hdf5, subset
 from cnnrun.data.images import class_folders, first_image_format, read_images
 from cnnrun.errors import Problem, UserError
+from cnnrun.paths import kind_of, require_dir, require_file
 
 KERAS_SETS = {
     "mnist": ((28, 28, 1), [str(i) for i in range(10)]),
@@ -81,13 +82,16 @@ def _resolve(cfg: DataConfig, base_dir: Path) -> Path:
     path = Path(cfg.path or "")
     if not path.is_absolute():
         path = base_dir / path
-    if not path.exists():
+    kind = kind_of(path)
+    if kind == "missing":
         raise _err(
             f"no such file or folder: {path}",
             ("data", "path"),
             hint="relative paths start at the config file's folder",
         )
-    return path
+    if cfg.source == "images":
+        return require_dir(path, "a folder of class sub-folders", ("data", "path"))
+    return require_file(path, f"a .{'npz' if cfg.source == 'npz' else 'h5'} file", ("data", "path"))
 
 
 def _encode(y: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -158,7 +162,7 @@ def _image_folder(
             ("data", "path"),
         )
     if cfg.image_size is None or cfg.channels is None:
-        size, channels = first_image_format(files[0])
+        size, channels = first_image_format(files[0], cfg.max_image_pixels)
         cfg = cfg.model_copy(
             update={"image_size": cfg.image_size or size, "channels": cfg.channels or channels}
         )
@@ -168,7 +172,7 @@ def _image_folder(
 def _images(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
     cfg, files, y, classes = _image_folder(cfg, path)
     size = cfg.image_size if isinstance(cfg.image_size, tuple) else (cfg.image_size,) * 2
-    x, _, _ = read_images(files, size, cfg.channels)  # type: ignore[arg-type]
+    x, _, _ = read_images(files, size, cfg.channels, max_pixels=cfg.max_image_pixels)  # type: ignore[arg-type]
     return Dataset(x, y, classes, 1 / 255, origin=str(path)), cfg
 
 

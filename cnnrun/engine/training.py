@@ -7,6 +7,7 @@ leaves a half-made folder behind.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -102,10 +103,11 @@ def _run_into(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | No
     cfg = prep.plan.config
     run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
     run_dir = runs.create_run_dir(runs_dir, run_name)
-    runs.write_config(run_dir, cfg.resolved())
-    summary = new_summary(prep.plan, prep.splits, prep.strategy, run_dir, run_name)
-    write_summary(run_dir, summary)
-    return _fit(prep, run_dir, summary, [], reporter)
+    with runs.run_lock(run_dir):
+        runs.write_config(run_dir, cfg.resolved())
+        summary = new_summary(prep.plan, prep.splits, prep.strategy, run_dir, run_name)
+        write_summary(run_dir, summary)
+        return _fit(prep, run_dir, summary, [], reporter)
 
 
 def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> RunSummary:
@@ -244,7 +246,14 @@ def _finish(
         median_epoch_s=round(median, 4) if median else None,
         train_samples_per_s=round(summary.data.counts["train"] / median, 1) if median else None,
     )
-    runs.write_history(run_dir, recorder.columns, rows)
-    write_summary(run_dir, summary)
-    if rows:
-        draw_run(run_dir)
+    try:
+        runs.write_history(run_dir, recorder.columns, rows)
+        write_summary(run_dir, summary)
+        if rows:
+            draw_run(run_dir)
+    except OSError as e:  # a full disk, say: the summary says so if it still can be written
+        if status != "failed":
+            summary.status, summary.reason = "failed", f"cannot write the run folder: {e}"
+        with contextlib.suppress(OSError):
+            write_summary(run_dir, summary)
+        raise

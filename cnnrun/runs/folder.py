@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -199,3 +201,41 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         key=lambda r: (r.status != "not a run", r.started or r.path.name[:19], r.path.name),
         reverse=True,
     )
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for this process while it trains into it.
+
+    A second `train --resume` of the same run (or a sweep worker) is refused at once with a
+    plain error (exit 2) instead of both writing the same files. The lock is the operating
+    system's (`flock`), so a process that dies releases it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: no lock
+        yield
+        return
+    from cnnrun.errors import Problem, UserError
+
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise UserError(
+                Problem(
+                    f"is being trained by {holder}; one process at a time trains a run",
+                    file=str(run_dir),
+                    hint="wait for it to finish, or stop it (Ctrl-C) and resume again",
+                )
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
+from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
+from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import gates as gating
 from cnnrun.runs.folder import BEST
 from cnnrun.runs.weights import read_metadata
@@ -40,6 +42,7 @@ class PredictRequest:
     y_dataset: str = "y"
     overwrite: bool = False
     debug: bool = False
+    max_image_pixels: int | None = None  # None: the default limit
 
 
 @dataclass
@@ -121,6 +124,10 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
     """Every refusal that needs no TensorFlow; returns the gates."""
     gates = gating.parse_gates(req.fail_under)
     gating.require_known(gates, ["accuracy"], "predict")
+    if req.output:
+        require_dir_or_new(req.output.parent, "a folder for --output")
+    if req.report:
+        require_dir_or_new(req.report, "a folder for --report")
     targets = [req.output] if req.output else []
     if req.report:
         targets += [req.report / "confusion_matrix.png", req.report / "metrics.json"]
@@ -166,7 +173,14 @@ def predict(req: PredictRequest) -> PredictOutcome:
     pred = load_predictor(path, req.config, req.sets)
     shape = tuple(pred.config.model.input_shape or ())
     data = read_inputs(
-        req.inputs, shape, pred.class_names, pred.scale, req.skip_bad, req.x_dataset, req.y_dataset
+        req.inputs,
+        shape,
+        pred.class_names,
+        pred.scale,
+        req.skip_bad,
+        req.x_dataset,
+        req.y_dataset,
+        req.max_image_pixels or MAX_IMAGE_PIXELS,
     )
     if gates and data.y is None:
         raise UserError(

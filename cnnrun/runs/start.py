@@ -22,9 +22,10 @@ from typing import Any
 from cnnrun.config.load import load_config, parse_config
 from cnnrun.config.plan import Plan, make_plan
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
+from cnnrun.paths import require_dir, require_dir_or_new
 from cnnrun.runs import gates as gating
 from cnnrun.runs.compare import config_diff
-from cnnrun.runs.folder import CONFIG
+from cnnrun.runs.folder import CONFIG, run_lock
 from cnnrun.runs.summary import RunSummary, read_summary
 
 
@@ -118,7 +119,20 @@ def resume_plan(req: TrainRequest, sets: list[str]) -> tuple[Plan, RunSummary]:
     return plan, summary
 
 
+# A run folder is <timestamp>_<name>: names are kept well inside file systems' 255 bytes.
+MAX_NAME = 64
+
+
 def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
+    if req.name is not None and not 0 < len(req.name) <= MAX_NAME:
+        raise UserError(
+            Problem(
+                f"a run name has 1 to {MAX_NAME} characters, got {len(req.name)}",
+                file="--name",
+                hint="the run folder is <timestamp>_<name>",
+            )
+        )
+    require_dir_or_new(req.runs_dir, "a folder for run folders (--runs-dir)")
     sets = list(req.sets)
     if req.workers is not None or req.worker_index is not None:
         os.environ["TF_CONFIG"] = tf_config(req.workers, req.worker_index)
@@ -174,6 +188,14 @@ def train(req: TrainRequest, reporter: Any) -> TrainOutcome:
     Raises:
         UserError: anything the user must fix, before any run folder is made.
     """
+    if req.resume is None:
+        return _train(req, reporter)
+    require_dir(req.resume, "a run folder to resume")
+    with run_lock(req.resume):  # refused at once while another process trains this run
+        return _train(req, reporter)
+
+
+def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
     from cnnrun import engine
 
     plan, before = _plan(req)

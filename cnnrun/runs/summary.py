@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +123,3 @@ def read_summary(run_dir: Path) -> RunSummary:
         first = e.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise ValueError(f"{SUMMARY}: {where}: {first['msg']}") from None
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

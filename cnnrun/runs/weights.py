@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun.errors import Problem, UserError
+from cnnrun.paths import require_file
 
 PREFIX = "cnnrun_"
 # Stored as JSON strings so any reader (h5dump, h5py, other languages) sees plain text.
@@ -63,8 +64,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(Problem("no such file", file=str(path)))
+    require_file(path, "a weights file (.weights.h5)")
     try:
         with h5py.File(path, "r") as f:
             if "layers" not in f and "vars" not in f:
@@ -82,9 +82,56 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         ) from None
     out: dict[str, Any] = {}
     for key, value in attrs.items():
-        if hasattr(value, "item"):
+        if hasattr(value, "item") and getattr(value, "size", 1) == 1:
             value = value.item()
-        if isinstance(value, bytes):
-            value = value.decode()
-        out[key] = json.loads(value) if key in JSON_KEYS else value
+        try:
+            if isinstance(value, bytes):
+                value = value.decode()
+            out[key] = json.loads(value) if key in JSON_KEYS else value
+        except (UnicodeDecodeError, ValueError, TypeError):
+            raise _lie(path, key, "is not JSON text") from None
+    _check_metadata(path, out)
     return out
+
+
+# What each attribute must be, checked like a config: (test, what was expected).
+_EXPECTED: dict[str, tuple[Any, str]] = {
+    "class_names": (
+        lambda v: isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v),
+        "a list of class names",
+    ),
+    "input_shape": (
+        lambda v: isinstance(v, list) and len(v) == 3 and all(_positive_int(d) for d in v),
+        "[height, width, channels] of positive integers",
+    ),
+    "preprocessing": (
+        lambda v: isinstance(v, dict) and _finite_positive(v.get("scale", 1.0)),
+        "a mapping with a positive finite 'scale'",
+    ),
+    "config": (lambda v: isinstance(v, dict), "a JSON object (the resolved config)"),
+    "epoch": (lambda v: v == 0 or _positive_int(v), "an epoch number"),
+}
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _finite_positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < float("inf")
+
+
+def _lie(path: Path, key: str, what: str) -> UserError:
+    return UserError(
+        Problem(
+            f"its metadata attribute {PREFIX}{key} {what}",
+            file=str(path),
+            hint="the file was not written by cnnrun, or was changed since",
+        )
+    )
+
+
+def _check_metadata(path: Path, meta: dict[str, Any]) -> None:
+    for key, (ok, expected) in _EXPECTED.items():
+        if key in meta and not ok(meta[key]):
+            raise _lie(path, key, f"is {str(meta[key])[:60]!r}; expected {expected}")
