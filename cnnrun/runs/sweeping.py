@@ -16,6 +16,7 @@ from pathlib import Path
 from cnnrun.config.load import load_config
 from cnnrun.config.plan import make_plan
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
+from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
 from cnnrun.runs import launch, sweep
 from cnnrun.runs.sweep_results import collect, histories
@@ -95,6 +96,7 @@ def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
                 )
             )
         return sweep_dir, plan
+    require_dir_or_new(req.runs_dir, "a folder for the sweep folder (--runs-dir)")
     planned = plan_runs(req.config, req.sets, req.grid, req.seeds)
     sweep_dir = runs.create_run_dir(req.runs_dir, f"sweep-{req.name or req.config.stem}")
     plan = sweep.new_plan(req.config.resolve(), planned)
