@@ -1,3 +1,6 @@
-from cnnrun.cli import main
+"""`python -m cnnrun`: the same as the `cnnrun` console script."""
 
-main()
+if __name__ == "__main__":
+    from cnnrun.cli import main
+
+    main()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from pydantic import ValidationError, create_model
+from pydantic import create_model
 from pydantic_core import PydanticCustomError, core_schema
 
 from cnnrun.config.fields import Section
@@ -174,8 +174,6 @@ class LayerEntry:
             return _validate_entry(value)
         except PydanticCustomError as e:
             raise ValueError(e.message()) from None
-        except ValidationError:
-            raise
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
