@@ -199,6 +199,7 @@ def fit_custom(
             cbs.on_train_batch_end(b, {"loss": total / max(seen, 1.0)})
             if model.stop_training:
                 break
+        cbs.on_test_begin()  # precise batchnorm statistics are recomputed here, as in fit
         v_total = v_right = v_seen = 0.0
         for x, y in val_ds:
             loss_sum, correct_sum, n = (float(t) for t in val_step(x, y))

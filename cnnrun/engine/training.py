@@ -29,6 +29,7 @@ from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, pipeline, steps
+from cnnrun.engine.precise_bn import PreciseBatchNorm, batchnorm_layers, sample_images
 from cnnrun.engine.recorder import Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
 from cnnrun.errors import Problem, UserError
@@ -197,7 +198,7 @@ def _fit(
     )
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
-    callbacks = [recorder, *keras_callbacks(cfg, run_dir)]
+    callbacks = [*_precise_bn(prep, summary), recorder, *keras_callbacks(cfg, run_dir)]
     with stop_on_signals(recorder.stop, reporter):
         try:
             distribute.fit(prep, train_ds, train_steps, len(rows), callbacks)
@@ -219,6 +220,21 @@ def _fit(
         score_test(prep, run_dir, summary)
         _finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
+
+
+def _precise_bn(prep: Prepared, summary: RunSummary) -> list[keras.callbacks.Callback]:
+    """The precise-BatchNorm callback when the config asks for it and the model has one."""
+    cfg, splits = prep.plan.config, prep.splits
+    count = len(batchnorm_layers(prep.model))
+    summary.batchnorm = {"stats": cfg.train.batchnorm_stats, "layers": count}
+    if cfg.train.batchnorm_stats != "precise" or not count:
+        return []
+    t = cfg.train
+    images = sample_images(
+        splits.x_train, splits.scale, t.batchnorm_batches, t.batch_size, cfg.seed
+    )
+    summary.batchnorm["sample_images"] = len(images)
+    return [PreciseBatchNorm(images, t.batch_size)]
 
 
 def _finish(

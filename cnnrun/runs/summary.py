@@ -77,6 +77,7 @@ class RunSummary(_Open):
     versions: dict[str, str] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     worker: str | None = None
+    batchnorm: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> str:

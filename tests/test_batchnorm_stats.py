@@ -1,0 +1,88 @@
+"""Precise batchnorm statistics: recomputed at test-time conditions before each validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CONFIGS
+
+pytestmark = pytest.mark.slow
+
+BN = """\
+name: bn
+seed: 3
+data: {{source: digits}}
+model:
+  layers:
+    - conv2d: {{filters: 6, kernel_size: 3, padding: same, activation: linear}}
+    - batchnorm: {{}}
+    - activation: relu
+    - dropout: 0.5
+    - flatten
+    - batchnorm: {{}}
+    - dense: {{units: 10, activation: softmax}}
+train: {{epochs: 2, batch_size: 64, batchnorm_stats: {mode}, batchnorm_batches: 5}}
+"""
+
+
+def test_the_weights_file_holds_the_population_statistics(cli, tmp_path: Path):
+    import keras
+
+    from cnnrun.config.load import load_config
+    from cnnrun.data.sources import load_dataset
+    from cnnrun.data.splits import split_dataset
+    from cnnrun.engine.precise_bn import sample_images
+    from cnnrun.engine.predict import load_model
+
+    cfg = tmp_path / "bn.yaml"
+    cfg.write_text(BN.format(mode="precise"))
+    r = cli("train", cfg, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert r.code == 0, r.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["batchnorm"] == {"stats": "precise", "layers": 2, "sample_images": 320}
+
+    # The same sample, drawn independently of the run, and NumPy's own mean and variance.
+    config = load_config(cfg).config
+    ds, data_cfg = load_dataset(config.data, cfg.parent)
+    splits = split_dataset(ds, data_cfg, config.seed)
+    images = sample_images(splits.x_train, splits.scale, 5, 64, config.seed)
+    model, _ = load_model(run / "best.weights.h5")
+    for layer in [m for m in model.layers if isinstance(m, keras.layers.BatchNormalization)]:
+        feed = keras.Model(model.inputs, layer.input).predict(images, verbose=0)
+        a = feed.reshape(-1, feed.shape[-1]).astype(np.float64)
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), a.mean(0), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(layer.moving_variance), a.var(0), rtol=1e-4, atol=1e-6
+        )
+
+
+def test_precise_statistics_leave_training_unchanged_and_validation_truer(cli, tmp_path: Path):
+    losses = {}
+    for mode in ("moving", "precise"):
+        cfg = tmp_path / f"{mode}.yaml"
+        cfg.write_text(BN.format(mode=mode).replace("epochs: 2", "epochs: 3"))
+        assert cli("train", cfg, "--runs-dir", tmp_path / mode, "--quiet").code == 0
+        (run,) = (tmp_path / mode).iterdir()
+        rows = (run / "history.csv").read_text().splitlines()[1:]
+        losses[mode] = [[float(v) for v in row.split(",")[1:3]] for row in rows]
+    train = {m: [r[0] for r in rows] for m, rows in losses.items()}
+    val = {m: [r[1] for r in rows] for m, rows in losses.items()}
+    np.testing.assert_allclose(train["moving"], train["precise"], rtol=1e-5)
+    assert all(p < m for p, m in zip(val["precise"], val["moving"], strict=True)), val
+
+
+def test_the_quick_start_with_precise_statistics_validates_far_lower(cli, tmp_path: Path):
+    r = cli(
+        "train", CONFIGS / "digits.yaml", "--runs-dir", tmp_path, "--quiet", "--json",
+        "--set", "train.batchnorm_stats=precise", "--set", "train.epochs=5",
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    (run,) = tmp_path.iterdir()
+    val_loss = [
+        float(row.split(",")[2]) for row in (run / "history.csv").read_text().splitlines()[1:]
+    ]
+    assert val_loss[4] < 0.15  # 0.59 to 1.13 with the moving averages at epoch 5
