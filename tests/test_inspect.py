@@ -40,6 +40,10 @@ def test_dropout_before_batchnorm_shows_variance_shift(cli, tmp_path: Path):
     # momentum 0.6 lets the moving statistics settle within 3 epochs
     assert 0.8 < rows["conv2d"]["ratio_median"] < 1.25  # no dropout before it: no shift
     assert rows["dropout"]["ratio_median"] > 1.6  # dropout 0.5: about 1 / (1 - 0.5) = 2
+    # the two causes apart: the shift is dropout's, not a lag of the averages
+    assert rows["dropout"]["dropout_shift_median"] > 1.6
+    assert 0.8 < rows["dropout"]["lag_median"] < 1.25
+    assert 0.8 < rows["conv2d"]["dropout_shift_median"] < 1.25
     r = cli("inspect", run, "--bn")
     assert "model.layers[4]" in r.stdout and "dropout" in r.stdout
     assert cli("inspect", run).code == 2

@@ -77,32 +77,31 @@ def render_comparison(c: Any, out: Any) -> None:
 
 
 def render_batchnorm(rows: list[dict], images: int, out: Any) -> None:
-    """The table of `cnnrun inspect --bn`."""
+    """The table of `cnnrun inspect --bn`: lag and dropout's shift, apart."""
     if not rows:
         out.print("the network has no batchnorm layer", markup=False)
         return
     out.print(
-        f"batchnorm moving variance / variance of its input on {images} validation images "
-        "(dropout off):",
+        f"batchnorm variance ratios (medians over channels) on {images} validation images:",
         markup=False,
     )
-    t = table(
-        out,
-        ["layer", "after", "channels", "median ratio", "max shift"],
-        right=("channels", "median ratio", "max shift"),
-    )
+    cols = ["layer", "after", "channels", "lag", "dropout shift", "moving / test", "max shift"]
+    t = table(out, cols, right=tuple(cols[2:]))
     for r in rows:
         t.add_row(
             f"model.layers[{r['index']}]",
             r["after"],
             str(r["channels"]),
-            f"{r['ratio_median']:.3f}",
+            *(f"{r[k]:.3f}" for k in ("lag_median", "dropout_shift_median", "ratio_median")),
             f"{r['shift_max']:.3f}",
         )
     out.print(t)
+    out.print(
+        "lag: moving variance / its input's variance in training (momentum: the averages "
+        "trail the weights); dropout shift: that training variance / the variance at test "
+        "time, dropout off (near 1 / (1 - rate) after dropout: Li et al., 2019); moving / "
+        "test: both together, what validation sees",
+        markup=False,
+    )
     if any(r["after"] in ("dropout", "spatialdropout2d") for r in rows):
-        out.print(
-            "a ratio near 1 / (1 - rate) after dropout is variance shift (Li et al., 2019): "
-            "move the dropout after the batchnorm",
-            markup=False,
-        )
+        out.print("move the dropout after the batchnorm to remove its shift", markup=False)

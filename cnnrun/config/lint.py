@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnnrun.config.layers import LayerEntry, Loc
+from cnnrun.config.layers import LayerEntry, Loc, walk
 from cnnrun.errors import Problem
 
 
@@ -93,3 +93,36 @@ def _before_normalization(layers: Sequence[LayerEntry], i: int, loc: Loc) -> lis
             )
         ]
     return []
+
+
+# After the first few epochs, at most this share of the initial statistics (mean 0, variance
+# 1) may be left in a batchnorm's moving averages before validation measures the lag rather
+# than the network.
+SETTLE_EPOCHS, SETTLE_LEFT = 3, 0.05
+
+
+def lint_batchnorm_settling(
+    layers: Sequence[LayerEntry], mode: str, steps_per_epoch: int, epochs: int
+) -> list[Problem]:
+    """With `moving` statistics: batchnorms whose averages cannot settle early in the run."""
+    if mode != "moving":
+        return []
+    k = min(epochs, SETTLE_EPOCHS)
+    out = []
+    for loc, entry in walk(layers):
+        momentum = getattr(entry.args, "momentum", None)
+        if not entry.spec.normalization or momentum is None:
+            continue
+        left = momentum ** (steps_per_epoch * k)
+        if left > SETTLE_LEFT:
+            out.append(
+                Problem(
+                    f"with momentum {momentum} and {steps_per_epoch} steps an epoch, {left:.0%} "
+                    f"of the initial statistics are still in the moving averages after {k} "
+                    "epoch(s): validation then measures their lag, not the network",
+                    loc,
+                    warning=True,
+                    hint="set train.batchnorm_stats: precise, or a lower momentum such as 0.9",
+                )
+            )
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from cnnrun.config.lint import lint_layers
+from cnnrun.config.lint import lint_batchnorm_settling, lint_layers
 from cnnrun.config.load import LoadedConfig
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
@@ -69,6 +69,17 @@ def _path_loc(row: LayerRow) -> tuple:
     return (*loc, row.kind) if len(row.path) == 1 else tuple(loc)
 
 
+def _settling(cfg: Config, dataset: Dataset | None) -> list[Problem]:
+    """Batchnorm moving averages that cannot settle early in the run (needs the data size)."""
+    if dataset is None:
+        return []
+    held = (cfg.data.test_split or 0) if dataset.y_test is None else 0
+    train = len(dataset.y) * (1 - held) * (1 - cfg.data.validation_split)
+    steps = max(1, math.ceil(train / cfg.train.batch_size))
+    t = cfg.train
+    return lint_batchnorm_settling(cfg.model.layers, t.batchnorm_stats, steps, t.epochs)
+
+
 def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
     """Check a loaded config against its data and compute its layer table.
 
@@ -96,7 +107,7 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
         )
     table = infer_shapes(cfg.model.layers, shape, len(names), cfg.train.loss)
     problems += table.problems or _too_large(table, cfg.model.max_params)
-    warnings = lint_layers(cfg.model.layers)
+    warnings = lint_layers(cfg.model.layers) + _settling(cfg, dataset)
     if strict:
         problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]
         warnings = []

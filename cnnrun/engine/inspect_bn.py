@@ -15,69 +15,59 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 
+from cnnrun.engine.precise_bn import batchnorm_layers, population_statistics, sample_images, sums_of
 from cnnrun.runs.folder import BEST
 
 
-def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
-    """For every BatchNormalization layer: its moving variance against its input's variance.
+def _after(model: keras.Model, layer: keras.layers.Layer) -> str:
+    """The kind of the layer feeding `layer`, activation layers skipped."""
+    j = model.layers.index(layer) - 1
+    while isinstance(model.layers[j], keras.layers.Activation):
+        j -= 1
+    return model.layers[j].name.split("_", 1)[0]
+
+
+def variance_shift(model: keras.Model, images: np.ndarray, batch: int = 256) -> list[dict]:
+    """For every BatchNormalization layer: its moving variance against its input's variance,
+    in training mode (dropout on) and in inference mode (dropout off).
 
     Args:
-        model: a built Sequential model (as `cnnrun.model.build_model` makes).
-        batches: input batches (images only), run with dropout and augmentation off.
+        model: a built functional model (as `cnnrun.engine.model.build_model` makes).
+        images: input images, scaled as in training.
+        batch: images per forward pass.
 
     Returns:
         One dict per batchnorm layer: `index`, `name`, `after` (the kind of the layer feeding
-        it, activations skipped), `channels`, and per-channel
-        `ratio = (moving + epsilon) / (actual + epsilon)`, batchnorm's own epsilon, summarised
-        as `ratio_median` and `shift_max`, the largest of max(ratio, 1 / ratio).
+        it, activations skipped), `channels`, and per-channel ratios of `variance + epsilon`
+        (the scale batchnorm divides by), summarised by their medians: `lag_median`, moving
+        over training-mode (what the averages have not caught up with: momentum),
+        `dropout_shift_median`, training-mode over inference-mode (Dropout's variance shift,
+        Li et al., 2019), and `ratio_median`, moving over inference-mode, the two together;
+        `shift_max` is the largest of max(ratio, 1 / ratio) of the last.
     """
-    bn = [
-        i
-        for i, layer in enumerate(model.layers)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    if not bn:
-        return []
-    feeds = [model.layers[i - 1].output for i in bn]  # layers[0] is the input layer
-    probe = keras.Model(model.inputs, feeds)
-    sums: list[Any] = [None] * len(bn)
-    squares: list[Any] = [None] * len(bn)
-    count = 0
-    for xb in batches:
-        outs = probe(xb, training=False)
-        outs = outs if isinstance(outs, list | tuple) else [outs]
-        for k, out in enumerate(outs):
-            a = np.asarray(out, dtype=np.float64).reshape(-1, out.shape[-1])
-            sums[k] = a.sum(0) if sums[k] is None else sums[k] + a.sum(0)
-            squares[k] = (a**2).sum(0) if squares[k] is None else squares[k] + (a**2).sum(0)
-        count += a.shape[0]
+    layers = batchnorm_layers(model)
+    # read before any training-mode pass: those update the moving statistics as they run
+    moving = [np.asarray(layer.moving_variance, dtype=np.float64) for layer in layers]
+    test = [population_statistics(sums_of(model, b), images, batch)[1] for b in layers]
+    train = [population_statistics(sums_of(model, b, True), images, batch)[1] for b in layers]
     rows = []
-    for k, i in enumerate(bn):
-        layer = model.layers[i]
-        mean = sums[k] / count
-        actual = np.maximum(squares[k] / count - mean**2, 0.0)
-        moving = np.asarray(layer.moving_variance, dtype=np.float64)
-        # Batchnorm divides by sqrt(variance + epsilon), so that is the scale it gets wrong;
-        # the epsilon also keeps dead ReLU units (variance 0) from reading as infinite shifts.
-        ratio = (moving + layer.epsilon) / (actual + layer.epsilon)
-        j = i - 1
-        while isinstance(model.layers[j], keras.layers.Activation):
-            j -= 1
-        after = model.layers[j].name.split("_", 1)[0]
+    for layer, m, v_train, v_test in zip(layers, moving, train, test, strict=True):
+        eps = layer.epsilon
+        ratio = (m + eps) / (v_test + eps)
         rows.append(
             {
                 # layers are named <kind>_<place in model.layers>, the config's own numbering
                 "index": int(layer.name.split("_")[1]),
                 "name": layer.name,
-                "after": after,
+                "after": _after(model, layer),
                 "channels": int(ratio.size),
+                "lag_median": float(np.median((m + eps) / (v_train + eps))),
+                "dropout_shift_median": float(np.median((v_train + eps) / (v_test + eps))),
                 "ratio_median": float(np.median(ratio)),
                 "shift_max": float(np.max(np.maximum(ratio, 1 / ratio))),
             }
@@ -87,10 +77,11 @@ def variance_shift(model: keras.Model, batches: Iterable[Any]) -> list[dict]:
 
 def inspect_run(run_dir: Path) -> tuple[list[dict], int]:
     """`variance_shift` of a run's best weights on its validation images; (rows, images)."""
-    from cnnrun.engine.pipeline import load_splits, one_pass
+    from cnnrun.engine.pipeline import load_splits
     from cnnrun.engine.predict import load_predictor
 
     pred = load_predictor(run_dir / BEST)
     splits = load_splits(pred.config, run_dir)
-    batches = one_pass(pred.config, splits, splits.x_val, splits.y_val).map(lambda xb, _: xb)
-    return variance_shift(pred.model, batches), len(splits.y_val)
+    n = len(splits.y_val)
+    images = sample_images(splits.x_val, splits.scale, n, 1, pred.config.seed)
+    return variance_shift(pred.model, images), n

@@ -39,14 +39,15 @@ def sample_images(x: Any, scale: float, batches: int, batch_size: int, seed: int
     return images.astype(np.float32) * np.float32(scale)
 
 
-def _sums_of(model: keras.Model, layer: keras.layers.BatchNormalization) -> Any:
+def sums_of(model: keras.Model, layer: keras.layers.Layer, training: bool = False) -> Any:
     """A compiled function: sums and sums of squares (float64) of `layer`'s input, per
-    channel, over one batch, the network in inference mode."""
+    channel, over one batch, the network in inference mode (or in training mode: dropout on,
+    batchnorms on batch statistics, which then also update their moving ones)."""
     probe = keras.Model(model.inputs, layer.input)
 
     @tf.function(reduce_retracing=True)
     def sums(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        a = tf.cast(probe(x, training=False), tf.float64)
+        a = tf.cast(probe(x, training=training), tf.float64)
         a = tf.reshape(a, (-1, a.shape[-1]))
         return tf.reduce_sum(a, 0), tf.reduce_sum(a * a, 0), tf.cast(tf.shape(a)[0], tf.float64)
 
@@ -80,7 +81,7 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         """Replace every batchnorm's moving statistics by its input's population statistics,
         in order (each one's input depends on those before it); returns how many."""
         if self._probes is None:
-            self._probes = [(bn, _sums_of(self.model, bn)) for bn in batchnorm_layers(self.model)]
+            self._probes = [(bn, sums_of(self.model, bn)) for bn in batchnorm_layers(self.model)]
         for layer, sums in self._probes:
             mean, variance = population_statistics(sums, self.images, self.batch)
             layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
@@ -89,3 +90,31 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self.recompute()
+
+
+def moving_against_precise(prep: Any, best: Any) -> tuple[float, float] | None:
+    """The best weights' validation loss with their moving averages, then recomputed.
+
+    For runs with `moving` statistics, at the end: what the curves would have shown with
+    precise statistics, at the best epoch. None when there is no batchnorm, or under
+    multi-worker training (Keras's evaluate fails there).
+    """
+    from cnnrun.engine.pipeline import one_pass
+
+    cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    if not batchnorm_layers(model) or isinstance(
+        prep.strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ):
+        return None
+    keras.saving.load_weights(model, best, objects_to_skip=[model.optimizer])
+    val = one_pass(cfg, splits, splits.x_val, splits.y_val)
+    moving = float(model.evaluate(val, verbose=0, return_dict=True)["loss"])
+    t = cfg.train
+    images = sample_images(
+        splits.x_train, splits.scale, t.batchnorm_batches, t.batch_size, cfg.seed
+    )
+    callback = PreciseBatchNorm(images, t.batch_size)
+    callback.set_model(model)
+    callback.recompute()
+    precise = float(model.evaluate(val, verbose=0, return_dict=True)["loss"])
+    return moving, precise

@@ -29,14 +29,19 @@ from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, pipeline, steps
-from cnnrun.engine.precise_bn import PreciseBatchNorm, batchnorm_layers, sample_images
+from cnnrun.engine.precise_bn import (
+    PreciseBatchNorm,
+    batchnorm_layers,
+    moving_against_precise,
+    sample_images,
+)
 from cnnrun.engine.recorder import Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import weights
 from cnnrun.runs.curves import draw_run
-from cnnrun.runs.diagnose import diagnose
+from cnnrun.runs.diagnose import batchnorm_inflation, diagnose
 from cnnrun.runs.summary import RunSummary, Timings, read_summary, write_summary
 
 
@@ -218,6 +223,13 @@ def _fit(
             _finish(run_dir, summary, recorder, "failed", reason, t0)
             raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
         score_test(prep, run_dir, summary)
+        both = (
+            None
+            if cfg.train.batchnorm_stats == "precise"
+            else moving_against_precise(prep, run_dir / runs.BEST)
+        )
+        if both is not None and summary.batchnorm is not None:
+            summary.batchnorm.update(val_loss_moving=both[0], val_loss_precise=both[1])
         _finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
 
@@ -250,6 +262,7 @@ def _finish(
     rows = recorder.rows
     history = {k: [float(r.get(k, math.nan)) for r in rows] for k in recorder.columns}
     diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes)
+    diag = batchnorm_inflation(diag, summary.batchnorm)
     epoch_s = [r["seconds"] for r in rows]
     median = float(np.median(epoch_s)) if epoch_s else None
     summary.status, summary.reason, summary.epochs_run = status, reason, len(rows)

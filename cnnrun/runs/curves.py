@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnrun.runs import figure as mpl
-from cnnrun.runs.diagnose import Diagnosis, best_epoch, diagnose
+from cnnrun.runs.diagnose import Diagnosis, batchnorm_inflation, best_epoch, diagnose
 from cnnrun.runs.folder import CURVES, read_history
 from cnnrun.runs.summary import RunSummary, read_summary
 
@@ -22,6 +22,7 @@ VERDICT_COLOURS = {
     "underfitting": "#b9770e",
     "diverged": "#c0392b",
     "converged": "#1e8449",
+    "inflated by batchnorm": "#7d3c98",
 }
 
 
@@ -84,7 +85,7 @@ def draw_metric(
     if diagnosis is not None:
         colour = VERDICT_COLOURS.get(diagnosis.verdict, "0.3")
         box = {"boxstyle": "round,pad=0.35", "fc": "white", "ec": colour, "lw": 0.8}
-        text = textwrap.fill(f"{diagnosis.verdict}: {diagnosis.reason}", 105)
+        text = textwrap.fill(f"{diagnosis.verdict}: {diagnosis.reason}", 100)
         mpl.title(ax, text, fontsize=8.5, color=colour, pad=8, bbox=box)
     mpl.save(fig, path)
     return path
@@ -100,6 +101,7 @@ def draw_run(run_dir: Path) -> list[Path]:
     except (OSError, ValueError):
         summary = RunSummary()
     diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes)
+    diag = batchnorm_inflation(diag, summary.batchnorm)
     best = summary.best_epoch or diag.best_epoch
     title = summary.name or run_dir.name
     return [

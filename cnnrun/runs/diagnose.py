@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 # Prechelt's strip length: training progress is measured over the last 5 epochs.
 STRIP = 5
@@ -178,3 +178,28 @@ def diagnose(
         f"validation loss is {gl:.1f}% above its minimum {min(val):.4g} (epoch {val_best})",
         **extra,
     )
+
+
+# A moving-average validation loss this many times the recomputed one is the averages' lag,
+# not the network: the verdict says so instead of reading the curves.
+BN_INFLATION = 1.5
+
+
+def batchnorm_inflation(diag: Diagnosis, batchnorm: dict | None) -> Diagnosis:
+    """The verdict when batchnorm's moving averages inflate the validation loss.
+
+    Args:
+        diag: the curves' diagnosis.
+        batchnorm: the summary's `batchnorm` record, with `val_loss_moving` and
+            `val_loss_precise` at the best epoch when the run measured both.
+    """
+    both = (batchnorm or {}).get("val_loss_moving"), (batchnorm or {}).get("val_loss_precise")
+    moving, precise = both
+    if moving is None or precise is None or not precise > 0 or moving <= BN_INFLATION * precise:
+        return diag
+    reason = (
+        f"batchnorm's moving averages inflate the validation loss at the best epoch: "
+        f"{moving:.4g} with them, {precise:.4g} with statistics recomputed at test time; "
+        "the curve shows their lag (train.batchnorm_stats: precise draws the true one)"
+    )
+    return replace(diag, verdict="inflated by batchnorm", reason=reason)
