@@ -86,3 +86,14 @@ def test_the_quick_start_with_precise_statistics_validates_far_lower(cli, tmp_pa
         float(row.split(",")[2]) for row in (run / "history.csv").read_text().splitlines()[1:]
     ]
     assert val_loss[4] < 0.15  # 0.59 to 1.13 with the moving averages at epoch 5
+
+
+def test_moving_averages_that_cannot_settle_are_a_warning(cli):
+    r = cli("validate", CONFIGS / "digits.yaml", "--set", "train.batchnorm_stats=moving")
+    assert r.code == 0
+    assert "34% of the initial statistics" in r.stderr and "batchnorm_stats: precise" in r.stderr
+    quiet = cli("validate", CONFIGS / "digits.yaml")  # precise, the default: nothing to say
+    assert "initial statistics" not in quiet.stderr
+    settled = cli("validate", CONFIGS / "digits.yaml", "--set", "train.batchnorm_stats=moving",
+                  "--set", "model.layers[1].batchnorm.momentum=0.9")  # fmt: skip
+    assert "initial statistics" not in settled.stderr

@@ -23,7 +23,7 @@ model:
     - conv2d: {filters: 16, kernel_size: 3, padding: same}
     - flatten: {}
     - dense: {units: 10, activation: softmax}
-train: {epochs: 3}
+train: {epochs: 3, batchnorm_stats: moving}  # the moving averages are what is inspected
 """
 
 
@@ -48,3 +48,13 @@ def test_dropout_before_batchnorm_shows_variance_shift(cli, tmp_path: Path):
     assert "model.layers[4]" in r.stdout and "dropout" in r.stdout
     assert cli("inspect", run).code == 2
     assert cli("inspect", tmp_path, "--bn").code == 2
+
+
+def test_precise_statistics_remove_both_lag_and_shift(cli, tmp_path: Path):
+    cfg = tmp_path / "shift.yaml"
+    cfg.write_text(CONFIG.replace("batchnorm_stats: moving", "batchnorm_stats: precise"))
+    assert cli("train", cfg, "--runs-dir", tmp_path / "runs", "--quiet").code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    rows = json.loads(cli("inspect", run, "--bn", "--json").stdout)["batchnorm"]
+    # recomputed with dropout off: what validation sees is the test-time variance
+    assert all(0.8 < r["ratio_median"] < 1.25 for r in rows), rows

@@ -45,4 +45,6 @@ def test_an_old_weights_file_predicts_and_its_run_resumes(old_run: Path, cli):
     assert r.code == 0, r.stderr
     summary = json.loads((old_run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 3
+    # it trained on batchnorm's moving averages, and its resumed epoch keeps them
+    assert summary["batchnorm"]["stats"] == "moving"
     assert len((old_run / "history.csv").read_text().splitlines()) == 4

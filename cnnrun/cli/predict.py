@@ -24,14 +24,6 @@ from cnnrun.cli.common import (
     path_option,
 )
 
-InputsArg = Annotated[
-    list[str] | None,
-    typer.Argument(
-        metavar="INPUT...",
-        help="Image files; or one folder, .npz, .npy, .h5, or a built-in split like digits:test.",
-        show_default=False,
-    ),
-]
 WeightsOpt = path_option("FILE", "A .weights.h5 file.", complete_weights)
 RunOpt = path_option("RUN_DIR", "A run folder: its best.weights.h5.", complete_run_dir)
 ConfigOpt = path_option("CONFIG", "Config of plain Keras weights (no metadata).", complete_config)
@@ -82,9 +74,11 @@ def _tell(outcome: Any, output: Path | None, err: Any) -> None:
         err.print(f"wrote {outcome.count} predictions to {output}", markup=False)
 
 
-@app.command()
+# INPUT is taken from the command line's extra arguments, so that the help shows it in the
+# usage line and the text below rather than Typer's `<list[str]>` type label.
+@app.command(context_settings={"allow_extra_args": True}, options_metavar="[OPTIONS] INPUT...")
 def predict(
-    inputs: InputsArg = None,
+    ctx: typer.Context,
     weights: WeightsOpt = None,
     run: RunOpt = None,
     config: ConfigOpt = None,
@@ -113,6 +107,8 @@ def predict(
     """Classify images with a trained network.
 
     The network is rebuilt from its weights file alone; CSV (or JSON) goes to stdout or -o.
+    INPUT is image files; or one folder, .npz, .npy or .h5 file; or a built-in split such as
+    digits:test.
     """
 
     def body() -> int:
@@ -121,7 +117,7 @@ def predict(
 
         _, err = consoles()
         request = PredictRequest(
-            list(inputs or []), weights, run, config, list(set_ or []), batch_size,
+            list(ctx.args), weights, run, config, list(set_ or []), batch_size,
             "json" if json_ else format_, output, probs, top_k, report,
             list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, debug,
             max_image_pixels,

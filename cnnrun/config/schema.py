@@ -113,9 +113,10 @@ class TrainConfig(Section):
         1, description="batches per compiled call: no gain measured on CPU; try 8-64 on a GPU"
     )
     batchnorm_stats: Literal["moving", "precise"] = Field(
-        "moving",
-        description="moving: Keras's moving averages; precise: population statistics "
-        "recomputed at test-time conditions before each validation",
+        "precise",
+        description="precise: population statistics recomputed at test-time conditions "
+        "before each validation (the default, by measurement: docs/batchnorm.md); moving: "
+        "Keras's moving averages",
     )
     batchnorm_batches: PositiveInt = Field(
         16, description="precise: training batches in the seeded sample the statistics use"

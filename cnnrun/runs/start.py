@@ -88,11 +88,14 @@ def resume_plan(req: TrainRequest, sets: list[str]) -> tuple[Plan, RunSummary]:
     text = (run_dir / CONFIG).read_text(encoding="utf-8")
     # The run's config.yaml is already resolved (data paths, input shape): validating it is
     # enough to compare against, without loading the data a second time.
-    original = parse_config(text, str(run_dir / CONFIG), run_dir).config
+    # A run from before `train.batchnorm_stats` existed trained on the moving averages; its
+    # resumed epochs keep them rather than take today's default.
+    kept = [] if "batchnorm_stats:" in text else ["train.batchnorm_stats=moving"]
+    original = parse_config(text, str(run_dir / CONFIG), run_dir, kept).config
     loaded = (
         load_config(req.config, sets)
         if req.config
-        else parse_config(text, str(run_dir / CONFIG), run_dir, sets)
+        else parse_config(text, str(run_dir / CONFIG), run_dir, [*kept, *sets])
     )
     plan = make_plan(loaded, strict=req.strict)
     diff = [
