@@ -261,3 +261,24 @@ def test_a_full_disk_during_a_checkpoint_leaves_a_true_summary_and_no_temp_file(
     assert summary["status"] == "failed" and "No space left" in summary["reason"]
     assert not [p.name for p in run.iterdir() if ".tmp-cnnrun-" in p.name]
     load_model(run / "best.weights.h5")
+
+
+@pytest.mark.slow
+def test_hdf5_word_labels_train_and_predict(cli, tmp_path: Path):
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"] = rng.integers(0, 255, (60, 8, 8), dtype="uint8")
+        f["y"] = np.array([b"five", b"six", b"seven"] * 20)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{source: hdf5, path: {tmp_path / 'd.h5'}}}\n"
+        "model: {layers: [flatten, {dense: {units: 3, activation: softmax}}]}\n"
+        "train: {epochs: 1}\n"
+    )
+    assert cli("train", cfg, "--runs-dir", tmp_path / "runs", "-q").code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    r = cli("predict", "--run", run, tmp_path / "d.h5", "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["scores"]["samples"] == 60
+    assert {p["label"] for p in doc["predictions"]} == {"five", "six", "seven"}

@@ -25,6 +25,7 @@ from cnnrun.data.images import (
     read_images,
 )
 from cnnrun.data.sources import load_dataset
+from cnnrun.data.splits import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import kind_of
 
@@ -101,7 +102,7 @@ def _with_labels(inputs: Inputs, labels: np.ndarray | list, model: Model, origin
             f"({', '.join(model.class_names[:8])})",
             origin,
         )
-    inputs.x = inputs.x[keep]
+    inputs.x = take(inputs.x, np.flatnonzero(keep))
     inputs.names = [n for n, k_ in zip(inputs.names, keep, strict=True) if k_]
     inputs.y = np.array([lookup[t] for t, k_ in zip(text, keep, strict=True) if k_], dtype=np.int64)
     if not keep.all():
@@ -142,7 +143,7 @@ def _hdf5(path: Path, model: Model, x_name: str, y_name: str) -> Inputs:
     x, y = open_hdf5(path, x_name, y_name, require_y=False, locs=((), ()))
     _check_shape(x, model, str(path))
     inputs = Inputs(x, _scale(x, model), [str(i) for i in range(len(x))])
-    return inputs if y is None else _with_labels(inputs, y.astype(np.int64), model, str(path))
+    return inputs if y is None else _with_labels(inputs, y, model, str(path))
 
 
 def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad: bool) -> Inputs:
