@@ -20,7 +20,7 @@ from cnnrun.cli.common import (
     guard,
     print_problems,
 )
-from cnnrun.errors import EXIT_OK, EXIT_USAGE, UserError
+from cnnrun.errors import EXIT_OK, EXIT_USAGE
 
 
 def _plan_doc(plan: Any) -> dict:
@@ -87,14 +87,22 @@ def render_layer_table(plan: Any, out: Any) -> None:
     )
 
 
+ConfigsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="CONFIG...", help="Config files to check.", autocompletion=complete_config
+    ),
+]
+
+
+def _error_doc(path: Path, problems: list) -> dict:
+    errors = [p.as_dict() for p in problems]
+    return {"file": str(path), "valid": False, "errors": errors, "warnings": []}
+
+
 @app.command()
 def validate(
-    configs: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="CONFIG...", help="Config files to check.", autocompletion=complete_config
-        ),
-    ],
+    configs: ConfigsArg,
     set_: SetOpt = None,
     strict: StrictOpt = False,
     json_: JsonOpt = False,
@@ -108,36 +116,19 @@ def validate(
     """
 
     def body() -> int:
-        from cnnrun.config.load import load_config
-        from cnnrun.config.plan import make_plan
+        from cnnrun.config.plan import check_configs
 
         out, err = consoles()
-        docs, failed = [], False
-        for path in configs:
-            try:
-                plan = make_plan(load_config(path, set_ or []), strict=strict)
-            except UserError as e:
-                failed = True
-                docs.append(
-                    {
-                        "file": str(path),
-                        "valid": False,
-                        "errors": [p.as_dict() for p in e.problems],
-                        "warnings": [],
-                    }
-                )
-                if not json_:
-                    print_problems(e.problems, err)
-                continue
-            docs.append(_plan_doc(plan))
-            if not json_:
-                print_problems(plan.warnings, err)
-                if not quiet:
-                    out.print(f"{path}: valid")
-                    render_layer_table(plan, out)
+        results = check_configs(configs, list(set_ or []), strict)
         if json_:
-            emit_json({"valid": not failed, "results": docs})
-        return EXIT_USAGE if failed else EXIT_OK
+            docs = [_plan_doc(p) if p else _error_doc(c, e) for c, p, e in results]
+            emit_json({"valid": all(p for _, p, _ in results), "results": docs})
+        for path, plan, errors in [] if json_ else results:
+            print_problems(errors or plan.warnings, err)
+            if plan is not None and not quiet:
+                out.print(f"{path}: valid")
+                render_layer_table(plan, out)
+        return EXIT_OK if all(p for _, p, _ in results) else EXIT_USAGE
 
     guard(debug, body)
 

@@ -28,6 +28,18 @@ WeightsOpt = path_option("FILE", "A .weights.h5 file.", complete_weights)
 RunOpt = path_option("RUN_DIR", "A run folder: its best.weights.h5.", complete_run_dir)
 ConfigOpt = path_option("CONFIG", "Config of plain Keras weights (no metadata).", complete_config)
 HDF5Opt = Annotated[str, typer.Option(metavar="NAME", help="HDF5 input: the dataset's name.")]
+BatchOpt = Annotated[int, typer.Option(min=1, metavar="N", help="Images per batch.")]
+FormatOpt = Annotated[str, typer.Option("--format", metavar="csv|json", help="Format.")]
+ProbsOpt = Annotated[bool, typer.Option("--probs", help="A column per class.")]
+TopKOpt = Annotated[int, typer.Option(min=1, metavar="N", help="The N most likely classes.")]
+ReportOpt = Annotated[
+    Path | None, typer.Option(metavar="DIR", help="Write confusion_matrix.png, metrics.json.")
+]
+SkipBadOpt = Annotated[bool, typer.Option(help="Skip undecodable images, listing them.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace existing output files.")]
+PixelsOpt = Annotated[
+    int | None, typer.Option(min=1, metavar="N", help="Refuse larger images before decoding [25M].")
+]
 
 
 def _print_scores(scores: dict, err: Any) -> None:
@@ -63,6 +75,16 @@ def _print_scores(scores: dict, err: Any) -> None:
         err.print(cm)
 
 
+def _render(outcome: Any, output: Path | None, quiet: bool, err: Any) -> None:
+    """Predictions to stdout (unless -o wrote them), then what was skipped, scores, gates."""
+    if not output:
+        sys.stdout.write(outcome.text)
+    for line in outcome.missed:
+        err.print(f"gate failed: {line}", markup=False)
+    if not quiet:
+        _tell(outcome, output, err)
+
+
 def _tell(outcome: Any, output: Path | None, err: Any) -> None:
     for f, reason in outcome.skipped:
         err.print(f"skipped {f}: {reason}", markup=False)
@@ -83,32 +105,26 @@ def predict(
     run: RunOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Images per batch.")] = 256,
-    format_: Annotated[str, typer.Option("--format", metavar="csv|json", help="Format.")] = "csv",
+    batch_size: BatchOpt = 256,
+    format_: FormatOpt = "csv",
     output: OutputOpt = None,
-    probs: Annotated[bool, typer.Option("--probs", help="A column per class.")] = False,
-    top_k: Annotated[int, typer.Option(min=1, metavar="N", help="The N most likely classes.")] = 1,
-    report: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Write confusion_matrix.png, metrics.json.")
-    ] = None,
+    probs: ProbsOpt = False,
+    top_k: TopKOpt = 1,
+    report: ReportOpt = None,
     fail_under: GateOpt = None,
-    skip_bad: Annotated[bool, typer.Option(help="Skip undecodable images, listing them.")] = False,
+    skip_bad: SkipBadOpt = False,
     x_dataset: HDF5Opt = "x",
     y_dataset: HDF5Opt = "y",
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
-    max_image_pixels: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="Refuse larger images before decoding [25M]."),
-    ] = None,
+    overwrite: OverwriteOpt = False,
+    max_image_pixels: PixelsOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Classify images with a trained network.
 
-    The network is rebuilt from its weights file alone; CSV (or JSON) goes to stdout or -o.
-    INPUT is image files; or one folder, .npz, .npy or .h5 file; or a built-in split such as
-    digits:test.
+    Rebuilt from its weights file alone; CSV (or JSON) to stdout or -o. INPUT is image
+    files; or one folder, .npz, .npy or .h5 file; or a built-in split such as digits:test.
     """
 
     def body() -> int:
@@ -123,12 +139,7 @@ def predict(
             max_image_pixels,
         )  # fmt: skip
         outcome = run_prediction(request)
-        if not output:
-            sys.stdout.write(outcome.text)
-        if not quiet:
-            _tell(outcome, output, err)
-        for line in outcome.missed:
-            err.print(f"gate failed: {line}", markup=False)
+        _render(outcome, output, quiet, err)
         return outcome.code
 
     guard(debug, body)

@@ -36,6 +36,10 @@ SeedsOpt = Annotated[
 JobsOpt = Annotated[
     int, typer.Option(min=1, metavar="J", help="Runs at once, each with cores/J threads.")
 ]
+NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Sweep name.")]
+PrintOpt = Annotated[
+    bool, typer.Option("--print-commands", help="Make the sweep folder, print its commands.")
+]
 SweepDirOpt = path_option("SWEEP_DIR", "An existing sweep folder.", complete_run_dir)
 
 
@@ -97,6 +101,23 @@ def _show(results: dict, figure: Path | None, out: Any) -> None:
         out.print(f"curves: {figure}", markup=False)
 
 
+def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
+    """The commands to run, or the results as JSON or a table, and how to finish."""
+    for line in outcome.commands:
+        print(line)
+    if json_ and not outcome.commands:
+        figure = str(outcome.figure) if outcome.figure else None
+        emit_json(
+            {"sweep_dir": str(outcome.sweep_dir), "complete": outcome.complete,
+             "figure": figure, **outcome.results}
+        )  # fmt: skip
+    elif not quiet and outcome.results:
+        _show(outcome.results, outcome.figure, out)
+    if not outcome.complete and not quiet:
+        message = f"interrupted; finish it with: cnnrun sweep --resume {outcome.sweep_dir}"
+        out.print(message, markup=False)
+
+
 @app.command()
 def sweep(
     config: ConfigArg = None,
@@ -107,10 +128,8 @@ def sweep(
     jobs: JobsOpt = 1,
     set_: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
-    name: Annotated[str | None, typer.Option(metavar="NAME", help="Sweep name.")] = None,
-    print_commands: Annotated[
-        bool, typer.Option("--print-commands", help="Make the sweep folder, print its commands.")
-    ] = False,
+    name: NameOpt = None,
+    print_commands: PrintOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -132,21 +151,7 @@ def sweep(
         )  # fmt: skip
         silent = quiet or json_
         outcome = run_sweep(request, lambda line: silent or out.print(line, markup=False))
-        for line in outcome.commands:
-            print(line)
-        if json_ and not outcome.commands:
-            figure = str(outcome.figure) if outcome.figure else None
-            emit_json(
-                {"sweep_dir": str(outcome.sweep_dir), "complete": outcome.complete,
-                 "figure": figure, **outcome.results}
-            )  # fmt: skip
-        elif not quiet and outcome.results:
-            _show(outcome.results, outcome.figure, out)
-        if not outcome.complete and not quiet:
-            out.print(
-                f"interrupted; finish it with: cnnrun sweep --resume {outcome.sweep_dir}",
-                markup=False,
-            )
+        _render(outcome, json_, quiet, out)
         return outcome.code
 
     guard(debug, body)
