@@ -9,15 +9,14 @@ import typer
 
 from cnnrun.cli import app
 from cnnrun.cli.common import (
-    DebugOpt,
-    JsonOpt,
-    QuietOpt,
+    Output,
     SetOpt,
     StrictOpt,
     complete_config,
     consoles,
     emit_json,
     guard,
+    output_options,
     print_problems,
 )
 from cnnrun.errors import EXIT_OK, EXIT_USAGE
@@ -101,13 +100,12 @@ def _error_doc(path: Path, problems: list) -> dict:
 
 
 @app.command()
+@output_options("json", "quiet", "debug")
 def validate(
+    opts: Output,
     configs: ConfigsArg,
     set_: SetOpt = None,
     strict: StrictOpt = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Check configs and print their layer tables.
 
@@ -120,21 +118,24 @@ def validate(
 
         out, err = consoles()
         results = check_configs(configs, list(set_ or []), strict)
-        if json_:
+        if opts.json:
             docs = [_plan_doc(p) if p else _error_doc(c, e) for c, p, e in results]
             emit_json({"valid": all(p for _, p, _ in results), "results": docs})
-        for path, plan, errors in [] if json_ else results:
+        for path, plan, errors in [] if opts.json else results:
             print_problems(errors or plan.warnings, err)
-            if plan is not None and not quiet:
+            if plan is not None and not opts.quiet:
                 out.print(f"{path}: valid")
                 render_layer_table(plan, out)
         return EXIT_OK if all(p for _, p, _ in results) else EXIT_USAGE
 
-    guard(debug, body)
+    guard(opts.debug, body)
 
 
 @app.command()
-def schema(debug: DebugOpt = False) -> None:
+@output_options("debug")
+def schema(
+    opts: Output,
+) -> None:
     """Print the JSON Schema of the config file.
 
     For editors' YAML plugins and for CI linting with any JSON Schema validator.
@@ -146,4 +147,4 @@ def schema(debug: DebugOpt = False) -> None:
         emit_json(json_schema())
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)

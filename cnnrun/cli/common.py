@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,6 +105,50 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 StrictOpt = Annotated[bool, typer.Option(help="Treat placement warnings as errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")]
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output options commands share: `--json`, `--quiet` and `--debug`."""
+
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+_OUTPUT_OPTIONS = {"json": JsonOpt, "quiet": QuietOpt, "debug": DebugOpt}
+
+
+def output_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared output options `names` (json, quiet, debug).
+
+    The command declares one `opts: Output` parameter instead of repeating the three
+    options; its signature, as Typer reads it, gets `--json`, `--quiet` and `--debug`.
+
+    Example:
+        >>> @app.command()
+        ... @output_options("json", "debug")
+        ... def runs(opts: Output, runs_dir: RunsDirArg = Path("runs")) -> None: ...
+    """
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for name, p in signature.parameters.items() if name != "opts"]
+        shared = [
+            inspect.Parameter(f"{n}_", inspect.Parameter.KEYWORD_ONLY, default=False,
+                              annotation=_OUTPUT_OPTIONS[n])
+            for n in names
+        ]  # fmt: skip
+
+        @functools.wraps(command)
+        def with_options(**kwargs: Any) -> None:
+            opts = Output(**{n: kwargs.pop(f"{n}_") for n in names})
+            command(opts, **kwargs)
+
+        with_options.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        return with_options
+
+    return decorate
 
 
 # ---- output ------------------------------------------------------------------------------

@@ -7,18 +7,18 @@ from typing import Annotated
 import typer
 
 from cnnrun.cli import app
-from cnnrun.cli.common import DebugOpt, JsonOpt, RunDirArg, consoles, emit_json, guard
+from cnnrun.cli.common import Output, RunDirArg, consoles, emit_json, guard, output_options
 from cnnrun.errors import EXIT_OK, Problem, UserError
 
 
 @app.command()
+@output_options("json", "debug")
 def inspect(
+    opts: Output,
     run_dir: RunDirArg,
     bn: Annotated[
         bool, typer.Option("--bn", help="Batchnorm moving variance against the real one.")
     ] = False,
-    json_: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Look inside a trained network.
 
@@ -37,14 +37,14 @@ def inspect(
             raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run_dir)))
         from cnnrun import engine
 
-        engine.load(debug)
+        engine.load(opts.debug)
         from cnnrun.engine.inspect_bn import inspect_run
 
         rows, images = inspect_run(run_dir)
-        if json_:
+        if opts.json:
             emit_json({"run": str(run_dir), "validation_images": images, "batchnorm": rows})
         else:
             render_batchnorm(rows, images, out)
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)

@@ -10,17 +10,16 @@ import typer
 
 from cnnrun.cli import app
 from cnnrun.cli.common import (
-    DebugOpt,
     GateOpt,
-    JsonOpt,
+    Output,
     OutputOpt,
-    QuietOpt,
     SetOpt,
     complete_config,
     complete_run_dir,
     complete_weights,
     consoles,
     guard,
+    output_options,
     path_option,
 )
 
@@ -99,7 +98,9 @@ def _tell(outcome: Any, output: Path | None, err: Any) -> None:
 # INPUT is taken from the command line's extra arguments, so that the help shows it in the
 # usage line and the text below rather than Typer's `<list[str]>` type label.
 @app.command(context_settings={"allow_extra_args": True}, options_metavar="[OPTIONS] INPUT...")
+@output_options("json", "quiet", "debug")
 def predict(
+    opts: Output,
     ctx: typer.Context,
     weights: WeightsOpt = None,
     run: RunOpt = None,
@@ -117,9 +118,6 @@ def predict(
     y_dataset: HDF5Opt = "y",
     overwrite: OverwriteOpt = False,
     max_image_pixels: PixelsOpt = None,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Classify images with a trained network.
 
@@ -134,12 +132,12 @@ def predict(
         _, err = consoles()
         request = PredictRequest(
             list(ctx.args), weights, run, config, list(set_ or []), batch_size,
-            "json" if json_ else format_, output, probs, top_k, report,
-            list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, debug,
+            "json" if opts.json else format_, output, probs, top_k, report,
+            list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, opts.debug,
             max_image_pixels,
         )  # fmt: skip
         outcome = run_prediction(request)
-        _render(outcome, output, quiet, err)
+        _render(outcome, output, opts.quiet, err)
         return outcome.code
 
-    guard(debug, body)
+    guard(opts.debug, body)

@@ -9,16 +9,15 @@ import typer
 
 from cnnrun.cli import app
 from cnnrun.cli.common import (
-    DebugOpt,
-    JsonOpt,
+    Output,
     OutputOpt,
-    QuietOpt,
     RunDirArg,
     complete_run_dir,
     consoles,
     emit_json,
     existing_run,
     guard,
+    output_options,
 )
 from cnnrun.errors import EXIT_FAILED, EXIT_OK
 
@@ -48,15 +47,14 @@ StatusOpt = Annotated[
 
 
 @app.command()
+@output_options("json", "quiet", "debug")
 def plot(
+    opts: Output,
     run_dirs: RunDirsArg,
     output: OutputOpt = None,
     metric: MetricsOpt = None,
     smooth: SmoothOpt = 0.0,
     log_y: Annotated[bool, typer.Option(help="Logarithmic y axis.")] = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Redraw a run's curves, or overlay several runs.
 
@@ -69,23 +67,23 @@ def plot(
 
         out, _ = consoles()
         written = plot_runs([existing_run(d) for d in run_dirs], output, metric, smooth, log_y)
-        if json_:
+        if opts.json:
             emit_json({"written": [str(p) for p in written]})
-        elif not quiet:
+        elif not opts.quiet:
             for p in written:
                 out.print(f"wrote {p}", markup=False)
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)
 
 
 @app.command("runs")
+@output_options("json", "debug")
 def runs_(
+    opts: Output,
     runs_dir: RunsDirArg = Path("runs"),
     sort: SortOpt = "started",
     status: StatusOpt = None,
-    json_: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """List the runs in a folder.
 
@@ -98,18 +96,20 @@ def runs_(
 
         out, _ = consoles()
         infos = runs_table(runs_dir, sort, status)
-        if json_:
+        if opts.json:
             emit_json([r.as_dict() for r in infos])
             return EXIT_OK
         render_runs(infos, out)
         out.print(f"{len(infos)} run folder(s) in {runs_dir}", markup=False)
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)
 
 
 @app.command()
+@output_options("json", "debug")
 def compare(
+    opts: Output,
     run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The reference run.")],
     run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to check against it.")],
     metric: Annotated[
@@ -119,8 +119,6 @@ def compare(
         float | None, typer.Option(min=0.0, metavar="X", help="Exit 1 when B is worse by more.")
     ] = None,
     output: OutputOpt = None,
-    json_: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Compare two runs.
 
@@ -134,7 +132,7 @@ def compare(
 
         out, err = consoles()
         c = compare_runs(existing_run(run_a), existing_run(run_b), metric, tolerance, output)
-        if json_:
+        if opts.json:
             emit_json(c.as_dict())
         else:
             render_comparison(c, out)
@@ -143,15 +141,15 @@ def compare(
             return EXIT_FAILED
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)
 
 
 @app.command()
+@output_options("quiet", "debug")
 def report(
+    opts: Output,
     run_dir: RunDirArg,
     output: OutputOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Write one self-contained HTML report of a run.
 
@@ -164,8 +162,8 @@ def report(
 
         out, _ = consoles()
         path = write_report(existing_run(run_dir), output)
-        if not quiet:
+        if not opts.quiet:
             out.print(f"wrote {path}", markup=False)
         return EXIT_OK
 
-    guard(debug, body)
+    guard(opts.debug, body)

@@ -11,15 +11,14 @@ import typer
 from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
-    DebugOpt,
-    JsonOpt,
-    QuietOpt,
+    Output,
     RunsDirOpt,
     SetOpt,
     complete_run_dir,
     consoles,
     emit_json,
     guard,
+    output_options,
     path_option,
 )
 
@@ -119,7 +118,9 @@ def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
 
 
 @app.command()
+@output_options("json", "quiet", "debug")
 def sweep(
+    opts: Output,
     config: ConfigArg = None,
     resume: SweepDirOpt = None,
     collect: SweepDirOpt = None,
@@ -130,9 +131,6 @@ def sweep(
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     print_commands: PrintOpt = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Train every variant of a config at several seeds.
 
@@ -149,9 +147,9 @@ def sweep(
             config, list(grid or []), seeds, jobs, list(set_ or []), runs_dir, name,
             print_commands, resume, collect,
         )  # fmt: skip
-        silent = quiet or json_
+        silent = opts.quiet or opts.json
         outcome = run_sweep(request, lambda line: silent or out.print(line, markup=False))
-        _render(outcome, json_, quiet, out)
+        _render(outcome, opts.json, opts.quiet, out)
         return outcome.code
 
-    guard(debug, body)
+    guard(opts.debug, body)

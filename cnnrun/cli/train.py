@@ -10,11 +10,9 @@ import typer
 from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
-    DebugOpt,
     GateOpt,
-    JsonOpt,
     NameOpt,
-    QuietOpt,
+    Output,
     RunsDirOpt,
     SetOpt,
     StrictOpt,
@@ -22,6 +20,7 @@ from cnnrun.cli.common import (
     consoles,
     emit_json,
     guard,
+    output_options,
     path_option,
 )
 
@@ -72,7 +71,9 @@ def render_summary(summary: RunSummary, out: Any) -> None:
 
 
 @app.command()
+@output_options("json", "quiet", "debug")
 def train(
+    opts: Output,
     config: ConfigArg = None,
     set_: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -84,9 +85,6 @@ def train(
     workers: WorkersOpt = None,
     worker_index: WorkerIndexOpt = None,
     strict: StrictOpt = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Train an experiment into a new run folder.
 
@@ -101,17 +99,17 @@ def train(
         out, err = consoles()
         request = TrainRequest(
             config, list(set_ or []), runs_dir, name, resume, epochs, force,
-            list(fail_under or []), workers, worker_index, strict, debug,
+            list(fail_under or []), workers, worker_index, strict, opts.debug,
         )  # fmt: skip
-        outcome = start_training(request, reporter_for(json_, quiet, out, err))
-        if json_ and outcome.summary is not None:
+        outcome = start_training(request, reporter_for(opts.json, opts.quiet, out, err))
+        if opts.json and outcome.summary is not None:
             emit_json(outcome.summary.as_dict())
-        elif outcome.message and not (quiet and outcome.code == 0):
+        elif outcome.message and not (opts.quiet and outcome.code == 0):
             (err if outcome.code else out).print(outcome.message, markup=False)
-        elif outcome.summary is not None and not quiet:
+        elif outcome.summary is not None and not opts.quiet:
             render_summary(outcome.summary, out)
         for line in outcome.missed:
             err.print(f"gate failed: {line}", markup=False)
         return outcome.code
 
-    guard(debug, body)
+    guard(opts.debug, body)
