@@ -202,10 +202,10 @@ def guard(debug: bool, body: Callable[[], int]) -> None:
 
 def existing_run(path: Path) -> Path:
     """`path` if it is a run folder, else a plain error (exit 2)."""
+    from cnnrun.paths import require_dir
     from cnnrun.runs.folder import HISTORY
 
-    if not path.is_dir():
-        raise UserError(Problem("no such run folder", file=str(path)))
+    require_dir(path, "a run folder")
     if not (path / HISTORY).is_file():
         raise UserError(Problem(f"is not a run folder (it has no {HISTORY})", file=str(path)))
     return path

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 from cnnrun.config.schema import Config
 
 
-def _models(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (`Section | None`, `list[Section]`, ...)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+    return [m for arg in typing.get_args(annotation) for m in models_in(arg)]
 
 
 def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
@@ -27,6 +28,6 @@ def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
     for name, info in model.model_fields.items():
         key = f"{prefix}{name}"
         out.append(key)
-        for inner in _models(info.annotation):
+        for inner in models_in(info.annotation):
             out += config_keys(inner, f"{key}.")
     return out

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cnnrun.config.keys import models_in
 from cnnrun.config.layers import REGISTRY, LayerEntry
 from cnnrun.config.schema import Config
 from cnnrun.errors import Problem, suggest
@@ -30,19 +31,9 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         if cls is None or part not in cls.model_fields:
             return None
         annotation = cls.model_fields[part].annotation
-        in_layers = LayerEntry in typing.get_args(annotation) or _holds_layers(annotation)
-        cls = _inner_model(annotation)
+        in_layers = _holds_layers(annotation)
+        cls = next(iter(models_in(annotation)), None)
     return cls
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found:
-            return found
-    return None
 
 
 def _holds_layers(annotation: Any) -> bool:

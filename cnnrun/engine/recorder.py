@@ -57,12 +57,17 @@ def seed_generators(model: keras.Model) -> list[Any]:
     return found
 
 
+def write_weights(model: keras.Model, path: Path, metadata: dict, with_optimizer: bool) -> None:
+    """Keras's weights file with cnnrun's metadata, at `path` (a temporary file)."""
+    skip = [] if with_optimizer else [model.optimizer]
+    keras.saving.save_weights(model, path, objects_to_skip=skip)
+    weights.add_metadata(path, metadata)
+
+
 def save_weights(model: keras.Model, final: Path, metadata: dict, with_optimizer: bool) -> None:
     """Write a self-describing weights file atomically (`cnnrun.atomic`)."""
     with atomic.atomic_path(final) as tmp:
-        skip = [] if with_optimizer else [model.optimizer]
-        keras.saving.save_weights(model, tmp, objects_to_skip=skip)
-        weights.add_metadata(tmp, metadata)
+        write_weights(model, tmp, metadata, with_optimizer)
 
 
 @dataclass
@@ -104,8 +109,7 @@ class Recorder(keras.callbacks.Callback):
         if self.nan_at is not None:  # a diverged epoch's weights are not worth keeping
             return
         with atomic.atomic_path(self.run_dir / runs.LAST) as last:
-            keras.saving.save_weights(self.model, last)
-            weights.add_metadata(last, metadata)
+            write_weights(self.model, last, metadata, with_optimizer=True)
             if improved:
                 with atomic.atomic_path(self.run_dir / runs.BEST) as best:
                     weights.copy_model_weights(last, best)
