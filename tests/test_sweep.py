@@ -43,6 +43,18 @@ def test_expand_names_sets_and_seeds():
     assert key == "model.layers" and json.loads(value) == layers
 
 
+def test_long_variant_names_keep_their_values_and_fit_a_run_name():
+    grid = {"train.batchnorm_stats": ["moving", "precise"]}
+    runs = sweep.expand(1, grid, {"dropout-before-bn": {}}, seeds=1)
+    assert [r.name for r in runs] == [
+        "dropout-before-bn_batchnorm_stats-moving-seed1",
+        "dropout-before-bn_batchnorm_stats-precise-seed1",
+    ]
+    longer = sweep.expand(1, grid, {"dropout-before-batchnorm-inside-block-two": {}}, seeds=1)
+    assert len({r.variant for r in longer}) == 2
+    assert all(len(r.name) <= 64 and len(r.variant) <= sweep.MAX_VARIANT for r in longer)
+
+
 def test_grid_and_key_errors():
     assert sweep.parse_grid(["train.batch_size=32,64", "train.optimizer.name=adam,sgd"]) == {
         "train.batch_size": [32, 64],

@@ -73,6 +73,10 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     return grid
 
 
+# A run name is at most 64 characters (`--name`); "-seed" and a seed of up to 5 digits follow.
+MAX_VARIANT = 54
+
+
 def expand(
     base_seed: int,
     grid: dict[str, list[Any]],
@@ -102,9 +106,9 @@ def expand(
         parts = [vname] if vname else []
         parts += [f"{parse_key(k)[-1]}-{_slug(v)}" for k, v in zip(grid, combo, strict=True)]
         variant = "_".join(parts) or "base"
-        if len(variant) > 40:  # run names are limited; keep them unique with a hash
+        if len(variant) > MAX_VARIANT:  # run names are limited; keep them unique with a hash
             digest = hashlib.sha256(variant.encode()).hexdigest()[:6]
-            variant = f"{variant[:33]}-{digest}"
+            variant = f"{variant[: MAX_VARIANT - 7]}-{digest}"
         sets = [_set_line(k, v) for k, v in vsets.items()]
         sets += [_set_line(k, v) for k, v in zip(grid, combo, strict=True)]
         for i in range(seeds):
