@@ -26,6 +26,12 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
             [
                 "conv2d",
                 "conv2d",
+                "separableconv2d",
+                "depthwiseconv2d",
+                "layernorm",
+                "groupnorm",
+                "gaussiandropout",
+                "gaussiannoise",
                 "maxpool2d",
                 "avgpool2d",
                 "zeropadding2d",
@@ -56,6 +62,27 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
                     }
                 }
             )
+        elif kind in ("separableconv2d", "depthwiseconv2d"):
+            strides = rng.choice([1, 1, 2, [2, 1]])
+            args = {
+                "kernel_size": k,
+                "strides": strides,
+                "dilation_rate": 1 if strides != 1 else rng.choice([1, 2]),
+                "padding": rng.choice(["valid", "same"]),
+                "depth_multiplier": rng.choice([1, 1, 2]),
+                "use_bias": rng.random() < 0.7,
+            }
+            if kind == "separableconv2d":
+                args |= {"filters": rng.randint(1, 12), "l2": rng.choice([None, 1e-4])}
+            layers.append({kind: args})
+        elif kind == "layernorm":
+            layers.append({kind: {"center": rng.random() < 0.8, "scale": rng.random() < 0.8}})
+        elif kind == "groupnorm":
+            layers.append({kind: {"groups": 1}})  # divides any channel count
+        elif kind == "gaussiandropout":
+            layers.append({kind: rng.choice([0.1, 0.4])})
+        elif kind == "gaussiannoise":
+            layers.append({kind: rng.choice([0.0, 0.1])})
         elif kind == "zeropadding2d":
             layers.append({kind: rng.choice([1, 2, [1, 0], [[0, 1], [2, 0]]])})
         elif kind in ("maxpool2d", "avgpool2d"):
@@ -174,6 +201,12 @@ EXAMPLES = {
     "randomrotation": ((6, 6, 3), [], {"factor": 0.1}),
     "randomzoom": ((6, 6, 3), [], {"height_factor": [-0.2, 0.1]}),
     "randomtranslation": ((6, 6, 3), [], {"height_factor": 0.1, "width_factor": 0.2}),
+    "separableconv2d": ((9, 9, 3), [], {"filters": 5, "strides": 2, "depth_multiplier": 2}),
+    "depthwiseconv2d": ((9, 9, 3), [], {"kernel_size": [3, 2], "depth_multiplier": 3}),
+    "layernorm": ((6, 6, 4), [], {"scale": False}),
+    "groupnorm": ((6, 6, 4), [], {"groups": 2}),
+    "gaussiandropout": ((6, 6, 4), [], {"rate": 0.3}),
+    "gaussiannoise": ((6, 6, 4), [], {"stddev": 0.1}),
 }
 
 
@@ -256,3 +289,83 @@ def test_a_registered_block_kind_recurses_through_schema_shapes_builder_and_lint
     assert list(validator.iter_errors(bad))
     with pytest.raises(ValueError, match="stack.layers.0.dropout.rate"):
         Config.model_validate(bad)
+
+
+RESIDUALS = {
+    "identity": [
+        {"conv2d": {"filters": 8, "padding": "same"}},
+        {
+            "residual": {
+                "layers": [
+                    {"conv2d": {"filters": 8, "padding": "same", "use_bias": False}},
+                    "batchnorm",
+                    {"dropout": 0.2},
+                    {"conv2d": {"filters": 8, "padding": "same", "activation": "linear"}},
+                ]
+            }
+        },
+    ],
+    "projection, strided": [
+        {"conv2d": {"filters": 4}},
+        {
+            "residual": {
+                "shortcut": "projection",
+                "layers": [
+                    {"separableconv2d": {"filters": 12, "strides": 2, "padding": "same"}},
+                    {"residual": {"layers": [{"depthwiseconv2d": {"padding": "same"}}]}},
+                    {"groupnorm": {"groups": 4}},
+                ],
+            }
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESIDUALS))
+def test_residual_blocks_nest_and_match_keras(name: str):
+    layers = [
+        *RESIDUALS[name],
+        "globalavgpool2d",
+        {"dense": {"units": 10, "activation": "softmax"}},
+    ]
+    raw = {"data": {"source": "digits"}, "model": {"input_shape": [9, 9, 1], "layers": layers}}
+    cfg = Config.model_validate(raw)
+    table = infer_shapes(cfg.model.layers, (9, 9, 1), 10)
+    assert not table.problems, table.problems
+    assert_matches_keras(cfg, table, name)
+    from cnnrun.engine.model import build_model
+
+    model = build_model(cfg, compile=False)
+    assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
+
+
+def test_identity_shortcut_that_cannot_add_names_both_shapes():
+    layers = [
+        {"residual": {"layers": [{"conv2d": {"filters": 6, "padding": "same"}}]}},
+        "flatten",
+        {"dense": {"units": 10, "activation": "softmax"}},
+    ]
+    cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    (problem,) = infer_shapes(cfg.model.layers, (8, 8, 1), 10).problems
+    assert problem.path == "model.layers[0].residual.shortcut"
+    assert "(8, 8, 1)" in problem.message and "(8, 8, 6)" in problem.message
+    assert "projection" in problem.hint
+    layers[0]["residual"]["shortcut"] = "projection"
+    layers[0]["residual"]["layers"] = [{"conv2d": {"filters": 6}}]  # 8x8 -> 6x6: no stride does
+    cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    (problem,) = infer_shapes(cfg.model.layers, (8, 8, 1), 10).problems
+    assert "8x8" in problem.message and "6x6" in problem.message
+
+
+def test_dropout_before_a_block_whose_first_layer_is_batchnorm_is_linted():
+    layers = [
+        {"conv2d": {"filters": 4, "padding": "same"}},
+        {"dropout": 0.5},
+        {"residual": {"layers": ["batchnorm", {"conv2d": {"filters": 4, "padding": "same"}}]}},
+        "flatten",
+        {"dense": {"units": 10, "activation": "softmax"}},
+    ]
+    cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    assert [w.path for w in lint_layers(cfg.model.layers)] == [
+        "model.layers[2].residual.layers[0].batchnorm"
+    ]

@@ -32,6 +32,8 @@ def _plan_doc(plan: Any) -> dict:
         "layers": [
             {
                 "index": r.index,
+                "path": list(r.path),
+                "depth": r.depth,
                 "kind": r.kind,
                 "args": r.args,
                 "output_shape": [None, *r.output_shape],
@@ -54,6 +56,7 @@ def render_layer_table(plan: Any, out: Any) -> None:
     """Print a plan's layer table with rich (plain text when not a terminal)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     t = plan.table
     cfg = plan.config
@@ -73,7 +76,8 @@ def render_layer_table(plan: Any, out: Any) -> None:
     for r in t.rows:
         shape_text = "(None, " + ", ".join(map(str, r.output_shape)) + ")"
         macs = f"{r.macs:,}" if r.macs else ""
-        table.add_row(str(r.index), r.kind, r.args, shape_text, f"{r.params:,}", macs)
+        cells = (".".join(map(str, r.path)), "  " * r.depth + r.kind, r.args, shape_text)
+        table.add_row(*map(Text, cells), f"{r.params:,}", macs)
     out.print(table)
     non = t.total_params - t.trainable_params
     out.print(

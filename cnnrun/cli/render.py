@@ -89,7 +89,7 @@ def render_batchnorm(rows: list[dict], images: int, out: Any) -> None:
     t = table(out, cols, right=tuple(cols[2:]))
     for r in rows:
         t.add_row(
-            f"model.layers[{r['index']}]",
+            r["where"],
             r["after"],
             str(r["channels"]),
             *(f"{r[k]:.3f}" for k in ("lag_median", "dropout_shift_median", "ratio_median")),
@@ -103,5 +103,7 @@ def render_batchnorm(rows: list[dict], images: int, out: Any) -> None:
         "test: both together, what validation sees",
         markup=False,
     )
-    if any(r["after"] in ("dropout", "spatialdropout2d") for r in rows):
+    from cnnrun.config.layers import REGISTRY
+
+    if any(REGISTRY[r["after"]].dropout for r in rows if r["after"] in REGISTRY):
         out.print("move the dropout after the batchnorm to remove its shift", markup=False)

@@ -8,7 +8,7 @@ The shape rules follow Keras 3 (`keras/src/ops/operation_utils.py`);
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool
 
@@ -26,7 +26,7 @@ from cnnrun.config.fields import (
     number,
     pair,
 )
-from cnnrun.config.layers import LayerKind, Loc, Shape, ShapeError, Step, register
+from cnnrun.config.layers import LayerEntry, LayerKind, Loc, Shape, ShapeError, Step, register
 from cnnrun.errors import Problem
 
 
@@ -121,6 +121,57 @@ def _dense(a: Dense, shape: Shape, loc: Loc, infer: object) -> Step:
 
 register(LayerKind("conv2d", Conv2D, _conv2d, image_only=True, weighted=True, activation_arg=True))
 register(LayerKind("dense", Dense, _dense, weighted=True, activation_arg=True))
+
+
+class DepthwiseConv2D(Section):
+    kernel_size: Pair = 3
+    strides: Pair = 1
+    padding: Padding = "valid"
+    depth_multiplier: PositiveInt = 1
+    dilation_rate: Pair = 1
+    activation: Activation = "relu"
+    use_bias: StrictBool = True
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    filters: PositiveInt
+    l2: NonNegFloat | None = Field(None, description="L2 weight decay on both kernels")
+
+
+def _window(a: DepthwiseConv2D, shape: Shape, loc: Loc) -> tuple[int, int]:
+    """The output height and width of a (depthwise) convolution's window."""
+    kernel, strides, dil = pair(a.kernel_size), pair(a.strides), pair(a.dilation_rate)
+    if max(strides) > 1 and max(dil) > 1:
+        raise ShapeError(
+            Problem(
+                "strides > 1 and dilation_rate > 1 cannot be combined (Keras refuses it)",
+                (*loc, "dilation_rate"),
+            )
+        )
+    return spatial(shape, kernel, strides, dil, a.padding, (*loc, "kernel_size"), "kernel_size")
+
+
+def _depthwise(a: DepthwiseConv2D, shape: Shape, loc: Loc, infer: object) -> Step:
+    hw, (kh, kw) = _window(a, shape, loc), pair(a.kernel_size)
+    channels = shape[2] * a.depth_multiplier
+    params = kh * kw * channels + (channels if a.use_bias else 0)
+    return Step((*hw, channels), params, params, hw[0] * hw[1] * kh * kw * channels)
+
+
+def _separable(a: SeparableConv2D, shape: Shape, loc: Loc, infer: object) -> Step:
+    # Keras: a depthwise convolution (strided), then a 1x1 pointwise one onto `filters`
+    hw, (kh, kw) = _window(a, shape, loc), pair(a.kernel_size)
+    mid = shape[2] * a.depth_multiplier
+    params = kh * kw * mid + mid * a.filters + (a.filters if a.use_bias else 0)
+    macs = hw[0] * hw[1] * (kh * kw * mid + mid * a.filters)
+    return Step((*hw, a.filters), params, params, macs)
+
+
+for _name, _args, _rule in (
+    ("depthwiseconv2d", DepthwiseConv2D, _depthwise),
+    ("separableconv2d", SeparableConv2D, _separable),
+):
+    register(LayerKind(_name, _args, _rule, image_only=True, weighted=True, activation_arg=True))
 
 
 # ---- pooling and reshaping -----------------------------------------------------------------------
@@ -241,6 +292,118 @@ register(
 )
 register(LayerKind("batchnorm", BatchNorm, _batchnorm, normalization=True))
 register(LayerKind("activation", ActivationLayer, same_shape, "activation", activation_arg=True))
+
+
+class LayerNorm(Section):
+    epsilon: number(gt=0) = 0.001
+    center: StrictBool = True
+    scale: StrictBool = True
+
+
+class GroupNorm(LayerNorm):
+    groups: PositiveInt = 32
+
+
+def _layernorm(a: LayerNorm, shape: Shape, loc: Loc, infer: object) -> Step:
+    # Keras normalises over the last axis, per sample; gamma and beta are per channel
+    trainable = shape[-1] * (int(a.center) + int(a.scale))
+    return Step(shape, trainable, trainable, math.prod(shape))
+
+
+def _groupnorm(a: GroupNorm, shape: Shape, loc: Loc, infer: object) -> Step:
+    if shape[-1] % a.groups:
+        raise ShapeError(
+            Problem(
+                f"{a.groups} groups do not divide the {shape[-1]} channels of its input",
+                (*loc, "groups"),
+                hint=f"use a divisor of {shape[-1]}",
+            )
+        )
+    return _layernorm(a, shape, loc, infer)
+
+
+class GaussianDropout(Section):
+    rate: Rate
+
+
+class GaussianNoise(Section):
+    stddev: NonNegFloat
+
+
+# Layer and group norm use each sample's own statistics, at training and at test time alike:
+# no moving averages to lag or to shift, so they are not `normalization` for the lint.
+register(LayerKind("layernorm", LayerNorm, _layernorm))
+register(LayerKind("groupnorm", GroupNorm, _groupnorm))
+for _name, _args, _short in (
+    ("gaussiandropout", GaussianDropout, "rate"),
+    ("gaussiannoise", GaussianNoise, "stddev"),
+):
+    register(LayerKind(_name, _args, same_shape, _short, dropout=True, passthrough=True))
+
+
+# ---- blocks --------------------------------------------------------------------------------------
+
+
+class Residual(Section):
+    layers: Annotated[list[LayerEntry], Field(min_length=1)]
+    shortcut: Literal["identity", "projection"] = Field(
+        "identity",
+        description="identity: the block's input as it is; projection: a 1x1 convolution "
+        "(a dense layer on flat inputs) with the strides and filters the inner output needs",
+    )
+    activation: Activation = "relu"
+
+
+def projection_strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
+    """The strides of a 1x1 convolution from `shape` onto `out`'s height and width, or None.
+
+    A 1x1 window with stride s gives ceil(size / s), so s = ceil(size / target) when any does.
+    """
+    strides = (-(-shape[0] // out[0]), -(-shape[1] // out[1]))
+    ok = all(-(-n // st) == t for n, st, t in zip(shape[:2], strides, out[:2], strict=True))
+    return strides if ok else None
+
+
+def _residual(a: Residual, shape: Shape, loc: Loc, infer: Any) -> Step:
+    rows, out = infer(a.layers, shape, (*loc, "layers"))
+    if a.shortcut == "identity":
+        if out != shape:
+            raise ShapeError(
+                Problem(
+                    f"an identity shortcut adds the block's input {shape} to its inner "
+                    f"layers' output {out}, and the shapes differ",
+                    (*loc, "shortcut"),
+                    hint="use shortcut: projection, or inner layers that keep the shape "
+                    "(padding: same, strides 1, as many filters as the input has channels)",
+                )
+            )
+        return Step(out, inner=rows)
+    if len(shape) != len(out):
+        raise ShapeError(
+            Problem(
+                f"a projection cannot map the block's input {shape} onto its inner output {out}",
+                (*loc, "shortcut"),
+                hint="keep flatten and global pooling outside the block",
+            )
+        )
+    if len(out) == 1:
+        params = shape[0] * out[0] + out[0]
+        return Step(out, params, params, shape[0] * out[0], inner=rows)
+    strides = projection_strides(shape, out)
+    if strides is None:
+        raise ShapeError(
+            Problem(
+                f"no strided 1x1 convolution maps the block's input {shape[0]}x{shape[1]} onto "
+                f"its inner output {out[0]}x{out[1]}",
+                (*loc, "shortcut"),
+                hint="use padding: same in the block's convolutions",
+            )
+        )
+    params = shape[2] * out[2] + out[2]
+    return Step(out, params, params, out[0] * out[1] * shape[2] * out[2], inner=rows)
+
+
+register(LayerKind("residual", Residual, _residual, activation_arg=True))
 
 
 # ---- augmentation (active in training only) ------------------------------------------------------

@@ -24,7 +24,7 @@ from pydantic import create_model
 from pydantic_core import PydanticCustomError, core_schema
 
 from cnnrun.config.fields import Section
-from cnnrun.errors import Problem
+from cnnrun.errors import Problem, format_path
 
 Shape = tuple[int, ...]
 Loc = tuple[str | int, ...]
@@ -200,6 +200,31 @@ def walk(
         yield here, entry
         if entry.spec.block:
             yield from walk(entry.args.layers, (*here, "layers"))
+
+
+def feeding(
+    layers: Sequence[LayerEntry], path: Sequence[int], loc: Loc = ("model", "layers")
+) -> tuple[str, LayerEntry | None]:
+    """The field path of the layer at `path` (its place in nested blocks) and the layer that
+    feeds it, activation layers skipped: the one before it in its list, or, for a block's
+    first layer, the one before the block.
+
+    Example:
+        >>> feeding(cfg.model.layers, (5, 0))
+        ('model.layers[5].residual.layers[0].batchnorm', LayerEntry(kind='dropout', ...))
+    """
+    before: LayerEntry | None = None
+    here: Loc = loc
+    for depth, i in enumerate(path):
+        entry = layers[i]
+        j = i - 1
+        while j >= 0 and layers[j].kind == "activation":
+            j -= 1
+        before = layers[j] if j >= 0 else before
+        here = (*here, i, entry.kind)
+        if depth < len(path) - 1:
+            layers, here = entry.args.layers, (*here, "layers")
+    return format_path(here), before
 
 
 def mark_to_ref(node: Any) -> Any:

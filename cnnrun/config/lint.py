@@ -13,8 +13,13 @@ from cnnrun.config.layers import LayerEntry, Loc, walk
 from cnnrun.errors import Problem
 
 
-def lint_layers(layers: Sequence[LayerEntry], loc: Loc = ("model", "layers")) -> list[Problem]:
+def lint_layers(
+    layers: Sequence[LayerEntry], loc: Loc = ("model", "layers"), before: LayerEntry | None = None
+) -> list[Problem]:
     """Known-bad placements in a layer stack and in every block inside it.
+
+    `before` is the layer feeding a block's list: a dropout right before a block whose first
+    layer is a batchnorm shifts that batchnorm's variance as it would outside the block.
 
     Example:
         >>> [p.message for p in lint_layers(cfg.model.layers)]
@@ -25,9 +30,10 @@ def lint_layers(layers: Sequence[LayerEntry], loc: Loc = ("model", "layers")) ->
         out += _after_output(layers, loc)
     for i, entry in enumerate(layers):
         if entry.spec.block:
-            out += lint_layers(entry.args.layers, (*loc, i, entry.kind, "layers"))
+            feeding = layers[i - 1] if i else before
+            out += lint_layers(entry.args.layers, (*loc, i, entry.kind, "layers"), feeding)
         if entry.spec.normalization:
-            out += _before_normalization(layers, i, loc)
+            out += _before_normalization(layers, i, loc, before)
     return out
 
 
@@ -48,15 +54,17 @@ def _after_output(layers: Sequence[LayerEntry], loc: Loc) -> list[Problem]:
     ]
 
 
-def _before_normalization(layers: Sequence[LayerEntry], i: int, loc: Loc) -> list[Problem]:
+def _before_normalization(
+    layers: Sequence[LayerEntry], i: int, loc: Loc, before: LayerEntry | None = None
+) -> list[Problem]:
     """What feeds the normalisation at `i` (activation layers skipped) and why it hurts."""
     entry = layers[i]
     j = i - 1
     while j >= 0 and layers[j].kind == "activation":
         j -= 1
-    if j < 0:
+    if j < 0 and not (before is not None and before.spec.dropout):
         return []
-    prev, here = layers[j], (*loc, i, entry.kind)
+    prev, here = layers[j] if j >= 0 else before, (*loc, i, entry.kind)
     if prev.spec.dropout:
         return [
             Problem(

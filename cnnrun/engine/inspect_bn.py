@@ -8,44 +8,42 @@ with dropout off, its input's variance is smaller: the ratio moving / actual ten
 Normalization by Variance Shift").
 
 Example:
-    >>> rows = variance_shift(model, validation_batches)
+    >>> rows = variance_shift(model, cfg.model.layers, validation_images)
     >>> rows[0]["shift_max"]
     1.97
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from cnnrun.config.layers import LayerEntry, feeding
 from cnnrun.engine.precise_bn import batchnorm_layers, population_statistics, sample_images, sums_of
 from cnnrun.runs.folder import BEST
 
 
-def _after(model: keras.Model, layer: keras.layers.Layer) -> str:
-    """The kind of the layer feeding `layer`, activation layers skipped."""
-    j = model.layers.index(layer) - 1
-    while isinstance(model.layers[j], keras.layers.Activation):
-        j -= 1
-    return model.layers[j].name.split("_", 1)[0]
-
-
-def variance_shift(model: keras.Model, images: np.ndarray, batch: int = 256) -> list[dict]:
+def variance_shift(
+    model: keras.Model, layers: Sequence[LayerEntry], images: np.ndarray, batch: int = 256
+) -> list[dict]:
     """For every BatchNormalization layer: its moving variance against its input's variance,
     in training mode (dropout on) and in inference mode (dropout off).
 
     Args:
         model: a built functional model (as `cnnrun.engine.model.build_model` makes).
+        layers: the config's `model.layers` it was built from.
         images: input images, scaled as in training.
         batch: images per forward pass.
 
     Returns:
-        One dict per batchnorm layer: `index`, `name`, `after` (the kind of the layer feeding
-        it, activations skipped), `channels`, and per-channel ratios of `variance + epsilon`
-        (the scale batchnorm divides by), summarised by their medians: `lag_median`, moving
-        over training-mode (what the averages have not caught up with: momentum),
+        One dict per batchnorm layer: `where` (its field path in the config), `name`, `after`
+        (the kind of the layer feeding it, activations skipped), `channels`, and per-channel
+        ratios of `variance + epsilon` (the scale batchnorm divides by), summarised by their
+        medians: `lag_median`, moving over training-mode (what the averages have not caught
+        up with: momentum),
         `dropout_shift_median`, training-mode over inference-mode (Dropout's variance shift,
         Li et al., 2019), and `ratio_median`, moving over inference-mode, the two together;
         `shift_max` is the largest of max(ratio, 1 / ratio) of the last.
@@ -59,12 +57,13 @@ def variance_shift(model: keras.Model, images: np.ndarray, batch: int = 256) -> 
     for layer, m, v_train, v_test in zip(layers, moving, train, test, strict=True):
         eps = layer.epsilon
         ratio = (m + eps) / (v_test + eps)
+        # layers are named <kind>_<place in model.layers>[_<place in the block>...]
+        where, before = feeding(layers, [int(i) for i in layer.name.split("_")[1:]])
         rows.append(
             {
-                # layers are named <kind>_<place in model.layers>, the config's own numbering
-                "index": int(layer.name.split("_")[1]),
+                "where": where,
                 "name": layer.name,
-                "after": _after(model, layer),
+                "after": before.kind if before else "input",
                 "channels": int(ratio.size),
                 "lag_median": float(np.median((m + eps) / (v_train + eps))),
                 "dropout_shift_median": float(np.median((v_train + eps) / (v_test + eps))),
@@ -84,4 +83,4 @@ def inspect_run(run_dir: Path) -> tuple[list[dict], int]:
     splits = load_splits(pred.config, run_dir)
     n = len(splits.y_val)
     images = sample_images(splits.x_val, splits.scale, n, 1, pred.config.seed)
-    return variance_shift(pred.model, images), n
+    return variance_shift(pred.model, pred.config.model.layers, images), n

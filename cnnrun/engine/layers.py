@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from cnnrun.config.kinds import projection_strides
 from cnnrun.config.layers import REGISTRY, LayerEntry
 
 L = keras.layers
@@ -46,6 +47,29 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
         kernel_regularizer=_reg(a.l2),
         name=name,
     ),
+    "depthwiseconv2d": lambda a, name: L.DepthwiseConv2D(
+        a.kernel_size,
+        strides=a.strides,
+        padding=a.padding,
+        depth_multiplier=a.depth_multiplier,
+        dilation_rate=a.dilation_rate,
+        activation=_act(a.activation),
+        use_bias=a.use_bias,
+        name=name,
+    ),
+    "separableconv2d": lambda a, name: L.SeparableConv2D(
+        a.filters,
+        a.kernel_size,
+        strides=a.strides,
+        padding=a.padding,
+        dilation_rate=a.dilation_rate,
+        depth_multiplier=a.depth_multiplier,
+        activation=_act(a.activation),
+        use_bias=a.use_bias,
+        depthwise_regularizer=_reg(a.l2),
+        pointwise_regularizer=_reg(a.l2),
+        name=name,
+    ),
     "maxpool2d": lambda a, name: L.MaxPooling2D(
         a.pool_size, strides=a.strides, padding=a.padding, name=name
     ),
@@ -62,6 +86,14 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
         momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
     ),
     "activation": lambda a, name: L.Activation(a.activation, name=name),
+    "layernorm": lambda a, name: L.LayerNormalization(
+        epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
+    ),
+    "groupnorm": lambda a, name: L.GroupNormalization(
+        a.groups, epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
+    ),
+    "gaussiandropout": lambda a, name: L.GaussianDropout(a.rate, name=name),
+    "gaussiannoise": lambda a, name: L.GaussianNoise(a.stddev, name=name),
     "randomflip": lambda a, name: L.RandomFlip(a.mode, name=name),
     "randomrotation": lambda a, name: L.RandomRotation(a.factor, fill_mode=a.fill_mode, name=name),
     "randomzoom": lambda a, name: L.RandomZoom(
@@ -73,7 +105,28 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
 }
 
 Apply = Callable[[Sequence[LayerEntry], Any, str], Any]
-BLOCKS: dict[str, Callable[[Any, str, Any, Apply], Any]] = {}
+
+
+def residual(a: Any, name: str, x: Any, apply: Apply) -> Any:
+    """activation(inner(x) + shortcut(x)): stock `Add` and `Activation` layers, no custom class.
+
+    The shortcut is `x` itself, or a 1x1 convolution (a dense layer on flat inputs) onto the
+    inner output's shape, named `<block>_projection`; the shape rule has checked it exists.
+    """
+    inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_")
+    short = x
+    if a.shortcut == "projection":
+        out = inner.shape
+        if len(out) == 2:
+            short = L.Dense(out[-1], name=f"{name}_projection")(x)
+        else:
+            strides = projection_strides(tuple(x.shape[1:]), tuple(out[1:]))
+            short = L.Conv2D(out[-1], 1, strides=strides, name=f"{name}_projection")(x)
+    added = L.Add(name=f"{name}_add")([inner, short])
+    return L.Activation(a.activation, name=name)(added)
+
+
+BLOCKS: dict[str, Callable[[Any, str, Any, Apply], Any]] = {"residual": residual}
 
 
 def apply_layers(layers: Sequence[LayerEntry], x: Any, prefix: str = "") -> Any:
