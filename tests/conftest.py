@@ -22,11 +22,20 @@ class Result:
     stderr: str
 
 
+# Tests that are not about precision train in float32, so the suite behaves the same on a
+# machine whose `auto` precision is bfloat16 or float16 (docs/precision.md).
+PIN_FLOAT32 = ("--set", "train.precision=float32")
+
+
 def run_cli(*args: str) -> Result:
     """`cnnrun ARGS...` in this process; stdout and stderr kept apart."""
     from cnnrun.cli import app
 
-    r = CliRunner().invoke(app, [str(a) for a in args])
+    argv = [str(a) for a in args]
+    pinned = any("train.precision" in a for a in argv) or "--resume" in argv
+    if argv[:1] == ["train"] and not pinned:
+        argv += PIN_FLOAT32
+    r = CliRunner().invoke(app, argv)
     if r.exception and not isinstance(r.exception, SystemExit):
         raise r.exception
     return Result(r.exit_code, r.stdout, r.stderr)
@@ -51,6 +60,7 @@ model:
 train:
   epochs: {epochs}
   batch_size: 64
+  precision: float32
 {extra}"""
 
 

@@ -24,7 +24,8 @@ model:
     - flatten
     - batchnorm: {{}}
     - dense: {{units: 10, activation: softmax}}
-train: {{epochs: 2, batch_size: 64, batchnorm_stats: {mode}, batchnorm_batches: 5}}
+train:
+  {{epochs: 2, batch_size: 64, precision: float32, batchnorm_stats: {mode}, batchnorm_batches: 5}}
 """
 
 

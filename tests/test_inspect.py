@@ -58,3 +58,31 @@ def test_precise_statistics_remove_both_lag_and_shift(cli, tmp_path: Path):
     rows = json.loads(cli("inspect", run, "--bn", "--json").stdout)["batchnorm"]
     # recomputed with dropout off: what validation sees is the test-time variance
     assert all(0.8 < r["ratio_median"] < 1.25 for r in rows), rows
+
+
+def test_batchnorms_inside_residual_blocks_are_located_by_their_field_path(cli, tmp_path: Path):
+    config = tmp_path / "res.yaml"
+    config.write_text(
+        """\
+data: {source: digits}
+model:
+  layers:
+    - conv2d: {filters: 8, padding: same}
+    - residual:
+        layers:
+          - conv2d: {filters: 8, padding: same, activation: linear}
+          - dropout: 0.5
+          - batchnorm: {momentum: 0.9}
+    - globalavgpool2d
+    - dense: {units: 10, activation: softmax}
+train: {epochs: 2, batch_size: 64, precision: float32, batchnorm_stats: moving}
+"""
+    )
+    r = cli("train", config, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert r.code == 0, r.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    r = cli("inspect", run, "--bn", "--json")
+    assert r.code == 0, r.stderr
+    (row,) = json.loads(r.stdout)["batchnorm"]
+    assert row["where"] == "model.layers[1].residual.layers[2].batchnorm"
+    assert row["after"] == "dropout" and row["dropout_shift_median"] > 1.3

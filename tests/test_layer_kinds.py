@@ -249,9 +249,9 @@ def stack_kind():
 
     register(LayerKind("stack", Stack, _stack_shape))
 
-    def build(a, name: str, x, apply):
-        inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_")
-        return keras.layers.Identity(name=name)(inner)  # a block's output carries its name
+    def build(a, kw: dict, x, apply):
+        inner = apply(a.layers, x, f"{kw['name'].split('_', 1)[1]}_", kw["dtype"])
+        return keras.layers.Identity(**kw)(inner)  # a block's output carries its name
 
     BLOCKS["stack"] = build
     yield "stack"

@@ -31,7 +31,7 @@ model:
     - maxpool2d: {{pool_size: 2}}
     - flatten: {{}}
     - dense: {{units: 10, activation: softmax}}
-train: {{epochs: {epochs}, batch_size: 64}}
+train: {{epochs: {epochs}, batch_size: 64, precision: float32}}
 {extra}"""
 
 

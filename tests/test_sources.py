@@ -23,7 +23,7 @@ model:
     - conv2d: {{filters: 4, kernel_size: 3, padding: same}}
     - globalavgpool2d: {{}}
     - dense: {{units: {units}, activation: softmax}}
-train: {{epochs: 1, batch_size: 16}}
+train: {{epochs: 1, batch_size: 16, precision: float32}}
 """
 
 

@@ -56,8 +56,11 @@ def test_train_writes_a_complete_run_folder(cli, tiny_config, tmp_path: Path):
         "name": "adam",
         "learning_rate": 0.001,
         "momentum": None,
+        "nesterov": False,
         "weight_decay": None,
+        "clipnorm": None,
     }
+    assert resolved["train"]["precision"] == "float32"  # the tests pin it (conftest.py)
     assert resolved["model"]["input_shape"] == [8, 8, 1]
 
     with open(run / "history.csv") as f:

@@ -151,12 +151,42 @@ def _train_checks(cfg: Config) -> list[Problem]:
                 hint="pip install 'cnnrun[tensorboard]'",
             )
         )
-    opt = cfg.train.optimizer
+    return out + _optimizer_checks(cfg)
+
+
+def _optimizer_checks(cfg: Config) -> list[Problem]:
+    out = []
+    opt, schedule = cfg.train.optimizer, cfg.train.lr_schedule
     if opt.momentum is not None and opt.name not in ("sgd", "rmsprop"):
         out.append(
             Problem(
                 f"momentum applies to sgd and rmsprop, not {opt.name}",
                 ("train", "optimizer", "momentum"),
+            )
+        )
+    if opt.nesterov and opt.name != "sgd":
+        out.append(
+            Problem(
+                f"nesterov applies to sgd, not {opt.name}",
+                ("train", "optimizer", "nesterov"),
+                hint="use name: nadam for Adam with Nesterov momentum",
+            )
+        )
+    if cfg.train.precision == "mixed_float16" and cfg.distribute == "multi_worker":
+        out.append(
+            Problem(
+                "multi_worker training has no loss scaling, which float16 needs",
+                ("train", "precision"),
+                hint="use mixed_bfloat16 or float32",
+            )
+        )
+    warmup = getattr(schedule, "warmup_epochs", 0)
+    if warmup and warmup >= cfg.train.epochs:
+        out.append(
+            Problem(
+                f"warmup_epochs ({warmup}) must be fewer than train.epochs ({cfg.train.epochs}): "
+                "the cosine decay follows the warm-up",
+                ("train", "lr_schedule", "warmup_epochs"),
             )
         )
     return out

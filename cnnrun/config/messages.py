@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from cnnrun.config.keys import models_in
 from cnnrun.config.layers import REGISTRY, LayerEntry
-from cnnrun.config.schema import Config
+from cnnrun.config.schema import Config, Cosine, Exponential, ReduceOnPlateau, StepDecay
 from cnnrun.errors import Problem, suggest
 
 Loc = tuple[str | int, ...]
@@ -63,10 +63,53 @@ _TYPE_WORDS = {
 }
 
 
+# Tagged unions: pydantic puts the tag in the error's location, after the field
+# (`train.lr_schedule.cosine.factor`); the YAML has no such key, so it is taken out.
+TAGGED: dict[Loc, dict[str, type[BaseModel]]] = {
+    ("train", "lr_schedule"): {
+        "reduce_on_plateau": ReduceOnPlateau,
+        "cosine": Cosine,
+        "exponential": Exponential,
+        "step": StepDecay,
+    }
+}
+
+
+def _untag(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
+    for field, models in TAGGED.items():
+        n = len(field)
+        if loc[:n] == field and len(loc) > n and loc[n] in models:
+            return (*field, *loc[n + 1 :]), models[str(loc[n])]
+    return loc, None
+
+
+def _unknown_tag(loc: Loc, value: Any) -> Problem:
+    valid = list(TAGGED[loc])
+    if not isinstance(value, dict):
+        return Problem(
+            f"expected a mapping like {{name: {valid[1]}}}, got {show(value)}",
+            loc,
+            hint="valid names: " + ", ".join(valid),
+        )
+    name = value.get("name")
+    hint = suggest(str(name), valid) or "valid: " + ", ".join(valid)
+    return Problem(f"unknown schedule name {show(name)}", (*loc, "name"), hint=hint)
+
+
+def _unknown_key(loc: Loc, parent: type[BaseModel] | None) -> Problem:
+    valid = list(parent.model_fields) if parent else []
+    hint = suggest(str(loc[-1]), valid)
+    if not hint and valid:
+        hint = "valid: " + ", ".join(valid)
+    return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
+
+
 def from_pydantic(err: dict) -> Problem:
-    loc: Loc = tuple(err["loc"])
+    loc, tagged = _untag(tuple(err["loc"]))
     kind = err["type"]
     value = err.get("input")
+    if kind == "unknown_schedule":
+        return _unknown_tag(loc, value)
     if kind == "unknown_layer_kind":
         name = str(err["ctx"]["kind"])
         hint = suggest(name, REGISTRY) or "valid: " + ", ".join(REGISTRY)
@@ -74,12 +117,7 @@ def from_pydantic(err: dict) -> Problem:
     if kind == "layer_shape":
         return Problem(str(err["msg"]), loc)
     if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        valid = list(parent.model_fields) if parent else []
-        hint = suggest(str(loc[-1]), valid)
-        if not hint and valid:
-            hint = "valid: " + ", ".join(valid)
-        return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
+        return _unknown_key(loc, tagged if tagged and len(loc) == 3 else _model_at(loc[:-1]))
     if kind == "missing":
         example = {"filters": " (e.g. filters: 16)", "units": " (e.g. units: 10)"}
         return Problem(f"missing required field '{loc[-1]}'{example.get(str(loc[-1]), '')}", loc)

@@ -16,6 +16,7 @@ from cnnrun.config.load import LoadedConfig, load_config
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
 from cnnrun.data.sources import Dataset, describe
+from cnnrun.data.splits import class_weight_problems
 from cnnrun.errors import Problem, UserError
 
 
@@ -108,6 +109,7 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
         )
     table = infer_shapes(cfg.model.layers, shape, len(names), cfg.train.loss)
     problems += table.problems or _too_large(table, cfg.model.max_params)
+    problems += class_weight_problems(cfg.train.class_weight, names)
     warnings = lint_layers(cfg.model.layers) + _settling(cfg, dataset)
     if strict:
         problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]

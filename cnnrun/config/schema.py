@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag
 from pydantic.json_schema import models_json_schema
 
 from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
@@ -88,16 +88,67 @@ class OptimizerConfig(Section):
     name: Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"] = "adam"
     learning_rate: number(gt=0) = 0.001
     momentum: number(ge=0, lt=1) | None = Field(None, description="sgd and rmsprop only")
+    nesterov: StrictBool = Field(False, description="sgd only: Nesterov momentum")
     weight_decay: NonNegFloat | None = None
+    clipnorm: number(gt=0) | None = Field(
+        None, description="clip each weight's gradient to this L2 norm"
+    )
 
 
-class LRSchedule(Section):
+class ReduceOnPlateau(Section):
+    """Multiply the learning rate by `factor` when the monitored value stops improving."""
+
     name: Literal["reduce_on_plateau"] = "reduce_on_plateau"
     factor: number(gt=0, lt=1) = 0.5
     patience: NonNegInt = 2
     min_lr: NonNegFloat = 0.0
 
 
+class Cosine(Section):
+    """A linear warm-up from 0 over `warmup_epochs`, then a cosine decay to `min_lr` at the
+    last epoch, updated every step (Loshchilov and Hutter, SGDR, 2017)."""
+
+    name: Literal["cosine"]
+    warmup_epochs: NonNegInt = 0
+    min_lr: NonNegFloat = 0.0
+
+
+class Exponential(Section):
+    """The learning rate times `decay_rate` per epoch, updated every step."""
+
+    name: Literal["exponential"]
+    decay_rate: number(gt=0, lt=1) = 0.9
+
+
+class StepDecay(Section):
+    """The learning rate times `factor` every `step_epochs` epochs."""
+
+    name: Literal["step"]
+    step_epochs: PositiveInt = 10
+    factor: number(gt=0, lt=1) = 0.1
+
+
+def _schedule_name(value: Any) -> str | None:
+    # `name` may be left out for reduce_on_plateau, as before the other kinds existed
+    if isinstance(value, dict):
+        name = value.get("name", "reduce_on_plateau")
+    else:
+        name = getattr(value, "name", None)
+    return name if name in SCHEDULES else None
+
+
+SCHEDULES = {"reduce_on_plateau", "cosine", "exponential", "step"}
+LRSchedule = Annotated[
+    Annotated[ReduceOnPlateau, Tag("reduce_on_plateau")]
+    | Annotated[Cosine, Tag("cosine")]
+    | Annotated[Exponential, Tag("exponential")]
+    | Annotated[StepDecay, Tag("step")],
+    Discriminator(
+        _schedule_name,
+        custom_error_type="unknown_schedule",
+        custom_error_message="expected name: reduce_on_plateau, cosine, exponential or step",
+    ),
+]
 Loss = Literal["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
 
 
@@ -108,9 +159,22 @@ class TrainConfig(Section):
     loss: Loss = "sparse_categorical_crossentropy"
     metrics: list[Literal["accuracy"]] = ["accuracy"]
     lr_schedule: LRSchedule | None = None
+    label_smoothing: number(ge=0, lt=1) = Field(
+        0.0, description="the target puts 1 - this on the true class, the rest spread evenly"
+    )
+    class_weight: Literal["balanced"] | dict[StrictInt | str, number(gt=0)] | None = Field(
+        None,
+        description="balanced: n / (classes x count) per class over the training split; or "
+        "{class: weight} by class name or label number (unlisted classes weigh 1)",
+    )
     jit_compile: StrictBool = Field(False, description="XLA; slower on CPU, try it on a GPU")
     steps_per_execution: PositiveInt = Field(
         1, description="batches per compiled call: no gain measured on CPU; try 8-64 on a GPU"
+    )
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = Field(
+        "auto",
+        description="auto: mixed_float16 on a CUDA GPU of compute capability 7.0+, "
+        "mixed_bfloat16 on a CPU with AMX-BF16, float32 otherwise (docs/precision.md)",
     )
     batchnorm_stats: Literal["moving", "precise"] = Field(
         "precise",

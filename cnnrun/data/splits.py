@@ -131,3 +131,45 @@ def split_dataset(ds: Dataset, cfg: DataConfig, seed: int) -> Splits:
         ds.origin,
         fingerprint(ds),
     )
+
+
+def class_index(key: int | str, names: list[str]) -> int | None:
+    """A class given by name or label number, as its label; None when there is no such class."""
+    if isinstance(key, str) and key in names:
+        return names.index(key)
+    if isinstance(key, int) and 0 <= key < len(names):
+        return key
+    return None
+
+
+def class_weight_problems(spec: Any, names: list[str]) -> list[Problem]:
+    """`train.class_weight` keys that name no class of the data."""
+    if not isinstance(spec, dict):
+        return []
+    return [
+        Problem(
+            f"no class {key!r} in the data; its classes are {', '.join(names)}",
+            ("train", "class_weight", key),
+            hint="use a class name or a label number from 0 to " + str(len(names) - 1),
+        )
+        for key in spec
+        if class_index(key, names) is None
+    ]
+
+
+def class_weights(spec: Any, names: list[str], y_train: np.ndarray) -> np.ndarray | None:
+    """One weight per class for `train.class_weight`, or None.
+
+    `balanced` is n / (classes x count of the class) over the training split, as scikit-learn's
+    `compute_class_weight("balanced", ...)`; a mapping sets the listed classes (others 1).
+    """
+    if spec is None:
+        return None
+    k = len(names)
+    if spec == "balanced":
+        counts = np.bincount(np.asarray(y_train), minlength=k).astype(np.float64)
+        return np.where(counts > 0, len(y_train) / (k * np.maximum(counts, 1)), 1.0)
+    out = np.ones(k)
+    for key, weight in spec.items():
+        out[class_index(key, names)] = weight
+    return out

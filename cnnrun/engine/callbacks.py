@@ -22,8 +22,8 @@ def keras_callbacks(cfg: Config, run_dir: Path) -> list[keras.callbacks.Callback
                 min_delta=cfg.early_stopping.min_delta,
             )
         )
-    if cfg.train.lr_schedule:
-        s = cfg.train.lr_schedule
+    s = cfg.train.lr_schedule
+    if s is not None and s.name == "reduce_on_plateau":  # the others are per-step schedules
         out.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor=monitor, mode=mode, factor=s.factor, patience=s.patience, min_lr=s.min_lr

@@ -142,6 +142,39 @@ def correct_fn(loss: str, logits: bool) -> Callable[[tf.Tensor, tf.Tensor], tf.T
     return fn
 
 
+def _train_step(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    loss_fn: keras.losses.Loss,
+    correct: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+    """One distributed training step: per-replica gradients, the sums of loss and hits."""
+    optimizer = model.optimizer
+
+    @tf.function
+    def train_step(iterator: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        def step(
+            x: tf.Tensor, y: tf.Tensor, w: tf.Tensor | None = None
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                p = model(x, training=True)
+                per_sample = loss_fn.call(y, p)
+                if w is not None:  # train.class_weight
+                    per_sample = per_sample * w
+                loss = tf.nn.compute_average_loss(per_sample)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            n = tf.cast(tf.shape(per_sample)[0], tf.float32)
+            return tf.reduce_sum(per_sample), tf.reduce_sum(correct(y, p)), n
+
+        sums = strategy.run(step, args=next(iterator))
+        return tuple(strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums)
+
+    return train_step
+
+
 def fit_custom(
     strategy: tf.distribute.Strategy,
     model: keras.Model,
@@ -162,24 +195,7 @@ def fit_custom(
     on the best epoch, and only the chief's files are kept.
     """
     dist_train = iter(strategy.experimental_distribute_dataset(train_ds))
-    optimizer = model.optimizer
-
-    @tf.function
-    def train_step(iterator: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            with tf.GradientTape() as tape:
-                p = model(x, training=True)
-                per_sample = loss_fn.call(y, p)
-                loss = tf.nn.compute_average_loss(per_sample)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            n = tf.cast(tf.shape(per_sample)[0], tf.float32)
-            return tf.reduce_sum(per_sample), tf.reduce_sum(correct(y, p)), n
-
-        sums = strategy.run(step, args=next(iterator))
-        return tuple(strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums)
+    train_step = _train_step(strategy, model, loss_fn, correct)
 
     @tf.function
     def val_step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -48,13 +48,13 @@ def variance_shift(
         Li et al., 2019), and `ratio_median`, moving over inference-mode, the two together;
         `shift_max` is the largest of max(ratio, 1 / ratio) of the last.
     """
-    layers = batchnorm_layers(model)
+    bns = batchnorm_layers(model)
     # read before any training-mode pass: those update the moving statistics as they run
-    moving = [np.asarray(layer.moving_variance, dtype=np.float64) for layer in layers]
-    test = [population_statistics(sums_of(model, b), images, batch)[1] for b in layers]
-    train = [population_statistics(sums_of(model, b, True), images, batch)[1] for b in layers]
+    moving = [np.asarray(layer.moving_variance, dtype=np.float64) for layer in bns]
+    test = [population_statistics(sums_of(model, b), images, batch)[1] for b in bns]
+    train = [population_statistics(sums_of(model, b, True), images, batch)[1] for b in bns]
     rows = []
-    for layer, m, v_train, v_test in zip(layers, moving, train, test, strict=True):
+    for layer, m, v_train, v_test in zip(bns, moving, train, test, strict=True):
         eps = layer.epsilon
         ratio = (m + eps) / (v_test + eps)
         # layers are named <kind>_<place in model.layers>[_<place in the block>...]

@@ -28,8 +28,9 @@ def _act(name: str) -> str | None:
     return None if name == "linear" else name
 
 
-LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
-    "conv2d": lambda a, name: L.Conv2D(
+# A builder gets the kind's arguments and Keras's `name` and `dtype` (the precision policy).
+LAYERS: dict[str, Callable[[Any, dict], keras.layers.Layer]] = {
+    "conv2d": lambda a, kw: L.Conv2D(
         a.filters,
         a.kernel_size,
         strides=a.strides,
@@ -38,16 +39,16 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
         activation=_act(a.activation),
         use_bias=a.use_bias,
         kernel_regularizer=_reg(a.l2),
-        name=name,
+        **kw,
     ),
-    "dense": lambda a, name: L.Dense(
+    "dense": lambda a, kw: L.Dense(
         a.units,
         activation=_act(a.activation),
         use_bias=a.use_bias,
         kernel_regularizer=_reg(a.l2),
-        name=name,
+        **kw,
     ),
-    "depthwiseconv2d": lambda a, name: L.DepthwiseConv2D(
+    "depthwiseconv2d": lambda a, kw: L.DepthwiseConv2D(
         a.kernel_size,
         strides=a.strides,
         padding=a.padding,
@@ -55,9 +56,9 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
         dilation_rate=a.dilation_rate,
         activation=_act(a.activation),
         use_bias=a.use_bias,
-        name=name,
+        **kw,
     ),
-    "separableconv2d": lambda a, name: L.SeparableConv2D(
+    "separableconv2d": lambda a, kw: L.SeparableConv2D(
         a.filters,
         a.kernel_size,
         strides=a.strides,
@@ -68,77 +69,92 @@ LAYERS: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
         use_bias=a.use_bias,
         depthwise_regularizer=_reg(a.l2),
         pointwise_regularizer=_reg(a.l2),
-        name=name,
+        **kw,
     ),
-    "maxpool2d": lambda a, name: L.MaxPooling2D(
-        a.pool_size, strides=a.strides, padding=a.padding, name=name
+    "maxpool2d": lambda a, kw: L.MaxPooling2D(
+        a.pool_size, strides=a.strides, padding=a.padding, **kw
     ),
-    "avgpool2d": lambda a, name: L.AveragePooling2D(
-        a.pool_size, strides=a.strides, padding=a.padding, name=name
+    "avgpool2d": lambda a, kw: L.AveragePooling2D(
+        a.pool_size, strides=a.strides, padding=a.padding, **kw
     ),
-    "zeropadding2d": lambda a, name: L.ZeroPadding2D(a.padding, name=name),
-    "globalavgpool2d": lambda a, name: L.GlobalAveragePooling2D(name=name),
-    "globalmaxpool2d": lambda a, name: L.GlobalMaxPooling2D(name=name),
-    "flatten": lambda a, name: L.Flatten(name=name),
-    "dropout": lambda a, name: L.Dropout(a.rate, name=name),
-    "spatialdropout2d": lambda a, name: L.SpatialDropout2D(a.rate, name=name),
-    "batchnorm": lambda a, name: L.BatchNormalization(
-        momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
+    "zeropadding2d": lambda a, kw: L.ZeroPadding2D(a.padding, **kw),
+    "globalavgpool2d": lambda a, kw: L.GlobalAveragePooling2D(**kw),
+    "globalmaxpool2d": lambda a, kw: L.GlobalMaxPooling2D(**kw),
+    "flatten": lambda a, kw: L.Flatten(**kw),
+    "dropout": lambda a, kw: L.Dropout(a.rate, **kw),
+    "spatialdropout2d": lambda a, kw: L.SpatialDropout2D(a.rate, **kw),
+    "batchnorm": lambda a, kw: L.BatchNormalization(
+        momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
     ),
-    "activation": lambda a, name: L.Activation(a.activation, name=name),
-    "layernorm": lambda a, name: L.LayerNormalization(
-        epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
+    "activation": lambda a, kw: L.Activation(a.activation, **kw),
+    "layernorm": lambda a, kw: L.LayerNormalization(
+        epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
     ),
-    "groupnorm": lambda a, name: L.GroupNormalization(
-        a.groups, epsilon=a.epsilon, center=a.center, scale=a.scale, name=name
+    "groupnorm": lambda a, kw: L.GroupNormalization(
+        a.groups, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
     ),
-    "gaussiandropout": lambda a, name: L.GaussianDropout(a.rate, name=name),
-    "gaussiannoise": lambda a, name: L.GaussianNoise(a.stddev, name=name),
-    "randomflip": lambda a, name: L.RandomFlip(a.mode, name=name),
-    "randomrotation": lambda a, name: L.RandomRotation(a.factor, fill_mode=a.fill_mode, name=name),
-    "randomzoom": lambda a, name: L.RandomZoom(
-        a.height_factor, a.width_factor, fill_mode=a.fill_mode, name=name
+    "gaussiandropout": lambda a, kw: L.GaussianDropout(a.rate, **kw),
+    "gaussiannoise": lambda a, kw: L.GaussianNoise(a.stddev, **kw),
+    "randomflip": lambda a, kw: L.RandomFlip(a.mode, **kw),
+    "randomrotation": lambda a, kw: L.RandomRotation(a.factor, fill_mode=a.fill_mode, **kw),
+    "randomzoom": lambda a, kw: L.RandomZoom(
+        a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw
     ),
-    "randomtranslation": lambda a, name: L.RandomTranslation(
-        a.height_factor, a.width_factor, fill_mode=a.fill_mode, name=name
+    "randomtranslation": lambda a, kw: L.RandomTranslation(
+        a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw
     ),
 }
 
-Apply = Callable[[Sequence[LayerEntry], Any, str], Any]
+Apply = Callable[..., Any]
 
 
-def residual(a: Any, name: str, x: Any, apply: Apply) -> Any:
+def residual(a: Any, kw: dict, x: Any, apply: Apply) -> Any:
     """activation(inner(x) + shortcut(x)): stock `Add` and `Activation` layers, no custom class.
 
     The shortcut is `x` itself, or a 1x1 convolution (a dense layer on flat inputs) onto the
     inner output's shape, named `<block>_projection`; the shape rule has checked it exists.
     """
-    inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_")
+    name, dtype = kw["name"], kw["dtype"]
+    inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_", dtype)
     short = x
     if a.shortcut == "projection":
         out = inner.shape
         if len(out) == 2:
-            short = L.Dense(out[-1], name=f"{name}_projection")(x)
+            short = L.Dense(out[-1], name=f"{name}_projection", dtype=dtype)(x)
         else:
             strides = projection_strides(tuple(x.shape[1:]), tuple(out[1:]))
-            short = L.Conv2D(out[-1], 1, strides=strides, name=f"{name}_projection")(x)
-    added = L.Add(name=f"{name}_add")([inner, short])
-    return L.Activation(a.activation, name=name)(added)
+            conv = L.Conv2D(out[-1], 1, strides=strides, name=f"{name}_projection", dtype=dtype)
+            short = conv(x)
+    added = L.Add(name=f"{name}_add", dtype=dtype)([inner, short])
+    return L.Activation(a.activation, **kw)(added)
 
 
-BLOCKS: dict[str, Callable[[Any, str, Any, Apply], Any]] = {"residual": residual}
+BLOCKS: dict[str, Callable[[Any, dict, Any, Apply], Any]] = {"residual": residual}
 
 
-def apply_layers(layers: Sequence[LayerEntry], x: Any, prefix: str = "") -> Any:
+def apply_layers(
+    layers: Sequence[LayerEntry],
+    x: Any,
+    prefix: str = "",
+    dtype: str = "float32",
+    output_from: int | None = None,
+) -> Any:
     """Build `layers` onto the tensor `x`; each layer is named `<kind>_<prefix><index>`.
 
     The names point back at the config: `conv2d_3` is `model.layers[3]`, `dense_4_1` the
     second layer inside the block at `model.layers[4]`.
+
+    Args:
+        dtype: the Keras dtype policy of every layer (`mixed_bfloat16`: compute in bfloat16,
+            keep float32 weights).
+        output_from: layers from this index on compute in float32 whatever `dtype` says, so
+            the softmax and the loss see float32, as Keras's mixed-precision guide advises.
     """
     for i, entry in enumerate(layers):
-        name = f"{entry.kind}_{prefix}{i}"
+        policy = "float32" if output_from is not None and i >= output_from else dtype
+        kw = {"name": f"{entry.kind}_{prefix}{i}", "dtype": policy}
         if REGISTRY[entry.kind].block:
-            x = BLOCKS[entry.kind](entry.args, name, x, apply_layers)
+            x = BLOCKS[entry.kind](entry.args, kw, x, apply_layers)
         else:
-            x = LAYERS[entry.kind](entry.args, name)(x)
+            x = LAYERS[entry.kind](entry.args, kw)(x)
     return x

@@ -89,6 +89,7 @@ def pipeline(
     *,
     loss: str,
     num_classes: int,
+    weights: np.ndarray | None = None,
     shuffle_seed: int | None = None,
     repeat: bool = False,
     first_epoch: int = 0,
@@ -101,6 +102,8 @@ def pipeline(
         batch_size: samples per batch; the last batch of an epoch may be smaller.
         loss: the training loss, which decides the labels' form (integers, one-hot, 0/1).
         num_classes: for one-hot labels.
+        weights: one loss weight per class (`train.class_weight`): batches are then
+            (images, labels, per-sample weights), which `fit` and the multi-worker loop apply.
         shuffle_seed: shuffle every epoch with this seed; None keeps the order.
         repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
         first_epoch: the epoch the stream starts at (0-based), when resuming.
@@ -142,14 +145,17 @@ def pipeline(
 
         parallel = tf.data.AUTOTUNE
 
-    def fetch(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    per_class = None if weights is None else tf.constant(weights, tf.float32)
+
+    def fetch(i: tf.Tensor) -> tuple[tf.Tensor, ...]:
         xb = tf.cast(images(i), tf.float32) * scale
-        yb = tf.gather(labels, i)
+        label = tf.gather(labels, i)
+        yb = label
         if loss == "categorical_crossentropy":
-            yb = tf.one_hot(yb, num_classes)
+            yb = tf.one_hot(label, num_classes)
         elif loss == "binary_crossentropy":
-            yb = tf.cast(tf.reshape(yb, (-1, 1)), tf.float32)
-        return xb, yb
+            yb = tf.cast(tf.reshape(label, (-1, 1)), tf.float32)
+        return (xb, yb) if per_class is None else (xb, yb, tf.gather(per_class, label))
 
     return index.map(fetch, num_parallel_calls=parallel, deterministic=True).prefetch(
         tf.data.AUTOTUNE

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from cnnrun import __version__, atomic
 from cnnrun.config.plan import Plan
-from cnnrun.data.splits import Splits
+from cnnrun.data.splits import Splits, class_weights
 from cnnrun.engine import distribute
 from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
@@ -35,6 +35,7 @@ from cnnrun.engine.precise_bn import (
     moving_against_precise,
     sample_images,
 )
+from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.recorder import Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
 from cnnrun.errors import Problem, UserError
@@ -65,21 +66,34 @@ class Prepared:
     splits: Splits
     model: keras.Model
     strategy: Any = None  # a tf.distribute strategy, or None for one device
+    precision: dict[str, str] | None = None  # requested, policy, reason
 
 
-def prepare(plan: Plan) -> Prepared:
-    """Load and split the data and build the model; raises `UserError` on bad data."""
+def prepare(plan: Plan, precision: str | None = None) -> Prepared:
+    """Load and split the data and build the model; raises `UserError` on bad data.
+
+    Args:
+        plan: the checked experiment.
+        precision: the dtype policy to keep (a resumed run's); by default `train.precision`,
+            with `auto` resolved on this machine.
+    """
     cfg = plan.config
     strategy = distribute.make_strategy(cfg.distribute)  # before any other TensorFlow work
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     splits = load_splits(cfg, plan.loaded.base_dir, plan.dataset)
+    if precision is None:
+        policy, reason = resolve_precision(cfg.train.precision, cfg.distribute)
+    else:
+        policy, reason = precision, "kept from the run being resumed"
+    chosen = {"requested": cfg.train.precision, "policy": policy, "reason": reason}
+    per_epoch = steps(len(splits.y_train), cfg.train.batch_size)
     with distribute.scope(strategy):
-        model = build_model(cfg)
+        model = build_model(cfg, steps_per_epoch=per_epoch, precision=policy)
         # fit would build the optimizer at its first step; its slots are in last.weights.h5
         model.optimizer.build(model.trainable_variables)
-    return Prepared(plan, splits, model, strategy)
+    return Prepared(plan, splits, model, strategy, chosen)
 
 
 def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> RunSummary:
@@ -112,6 +126,7 @@ def _run_into(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | No
     with runs.run_lock(run_dir):
         runs.write_config(run_dir, cfg.resolved())
         summary = new_summary(prep.plan, prep.splits, prep.strategy, run_dir, run_name)
+        summary.precision = prep.precision
         write_summary(run_dir, summary)
         return _fit(prep, run_dir, summary, [], reporter)
 
@@ -154,6 +169,7 @@ def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> RunSummary:
         row = rows[epoch - 1] if epoch <= len(rows) else {}
         summary.best_epoch, summary.best_value = epoch, best
         summary.best_metrics = {k: v for k, v in row.items() if k != "seconds"}
+    summary.precision = prep.precision
     summary.status, summary.reason, summary.finished = "running", None, None
     summary.epochs_planned, summary.epochs_run = cfg.train.epochs, len(rows)
     runs.write_config(run_dir, cfg.resolved())
@@ -168,6 +184,7 @@ def _metadata(prep: Prepared) -> dict[str, Any]:
         "class_names": splits.class_names,
         "input_shape": list(cfg.model.input_shape or ()),
         "preprocessing": {"scale": splits.scale},
+        "precision": (prep.precision or {}).get("policy", "float32"),
         "cnnrun_version": __version__,
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
@@ -197,6 +214,7 @@ def _fit(
         bs,
         loss=cfg.train.loss,
         num_classes=len(splits.class_names),
+        weights=class_weights(cfg.train.class_weight, splits.class_names, splits.y_train),
         shuffle_seed=cfg.seed,
         repeat=True,
         first_epoch=len(rows),

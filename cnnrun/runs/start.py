@@ -90,7 +90,9 @@ def resume_plan(req: TrainRequest, sets: list[str]) -> tuple[Plan, RunSummary]:
     # enough to compare against, without loading the data a second time.
     # A run from before `train.batchnorm_stats` existed trained on the moving averages; its
     # resumed epochs keep them rather than take today's default.
+    # Runs from before `train.precision` trained in float32, and keep it too.
     kept = [] if "batchnorm_stats:" in text else ["train.batchnorm_stats=moving"]
+    kept += [] if "precision:" in text else ["train.precision=float32"]
     original = parse_config(text, str(run_dir / CONFIG), run_dir, kept).config
     loaded = (
         load_config(req.config, sets)
@@ -176,6 +178,8 @@ def _describe(prep: Any, before: RunSummary | None, req: TrainRequest) -> str:
         f"{c['test']} test images, {len(plan.class_names)} classes; "
         f"{plan.table.total_params:,} parameters"
     )
+    p = prep.precision
+    text += f"\nprecision: {p['policy']} ({p['reason']})"
     if before is not None:
         text += f"\nresuming {req.resume} after epoch {before.epochs_run}"
     return text
@@ -215,7 +219,8 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
     gates = gating.parse_gates(req.fail_under)
     reporter.warn(plan.warnings)
     training = engine.load(req.debug)
-    prep = training.prepare(plan)
+    kept = (before.precision or {}).get("policy") if before is not None else None
+    prep = training.prepare(plan, precision=kept)
     _check_prepared(req, prep, before, gates)
     reporter.note(_describe(prep, before, req))
     try:

@@ -78,6 +78,7 @@ class RunSummary(_Open):
     timings: Timings = Field(default_factory=Timings)
     worker: str | None = None
     batchnorm: dict[str, Any] | None = None
+    precision: dict[str, str] | None = None
 
     @property
     def verdict(self) -> str:
