@@ -2,16 +2,18 @@
 replaces, alternated A B A B in one process so machine drift hits both alike.
 
 Usage:
-    python benchmarks/bench_train.py [--repeat 5] [--epochs 5] [--profile]
+    python benchmarks/bench_train.py [--repeat 5] [--epochs 5] [--profile] [--configs a.yaml,b.yaml]
 
 A (cnnrun): `training.prepare` + `training.run` into a temporary run folder: the tf.data
 pipeline, per-epoch history, summary, last weights, best weights on improvement, curves.
 B (hand-written): the same model built from the same config, `model.fit(x, y,
 validation_split=0.2, callbacks=[ModelCheckpoint(..., save_best_only=True)])` on NumPy
 arrays scaled to [0, 1]. Both train on the same training images (the source's own test split
-held out) and validate on 20% of them. Reported: training samples per second over the median
-epoch, measured from one epoch's start to the next (validation, checkpoint writes and every
-callback included), the first epoch (graph tracing) left out.
+held out) and validate on 20% of them. A trains at cnnrun's default precision (`auto`: see
+docs/precision.md); B in float32, and, where `auto` picks a mixed policy, B again with that
+policy, so cnnrun is compared with the same arithmetic too. Reported: training samples per
+second over the median epoch, measured from one epoch's start to the next (validation,
+checkpoint writes and every callback included), the first epoch (graph tracing) left out.
 
 FLOPs: each epoch costs (3 * training samples + validation samples) * 2 * the forward
 multiply-adds per sample that `cnnrun validate` reports (a training step is a forward pass
@@ -48,6 +50,7 @@ from cnnrun.engine import (
     training,  # noqa: E402
 )
 from cnnrun.engine.model import build_model  # noqa: E402
+from cnnrun.engine.precision import resolve as resolve_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,12 +103,15 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     return timer.times, summary.data.counts["train"]
 
 
-def keras_epochs(plan, tmp: Path) -> tuple[list[float], int]:
+def keras_epochs(plan, tmp: Path, policy: str = "float32") -> tuple[list[float], int]:
     cfg = plan.config
     keras.utils.set_random_seed(cfg.seed)
     ds, _ = load_dataset(cfg.data, ROOT)
     x = ds.x.astype(np.float32) * ds.scale
-    model = build_model(cfg)
+    n_train = int(len(x) * (1 - cfg.data.validation_split))
+    per_epoch = -(-n_train // cfg.train.batch_size)
+    # the same network as a hand-written script would build it, with the same Keras policy
+    model = build_model(cfg, steps_per_epoch=per_epoch, precision=policy)
     timer = EpochTimer()
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(tmp / "weights.weights.h5"),
@@ -136,10 +142,10 @@ def _best_seconds(fn, repeat: int = 7) -> float:  # noqa: ANN001
     return statistics.median(times)
 
 
-def matmul_gflops(n: int = 2048) -> float:
-    """This machine's float32 matrix-multiply rate: the practical peak for dense math."""
-    a = tf.random.uniform((n, n))
-    b = tf.random.uniform((n, n))
+def matmul_gflops(n: int = 2048, dtype: str = "float32") -> float:
+    """This machine's matrix-multiply rate in `dtype`: the practical peak for dense math."""
+    a = tf.cast(tf.random.uniform((n, n)), dtype)
+    b = tf.cast(tf.random.uniform((n, n)), dtype)
     return 2 * n**3 / _best_seconds(lambda: tf.linalg.matmul(a, b)) / 1e9
 
 
@@ -181,14 +187,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--configs", default="digits.yaml,mnist5k.yaml,resnet-mnist5k.yaml")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu()}), Python "
         f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
     )
+    policy, reason = resolve_precision("auto", "none")
+    print(f"cnnrun's default precision here: {policy} ({reason})")
     peak = matmul_gflops()
     print(f"float32 matmul 2048x2048: {peak:.1f} GFLOP/s")
-    for config in ("digits.yaml", "mnist5k.yaml"):
+    compute = policy.removeprefix("mixed_")
+    peaks = {"float32": peak, policy: peak}
+    if compute != "float32":
+        peaks[policy] = matmul_gflops(dtype=compute)
+        print(f"{compute} matmul 2048x2048: {peaks[policy]:.1f} GFLOP/s")
+    paths = {
+        "cnnrun": (cnnrun_epochs, policy),
+        "keras": (keras_epochs, "float32"),
+    }
+    if policy != "float32":
+        paths[f"keras {policy}"] = (lambda p, t: keras_epochs(p, t, policy), policy)
+    for config in args.configs.split(","):
         plan = make_plan(
             load_config(
                 ROOT / "configs" / config, [f"train.epochs={args.epochs}", "early_stopping=null"]
@@ -196,12 +216,12 @@ def main() -> None:
         )
         OVERHEAD.clear()
         epochs_seen: list[float] = []
-        rates: dict[str, list[float]] = {"cnnrun": [], "keras": []}
-        flops: dict[str, list[float]] = {"cnnrun": [], "keras": []}
+        rates: dict[str, list[float]] = {name: [] for name in paths}
+        flops: dict[str, list[float]] = {name: [] for name in paths}
         macs = plan.table.total_macs
         split = plan.config.data.validation_split
         for _ in range(args.repeat):
-            for name, fn in (("cnnrun", cnnrun_epochs), ("keras", keras_epochs)):
+            for name, (fn, _policy) in paths.items():
                 with tempfile.TemporaryDirectory() as tmp:
                     seconds, n = fn(plan, Path(tmp))
                 epoch = statistics.median(seconds[1:])  # epoch 1 traces the graph
@@ -220,13 +240,19 @@ def main() -> None:
         )
         for name, r in rates.items():
             runs = ", ".join(f"{v:.0f}" for v in r)
-            g = flops[name]
+            g, top = flops[name], peaks[paths[name][1]]
             print(
-                f"  {name:7s} train samples/s min {min(r):.0f} median {statistics.median(r):.0f} "
-                f"max {max(r):.0f} ({runs}); {statistics.median(g):.2f} GFLOP/s = "
-                f"{statistics.median(g) / peak:.1%} of matmul"
+                f"  {name:7s} ({paths[name][1]}) train samples/s min {min(r):.0f} median "
+                f"{statistics.median(r):.0f} max {max(r):.0f} ({runs}); "
+                f"{statistics.median(g):.2f} GFLOP/s = {statistics.median(g) / top:.1%} of "
+                "its matmul"
             )
-        print(f"  median ratio cnnrun / hand-written: {ratio:.2f}")
+        print(f"  median ratio cnnrun / hand-written float32: {ratio:.2f}")
+        if policy != "float32":
+            same = statistics.median(
+                a / b for a, b in zip(rates["cnnrun"], rates[f"keras {policy}"], strict=True)
+            )
+            print(f"  median ratio cnnrun / hand-written {policy}: {same:.2f}")
         share = statistics.median(OVERHEAD) / statistics.median(epochs_seen)
         print(
             f"  cnnrun's own epoch-end work (history, summary, last and best weights): median "
