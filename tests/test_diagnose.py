@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from cnnrun.runs.diagnose import best_epoch, diagnose, generalization_loss, training_progress
 
 
@@ -71,3 +73,19 @@ def test_helpers():
     assert best_epoch([math.nan]) is None
     assert generalization_loss([1.0, 0.5, 0.6]) == 100 * (0.6 / 0.5 - 1)
     assert math.isclose(training_progress([1.0, 1.0, 1.0, 1.0, 1.0]), 0.0)
+
+
+def test_label_smoothing_floor_is_read_as_zero():
+    from cnnrun.runs.diagnose import smoothing_floor
+
+    floor = smoothing_floor(0.1, 10)
+    assert floor == pytest.approx(0.5003, abs=1e-4)
+    train = [1.0, 0.5, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01]
+    val = [1, 0.5, 0.2, 0.1, 0.04, 0.039, 0.038, 0.037, 0.036, 0.035]
+    shifted = {"loss": [x + floor for x in train], "val_loss": [x + floor for x in val]}
+    plain = diagnose({"loss": train, "val_loss": val}, num_classes=10)
+    smoothed = diagnose(shifted, num_classes=10, loss_floor=floor)
+    assert smoothed.verdict == plain.verdict == "converged"
+    assert smoothed.best_value == pytest.approx(0.035 + floor)
+    assert "label smoothing" in smoothed.reason
+    assert diagnose(shifted, num_classes=10).verdict == "underfitting"  # without the floor

@@ -16,6 +16,7 @@ import tensorflow as tf
 from cnnrun import __version__
 from cnnrun.config.plan import Plan
 from cnnrun.data.splits import Splits
+from cnnrun.runs.diagnose import smoothing_floor
 from cnnrun.runs.summary import DataSummary, RunSummary
 
 
@@ -63,5 +64,6 @@ def new_summary(
             scale=splits.scale,
         ),
         config_hash=config_hash(cfg.resolved()),
+        loss_floor=smoothing_floor(cfg.train.label_smoothing, len(splits.class_names)),
         versions=versions(),
     )

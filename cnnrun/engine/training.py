@@ -279,7 +279,7 @@ def _finish(
     recorder.stop["cleanup"] = True
     rows = recorder.rows
     history = {k: [float(r.get(k, math.nan)) for r in rows] for k in recorder.columns}
-    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes)
+    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes, summary.loss_floor)
     diag = batchnorm_inflation(diag, summary.batchnorm)
     epoch_s = [r["seconds"] for r in rows]
     median = float(np.median(epoch_s)) if epoch_s else None

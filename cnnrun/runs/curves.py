@@ -100,7 +100,7 @@ def draw_run(run_dir: Path) -> list[Path]:
         summary = read_summary(run_dir)
     except (OSError, ValueError):
         summary = RunSummary()
-    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes)
+    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes, summary.loss_floor)
     diag = batchnorm_inflation(diag, summary.batchnorm)
     best = summary.best_epoch or diag.best_epoch
     title = summary.name or run_dir.name

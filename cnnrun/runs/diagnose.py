@@ -96,6 +96,7 @@ def diagnose(
     monitor: str = "val_loss",
     mode: str = "min",
     num_classes: int | None = None,
+    loss_floor: float = 0.0,
 ) -> Diagnosis:
     """Verdict on a run from its per-epoch history.
 
@@ -104,7 +105,19 @@ def diagnose(
         monitor: the column the best epoch is chosen by.
         mode: `min` or `max` for `monitor`.
         num_classes: for the near-chance underfitting check; None skips it.
+        loss_floor: the lowest loss the targets allow (above 0 with label smoothing, see
+            `smoothing_floor`); the verdict reads the losses above it.
     """
+    if loss_floor:
+        diag = diagnose(
+            {k: [x - loss_floor for x in v] if k in ("loss", "val_loss") else v
+             for k, v in history.items()},
+            monitor, mode, num_classes,
+        )  # fmt: skip
+        watched = list(history.get(monitor) or [])
+        value = watched[diag.best_epoch - 1] if diag.best_epoch else None
+        floor = f" (losses above the {loss_floor:.3g} that label smoothing cannot go below)"
+        return replace(diag, reason=diag.reason + floor, best_value=value)
     train = list(history.get("loss") or [])
     val = list(history.get("val_loss") or [])
     watched = list(history.get(monitor) or [])
@@ -169,6 +182,19 @@ def diagnose(
         f"validation loss is {gl:.1f}% above its minimum {min(val):.4g} (epoch {val_best})",
         **extra,
     )
+
+
+def smoothing_floor(smoothing: float, num_classes: int) -> float:
+    """The cross-entropy of a perfect prediction of label-smoothed targets: their entropy.
+
+    Example:
+        >>> round(smoothing_floor(0.1, 10), 3)
+        0.5
+    """
+    if not smoothing or num_classes < 2:
+        return 0.0
+    on, off = 1 - smoothing + smoothing / num_classes, smoothing / num_classes
+    return -(on * math.log(on) + (num_classes - 1) * off * math.log(off))
 
 
 def _still_falling(train: list[float], val: list[float], progress: float) -> tuple[str, str]:
