@@ -23,7 +23,9 @@ from cnnrun.cli.common import (
     path_option,
 )
 
-WeightsOpt = path_option("FILE", "A .weights.h5 file.", complete_weights)
+WeightsOpt = path_option(
+    "FILE", "A .weights.h5 file, or a Keras model (.keras, .h5).", complete_weights
+)
 RunOpt = path_option("RUN_DIR", "A run folder: its best.weights.h5.", complete_run_dir)
 ConfigOpt = path_option("CONFIG", "Config of plain Keras weights (no metadata).", complete_config)
 HDF5Opt = Annotated[str, typer.Option(metavar="NAME", help="HDF5 input: the dataset's name.")]
@@ -36,6 +38,18 @@ ReportOpt = Annotated[
 ]
 SkipBadOpt = Annotated[bool, typer.Option(help="Skip undecodable images, listing them.")]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace existing output files.")]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option(metavar="A,B,...", help="Keras model files: the classes' names, in order."),
+]
+ScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        metavar="S",
+        help="Keras model files: multiplies the pixels [arrays 1, images 1/255].",
+    ),
+]
 PixelsOpt = Annotated[
     int | None, typer.Option(min=1, metavar="N", help="Refuse larger images before decoding [25M].")
 ]
@@ -118,6 +132,8 @@ def predict(
     y_dataset: HDF5Opt = "y",
     overwrite: OverwriteOpt = False,
     max_image_pixels: PixelsOpt = None,
+    class_names: ClassNamesOpt = None,
+    scale: ScaleOpt = None,
 ) -> None:
     """Classify images with a trained network.
 
@@ -134,7 +150,7 @@ def predict(
             list(ctx.args), weights, run, config, list(set_ or []), batch_size,
             "json" if opts.json else format_, output, probs, top_k, report,
             list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, opts.debug,
-            max_image_pixels,
+            max_image_pixels, class_names.split(",") if class_names else None, scale,
         )  # fmt: skip
         outcome = run_prediction(request)
         _render(outcome, output, opts.quiet, err)

@@ -39,7 +39,9 @@ MAX_LAYER_OUTPUT = 2**31 - 1
 
 # ---- sections ---------------------------------------------------------------------------------
 
-DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "keras"]
+# `none`: no data yet, as in a config `cnnrun import` wrote without `--data`; validate and
+# train ask for it, predict and export do not need it.
+DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "keras", "none"]
 
 
 class DataConfig(Section):

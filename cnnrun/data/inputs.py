@@ -62,6 +62,7 @@ class Model:
     class_names: list[str]
     trained_scale: float
     max_pixels: int = MAX_IMAGE_PIXELS
+    image_scale: float = 1 / 255
 
 
 def _bad(message: str, file: str, hint: str = "") -> UserError:
@@ -150,7 +151,7 @@ def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad:
     h, w, c = model.shape
     x, kept, skipped = read_images(files, (h, w), c, skip_bad, model.max_pixels)
     note = f"skipped {len(skipped)} undecodable image(s)" if skipped else ""
-    inputs = Inputs(x, 1 / 255, [str(files[i]) for i in kept], skipped=skipped, note=note)
+    inputs = Inputs(x, model.image_scale, [str(files[i]) for i in kept], skipped=skipped, note=note)
     if labels is None:
         return inputs
     return _with_labels(inputs, [labels[i] for i in kept], model, str(files[0].parent.parent))
@@ -201,6 +202,7 @@ def read_inputs(
     x_dataset: str = "x",
     y_dataset: str = "y",
     max_pixels: int = MAX_IMAGE_PIXELS,
+    image_scale: float = 1 / 255,
 ) -> Inputs:
     """Read predict's INPUT arguments into one `Inputs`.
 
@@ -212,11 +214,12 @@ def read_inputs(
         skip_bad: leave undecodable images out instead of stopping.
         x_dataset, y_dataset: dataset names in an HDF5 input.
         max_pixels: image files larger than this are refused before decoding.
+        image_scale: multiplies the 0..255 pixels of image files.
 
     Raises:
         UserError: a missing or unreadable input, or data of the wrong shape.
     """
-    model = Model(tuple(input_shape), list(class_names), trained_scale, max_pixels)  # type: ignore[arg-type]
+    model = Model(tuple(input_shape), list(class_names), trained_scale, max_pixels, image_scale)  # type: ignore[arg-type]
     if not items:
         raise UserError(
             Problem(

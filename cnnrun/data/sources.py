@@ -228,6 +228,16 @@ def describe(
         and the dataset itself when learning the rest meant loading it (built-in, npz,
         HDF5), so that training need not read it a second time.
     """
+    if cfg.source == "none":
+        raise UserError(
+            Problem(
+                "no data yet (this config came from `cnnrun import`): set data.source, and "
+                "data.path for a file or folder, to the data to train on",
+                ("data", "source"),
+                hint="e.g. data: {source: npz, path: train.npz}; sources: digits, mnist5k, "
+                "npz, hdf5, images, keras (docs/data.md)",
+            )
+        )
     if cfg.source == "keras":
         shape, names = KERAS_SETS[cfg.dataset or "mnist"]
         if cfg.classes is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
+from cnnrun.config.keras_model import is_keras_model
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
@@ -43,6 +44,8 @@ class PredictRequest:
     overwrite: bool = False
     debug: bool = False
     max_image_pixels: int | None = None  # None: the default limit
+    class_names: list[str] | None = None  # a Keras model file's classes
+    scale: float | None = None  # a Keras model file's pixel scaling
 
 
 @dataclass
@@ -132,6 +135,18 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
     if req.report:
         targets += [req.report / "confusion_matrix.png", req.report / "metrics.json"]
     _refuse_overwrite(targets, req.overwrite)
+    if is_keras_model(path):
+        if req.config is not None:
+            raise UserError(Problem("a Keras model file holds its architecture: drop --config"))
+        return gates
+    if req.class_names is not None or req.scale is not None:
+        raise UserError(
+            Problem(
+                "--class-names and --scale are for Keras model files (.keras, .h5); a cnnrun "
+                "weights file records its own",
+                file=str(path),
+            )
+        )
     if not read_metadata(path) and req.config is None:
         raise UserError(
             Problem(
@@ -143,11 +158,14 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
     return gates
 
 
-def _text(req: PredictRequest, path: Path, rows: list[dict], scores: Any, skipped: list) -> str:
+def _text(
+    req: PredictRequest, path: Path, rows: list[dict], scores: Any, skipped: list, assumed: list
+) -> str:
     if req.fmt == "csv":
         return _csv_text(rows)
     doc = {
         "weights": str(path),
+        "assumed": assumed,
         "predictions": rows,
         "scores": scores,
         "skipped": [{"file": f, "reason": r} for f, r in skipped],
@@ -170,7 +188,14 @@ def predict(req: PredictRequest) -> PredictOutcome:
     engine.load(req.debug)  # TensorFlow's start-up kept quiet
     from cnnrun.engine.predict import load_predictor, predict_probabilities
 
-    pred = load_predictor(path, req.config, req.sets)
+    if is_keras_model(path):
+        from cnnrun.engine.keras_io import keras_predictor
+
+        pred = keras_predictor(path, req.class_names, req.scale)
+    else:
+        pred = load_predictor(path, req.config, req.sets)
+    assumed = list(pred.meta.get("assumed") or [])
+    image_scale = req.scale if req.scale is not None else 1 / 255  # image files are 0..255
     shape = tuple(pred.config.model.input_shape or ())
     data = read_inputs(
         req.inputs,
@@ -181,6 +206,7 @@ def predict(req: PredictRequest) -> PredictOutcome:
         req.x_dataset,
         req.y_dataset,
         req.max_image_pixels or MAX_IMAGE_PIXELS,
+        image_scale,
     )
     if gates and data.y is None:
         raise UserError(
@@ -194,11 +220,14 @@ def predict(req: PredictRequest) -> PredictOutcome:
     scores = None
     if data.y is not None:
         scores = classification_scores(data.y, probabilities.argmax(axis=1), pred.class_names)
-    text = _text(req, path, rows, scores, data.skipped)
+    text = _text(req, path, rows, scores, data.skipped, assumed)
     _write(req, path, text, scores)
     missed = gating.missed(gates, {"accuracy": scores["accuracy"]}) if scores else []
     code = EXIT_FAILED if missed else EXIT_OK
-    return PredictOutcome(code, text, len(rows), scores, data.skipped, data.note, missed)
+    note = "; ".join(
+        ["assumed: " + "; ".join(assumed)] * bool(assumed) + [data.note] * bool(data.note)
+    )
+    return PredictOutcome(code, text, len(rows), scores, data.skipped, note, missed)
 
 
 def _write(req: PredictRequest, path: Path, text: str, scores: dict | None) -> None:

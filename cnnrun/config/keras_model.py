@@ -1,0 +1,471 @@
+"""Keras model files read by cnnrun itself, before Keras deserialises anything.
+
+A `.keras` file is a zip archive holding `config.json` (the architecture) and
+`model.weights.h5`; a legacy full-model `.h5` (Keras 2, or Keras 3's `model.save("x.h5")`
+and `ModelCheckpoint`) holds the architecture as JSON in its `model_config` attribute and the
+weights under `model_weights/`. Deserialising a model runs code its config names, and bypasses
+of Keras's `safe_mode` keep being found (CVE-2025-1550 and its successors), so cnnrun reads the
+config here, in plain Python and under size limits, refuses every layer class it does not know
+(`Lambda`, custom objects), and maps the rest onto its own layer kinds. Only then does the
+engine load the file with `safe_mode=True`.
+
+Example:
+    >>> model = read_keras_model(Path("model.keras"))
+    >>> mapped = to_cnnrun(model)
+    >>> mapped.layers[0], mapped.input_shape
+    ({'conv2d': {'filters': 5, 'kernel_size': [3, 3], ...}}, (8, 8, 1))
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnrun.errors import Problem, UserError
+
+ZIP_MAGIC, HDF5_MAGIC = b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"
+# Far above any CNN of this tool's scale, far below what exhausts a machine: an archive's
+# members, the architecture's JSON, and what the archive may claim to expand to.
+MAX_MEMBERS = 64
+MAX_CONFIG_BYTES = 16_000_000
+MAX_ARCHIVE_EXPANDED = 8_000_000_000
+# A `.keras` file that `cnnrun export` wrote carries the run's resolved config here.
+CNNRUN_MEMBER = "cnnrun.json"
+
+
+@dataclass
+class KerasModelFile:
+    """A Keras model file's architecture, read without Keras.
+
+    Args:
+        path: the file.
+        format: `keras` (zip) or `h5` (legacy full model).
+        config: the model's config (`class_name`, `config`).
+        cnnrun: the metadata `cnnrun export` stored in it, if any.
+    """
+
+    path: Path
+    format: str
+    config: dict
+    cnnrun: dict | None = None
+
+
+def _refuse(path: Path, message: str, hint: str = "") -> UserError:
+    return UserError(Problem(message, file=str(path), hint=hint))
+
+
+def sniff(path: Path) -> str | None:
+    """`keras`, `h5` or None, by the file's first bytes (not its name)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    if head.startswith(ZIP_MAGIC):
+        return "keras"
+    return "h5" if head == HDF5_MAGIC else None
+
+
+def is_keras_model(path: Path) -> bool:
+    """A `.keras` archive or a legacy full-model HDF5 file (not a cnnrun weights file)."""
+    kind = sniff(path)
+    if kind == "keras":
+        return True
+    if kind != "h5":
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "model_config" in f.attrs
+    except OSError:
+        return False
+
+
+def _json(path: Path, text: bytes | str, what: str) -> dict:
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _refuse(path, f"its {what} is not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise _refuse(path, f"its {what} is not a JSON object")
+    return doc
+
+
+def _read_zip(path: Path) -> KerasModelFile:
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise _refuse(path, f"holds {len(infos)} members; a .keras file holds 3")
+            if sum(i.file_size for i in infos) > MAX_ARCHIVE_EXPANDED:
+                raise _refuse(path, "claims to expand to more than 8 GB; refused")
+            sizes = {i.filename: i.file_size for i in infos}
+            if "config.json" not in sizes:
+                raise _refuse(path, "is a zip archive without config.json: not a .keras model")
+            for name in ("config.json", CNNRUN_MEMBER):
+                if sizes.get(name, 0) > MAX_CONFIG_BYTES:
+                    raise _refuse(path, f"its {name} is larger than 16 MB; refused")
+            config = _json(path, z.read("config.json"), "config.json")
+            extra = (
+                _json(path, z.read(CNNRUN_MEMBER), CNNRUN_MEMBER)
+                if CNNRUN_MEMBER in sizes
+                else None
+            )
+    except zipfile.BadZipFile as e:
+        raise _refuse(
+            path, f"is not a readable .keras archive (truncated or damaged: {e})"
+        ) from None
+    except OSError as e:
+        raise _refuse(path, f"cannot be read ({e})") from None
+    return KerasModelFile(path, "keras", config, extra)
+
+
+def _read_h5(path: Path) -> KerasModelFile:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_config" not in f.attrs:
+                raise _refuse(
+                    path,
+                    "is an HDF5 file without a model_config: not a full Keras model",
+                    hint="a weights-only file needs --config, or is a cnnrun .weights.h5",
+                )
+            raw = f.attrs["model_config"]
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if len(text) > MAX_CONFIG_BYTES:
+                raise _refuse(path, "its model_config is larger than 16 MB; refused")
+            if "model_weights" not in f:
+                raise _refuse(path, "holds an architecture but no model_weights group")
+    except OSError as e:
+        raise _refuse(path, f"cannot be read as HDF5 (truncated or damaged: {e})") from None
+    return KerasModelFile(path, "h5", _json(path, text, "model_config"))
+
+
+def read_keras_model(path: Path) -> KerasModelFile:
+    """Read a Keras model file's architecture, checking its format against its name.
+
+    Raises:
+        UserError: unreadable, truncated, too large, a `.keras` named `.h5` or the reverse.
+    """
+    kind = sniff(path)
+    suffix = path.suffix.lower()
+    if kind == "keras" and suffix in (".h5", ".hdf5"):
+        raise _refuse(path, "is a .keras zip archive named .h5", hint="rename it to .keras")
+    if kind == "h5" and suffix == ".keras":
+        raise _refuse(path, "is an HDF5 file named .keras", hint="rename it to .h5")
+    if kind == "keras":
+        return _read_zip(path)
+    if kind == "h5":
+        return _read_h5(path)
+    raise _refuse(path, "is neither a .keras archive nor an HDF5 file (truncated, or not a model)")
+
+
+# ---- Keras layers -> cnnrun kinds ---------------------------------------------------------------
+
+# Arguments that only choose an initialiser, or that every cnnrun layer has as Keras's default:
+# dropped (initialisers, with a note: trained weights replace them).
+INITIALISERS = {
+    "kernel_initializer", "bias_initializer", "depthwise_initializer",
+    "pointwise_initializer", "beta_initializer", "gamma_initializer",
+    "moving_mean_initializer", "moving_variance_initializer", "embeddings_initializer",
+}  # fmt: skip
+IGNORED = {"name", "trainable", "dtype", "seed", "data_format"}
+# Arguments cnnrun cannot express unless they hold these values.
+REQUIRED = {
+    "groups": 1,
+    "bias_regularizer": None,
+    "activity_regularizer": None,
+    "kernel_constraint": None,
+    "bias_constraint": None,
+    "depthwise_constraint": None,
+    "pointwise_constraint": None,
+    "beta_constraint": None,
+    "gamma_constraint": None,
+    "beta_regularizer": None,
+    "gamma_regularizer": None,
+    "depthwise_regularizer": None,
+    "pointwise_regularizer": None,
+    "noise_shape": None,
+    "keepdims": False,
+    "renorm": False,
+    "renorm_clipping": None,
+    "renorm_momentum": 0.99,
+    "quantization_config": None,
+    "synchronized": False,
+    "rms_scaling": False,
+    "interpolation": "bilinear",
+    "fill_value": 0.0,
+    "value_range": [0, 255],
+}
+
+# Keras class -> (cnnrun kind, {keras argument: cnnrun argument}) for the arguments it keeps.
+CONV = ["filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias"]
+LAYER_MAP: dict[str, tuple[str, list[str]]] = {
+    "Conv2D": ("conv2d", CONV),
+    "SeparableConv2D": ("separableconv2d", [*CONV, "depth_multiplier"]),
+    "DepthwiseConv2D": ("depthwiseconv2d", [*CONV[1:], "depth_multiplier"]),
+    "Dense": ("dense", ["units", "activation", "use_bias"]),
+    "MaxPooling2D": ("maxpool2d", ["pool_size", "strides", "padding"]),
+    "AveragePooling2D": ("avgpool2d", ["pool_size", "strides", "padding"]),
+    "GlobalAveragePooling2D": ("globalavgpool2d", []),
+    "GlobalMaxPooling2D": ("globalmaxpool2d", []),
+    "Flatten": ("flatten", []),
+    "ZeroPadding2D": ("zeropadding2d", ["padding"]),
+    "Dropout": ("dropout", ["rate"]),
+    "SpatialDropout2D": ("spatialdropout2d", ["rate"]),
+    "GaussianDropout": ("gaussiandropout", ["rate"]),
+    "GaussianNoise": ("gaussiannoise", ["stddev"]),
+    "BatchNormalization": ("batchnorm", ["momentum", "epsilon", "center", "scale"]),
+    "LayerNormalization": ("layernorm", ["epsilon", "center", "scale"]),
+    "GroupNormalization": ("groupnorm", ["groups", "epsilon", "center", "scale"]),
+    "Activation": ("activation", ["activation"]),
+    "ReLU": ("activation", []),
+    "RandomFlip": ("randomflip", ["mode"]),
+    "RandomRotation": ("randomrotation", ["factor", "fill_mode"]),
+    "RandomZoom": ("randomzoom", ["height_factor", "width_factor", "fill_mode"]),
+    "RandomTranslation": ("randomtranslation", ["height_factor", "width_factor", "fill_mode"]),
+}
+# Classes that hold no layer of the network: the input, and a leading pixel scaling.
+STRUCTURAL = {"InputLayer", "Rescaling"}
+KNOWN = {*LAYER_MAP, *STRUCTURAL}
+# Arguments whose Keras default cnnrun's kind differs from or does not have: checked by value.
+AXIS_LAST = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
+
+
+@dataclass
+class MappedModel:
+    """A Keras model as cnnrun sees it.
+
+    Args:
+        layers: cnnrun layer entries (`{kind: {argument: value}}`), in order.
+        input_shape: (height, width, channels).
+        num_classes: units of the last dense layer (2 for one sigmoid unit).
+        scale: the pixel scaling of a leading `Rescaling` layer, or None.
+        notes: what was dropped or assumed, one line each.
+        weighted: the Keras layer names whose weights the cnnrun layers take, in order.
+    """
+
+    layers: list[dict]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    scale: float | None = None
+    notes: list[str] = field(default_factory=list)
+    weighted: list[str] = field(default_factory=list)
+
+
+def _layer_list(model: KerasModelFile) -> list[dict]:
+    """The layers of a Sequential model, or of a functional one that is a single chain."""
+    cls = model.config.get("class_name")
+    cfg = model.config.get("config") or {}
+    layers = cfg.get("layers")
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(layers, list):
+        raise _refuse(
+            model.path, f"its top level is a {cls!r}, not a Keras Sequential or functional model"
+        )
+    if cls == "Sequential":
+        return layers
+    inputs, outputs = cfg.get("input_layers") or [], cfg.get("output_layers") or []
+    if len(inputs) != 1 or (isinstance(inputs[0], list) and len(inputs) > 1):
+        raise _refuse(model.path, f"has {len(inputs)} inputs; cnnrun classifies one image input")
+    if len(outputs) != 1:
+        raise _refuse(model.path, f"has {len(outputs)} outputs; cnnrun needs one class output")
+    for i, layer in enumerate(layers[1:], start=1):
+        inbound = layer.get("inbound_nodes") or []
+        parents = _parents(inbound)
+        if parents != [layers[i - 1].get("name")]:
+            raise _refuse(
+                model.path,
+                f"layer {i} ({layer.get('class_name')}) takes {parents or 'no'} as input, not "
+                "the layer before it: cnnrun imports models that are one chain of layers",
+            )
+    return layers
+
+
+def _parents(inbound: list) -> list[str]:
+    """The names of the layers feeding a functional layer (Keras 3 and Keras 2 layouts)."""
+    names: list[str] = []
+    for node in inbound:
+        if isinstance(node, dict):  # Keras 3: {"args": [{"class_name": "__keras_tensor__", ...}]}
+            for arg in node.get("args", []):
+                for t in arg if isinstance(arg, list) else [arg]:
+                    if isinstance(t, dict) and "keras_history" in t.get("config", {}):
+                        names.append(t["config"]["keras_history"][0])
+        elif isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs]]
+            names += [item[0] for item in node if isinstance(item, list) and item]
+    return names
+
+
+def _check_known(model: KerasModelFile, layers: list[dict]) -> None:
+    for i, layer in enumerate(layers):
+        cls = layer.get("class_name")
+        module = str(layer.get("module") or "keras.layers")
+        if cls == "Lambda":
+            raise _refuse(
+                model.path,
+                f"layer {i} is a Lambda layer: its code would run when the model loads; refused",
+                hint="rebuild the model without Lambda layers",
+            )
+        if (
+            cls not in KNOWN
+            or layer.get("registered_name") not in (None, cls)
+            or not module.startswith("keras")
+        ):
+            raise _refuse(
+                model.path,
+                f"layer {i} is a {cls!r} ({module}), which cnnrun does not know: custom objects "
+                "and unknown layers are refused before anything is loaded",
+                hint="supported: " + ", ".join(sorted(KNOWN)),
+            )
+
+
+def _value(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _map_layer(model: KerasModelFile, i: int, layer: dict, notes: list[str]) -> dict:
+    cls, cfg = layer["class_name"], dict(layer.get("config") or {})
+    kind, keep = LAYER_MAP[cls]
+    where = f"layer {i} ({cls})"
+    if cls in AXIS_LAST and cfg.get("axis", -1) not in (-1, 3, [-1], [3]):
+        raise _refuse(model.path, f"{where}: axis {cfg['axis']!r}; cnnrun normalises the last axis")
+    if cls == "ReLU":
+        return _relu(model, where, cfg)
+    args: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if key in IGNORED or key == "axis" or (key in REQUIRED and _value(value) == REQUIRED[key]):
+            continue
+        if key in INITIALISERS:
+            if value is not None and not _stock_initializer(value):
+                notes.append(f"{where}: {key} dropped (trained weights replace it)")
+        elif key == "kernel_regularizer" and kind in ("conv2d", "dense", "separableconv2d"):
+            args.update(_l2(model, where, value))
+        elif key in keep:
+            args[key] = _value(value)
+        else:
+            raise _refuse(
+                model.path,
+                f"{where}: argument {key}={value!r} has no cnnrun equivalent",
+                hint=f"cnnrun's {kind} takes: {', '.join(keep) or 'no arguments'}",
+            )
+    if "activation" in keep and args.get("activation") is None:
+        args["activation"] = "linear"
+    return {kind: args}
+
+
+def _stock_initializer(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") in STOCK_INITIALIZERS
+
+
+# Keras's default initialisers: dropping them loses nothing worth a note.
+STOCK_INITIALIZERS = {"GlorotUniform", "Zeros", "Ones", "HeNormal"}
+
+
+def _relu(model: KerasModelFile, where: str, cfg: dict) -> dict:
+    plain = (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))
+    if any(cfg.get(k, d) not in (None, d) for k, d in plain):
+        raise _refuse(model.path, f"{where}: only a plain ReLU maps onto activation: relu")
+    return {"activation": {"activation": "relu"}}
+
+
+def _l2(model: KerasModelFile, where: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict) and value.get("class_name") == "L2":
+        return {"l2": float(value["config"]["l2"])}
+    if (
+        isinstance(value, dict)
+        and value.get("class_name") == "L1L2"
+        and not value["config"].get("l1")
+    ):
+        return {"l2": float(value["config"]["l2"])}
+    raise _refuse(model.path, f"{where}: kernel_regularizer {value!r}; cnnrun takes an L2 one only")
+
+
+def _input_shape(model: KerasModelFile, layers: list[dict]) -> tuple[int, int, int]:
+    first = layers[0] if layers else {}
+    cfg = first.get("config") or {}
+    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    if shape is None and first.get("build_config"):
+        shape = first["build_config"].get("input_shape")
+    if shape is None:
+        shape = model.config.get("build_input_shape") or (model.config.get("config") or {}).get(
+            "build_input_shape"
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or not all(isinstance(s, int) and s > 0 for s in shape[1:])
+    ):
+        raise _refuse(
+            model.path,
+            f"its input shape is {shape!r}; cnnrun needs (height, width, channels) images",
+        )
+    return shape[1], shape[2], shape[3]
+
+
+def to_cnnrun(model: KerasModelFile) -> MappedModel:
+    """Map a Keras model onto cnnrun's layer kinds, refusing what has no equivalent.
+
+    Raises:
+        UserError: an unknown or unsafe layer (`Lambda`, custom objects), a branched graph, several
+            inputs or outputs, an argument or value cnnrun cannot express, or an output that is
+            not a class distribution; each names the layer's index and Keras class.
+    """
+    layers = _layer_list(model)
+    _check_known(model, layers)
+    shape = _input_shape(model, layers)
+    notes: list[str] = []
+    out: list[dict] = []
+    weighted: list[str] = []
+    scale = None
+    body = [(i, layer) for i, layer in enumerate(layers) if layer["class_name"] != "InputLayer"]
+    for n, (i, layer) in enumerate(body):
+        if layer["class_name"] == "Rescaling":
+            scale = _rescaling(model, i, layer, first=n == 0)
+            continue
+        out.append(_map_layer(model, i, layer, notes))
+        weighted.append(str((layer.get("config") or {}).get("name", "")))
+    units = _output_units(model, out)
+    return MappedModel(out, shape, units, scale, notes, weighted)
+
+
+def _rescaling(model: KerasModelFile, i: int, layer: dict, first: bool) -> float:
+    cfg = layer.get("config") or {}
+    scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
+    if not first or offset or not isinstance(scale, int | float):
+        raise _refuse(
+            model.path,
+            f"layer {i} (Rescaling): only a first Rescaling(scale) without offset maps onto "
+            "cnnrun's pixel scaling",
+        )
+    return float(scale)
+
+
+def _output_units(model: KerasModelFile, layers: list[dict]) -> int:
+    last = next(
+        (
+            e
+            for e in reversed(layers)
+            if next(iter(e)) not in ("dropout", "gaussiandropout", "gaussiannoise")
+        ),
+        None,
+    )
+    kind, args = next(iter(last.items())) if last else ("none", {})
+    act = args.get("activation", "linear")
+    if kind != "dense" and not (kind == "activation" and act == "softmax"):
+        raise _refuse(
+            model.path, f"ends in {kind}, not a dense layer: its output is not a class distribution"
+        )
+    units = next((e["dense"]["units"] for e in reversed(layers) if "dense" in e), 0)
+    if act not in ("softmax", "linear", "sigmoid") or (act == "sigmoid" and units != 1):
+        raise _refuse(
+            model.path,
+            f"its output layer's activation is {act} over {units} units: not a class distribution",
+            hint="cnnrun reads softmax outputs, logits (linear) and one sigmoid unit",
+        )
+    return 2 if units == 1 else units

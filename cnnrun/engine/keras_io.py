@@ -1,0 +1,174 @@
+"""Keras model files in: predicted from, imported as a cnnrun config and weights file.
+
+`cnnrun.config.keras_model` reads a file's architecture without Keras and refuses what it
+cannot map; only then is the file loaded, with `safe_mode=True`, and its weights copied into
+the network cnnrun builds from the mapped config, so a Keras model predicts, exports and
+trains through the same code as a cnnrun run.
+
+Example:
+    >>> pred = keras_predictor(Path("model.keras"), class_names=None, scale=None)
+    >>> pred.meta["assumed"]
+    ['class names: the class indices 0..2', ...]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+from pydantic import ValidationError
+
+from cnnrun import __version__
+from cnnrun.config.keras_model import KerasModelFile, MappedModel, read_keras_model, to_cnnrun
+from cnnrun.config.messages import from_pydantic
+from cnnrun.config.schema import Config
+from cnnrun.engine.model import build_model
+from cnnrun.engine.predict import Predictor
+from cnnrun.errors import Problem, UserError
+
+NO_DATA = {"source": "none"}
+
+
+@dataclass
+class KerasImport:
+    """A Keras model file as cnnrun sees it: its config, its network, what was assumed.
+
+    Args:
+        config: the cnnrun config it maps onto (data: none unless given).
+        model: the float32 cnnrun network holding the file's weights.
+        class_names: from `--class-names`, the file's cnnrun metadata, or the indices.
+        scale: the pixel scaling for arrays, or None (arrays as stored, images / 255).
+        notes: what was dropped or assumed, one line each.
+        source: the file as read.
+    """
+
+    config: Config
+    model: keras.Model
+    class_names: list[str]
+    scale: float | None
+    notes: list[str] = field(default_factory=list)
+    source: KerasModelFile | None = None
+
+
+def _config(path: Path, mapped: MappedModel, data: dict | None) -> Config:
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem.removesuffix(".weights"))[:64] or "imported"
+    raw = {
+        "name": name if name[0].isalnum() else f"m{name}"[:64],
+        "data": data or NO_DATA,
+        "model": {"input_shape": list(mapped.input_shape), "layers": mapped.layers},
+    }
+    if mapped.num_classes == 2 and "sigmoid" in json.dumps(mapped.layers[-1]):
+        raw["train"] = {"loss": "binary_crossentropy"}
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        problems = [from_pydantic(err) for err in e.errors()]
+        raise UserError(
+            [Problem(f"{p.path}: {p.message}", file=str(path), hint=p.hint) for p in problems]
+        ) from None
+
+
+def _weighted(model: keras.Model) -> list[keras.layers.Layer]:
+    return [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer | keras.layers.Rescaling)
+    ]
+
+
+def _copy_weights(source: keras.Model, target: keras.Model, by_name: bool, path: Path) -> None:
+    """Every layer's weights from the loaded Keras model into cnnrun's network."""
+    if by_name:  # a model cnnrun exported: the same layers, the same names
+        pairs = [(source.get_layer(t.name), t) for t in target.layers if t.weights]
+    else:
+        pairs = list(zip(_weighted(source), _weighted(target), strict=True))
+    for src, dst in pairs:
+        theirs, ours = src.get_weights(), dst.get_weights()
+        if [w.shape for w in theirs] != [w.shape for w in ours]:
+            raise UserError(
+                Problem(
+                    f"layer {src.name} ({type(src).__name__}) holds weights of shapes "
+                    f"{[w.shape for w in theirs]}, cnnrun's {dst.name} expects "
+                    f"{[w.shape for w in ours]}",
+                    file=str(path),
+                )
+            )
+        dst.set_weights(theirs)
+
+
+def read_keras(
+    path: Path, class_names: list[str] | None = None, data: dict | None = None
+) -> KerasImport:
+    """Check, load (`safe_mode=True`) and map a `.keras` or legacy `.h5` model.
+
+    Args:
+        path: the model file.
+        class_names: names for the output units, in order (default: the file's cnnrun
+            metadata, else the indices).
+        data: the `data:` section for the config (default: none).
+
+    Raises:
+        UserError: anything `cnnrun.config.keras_model` refuses, a file Keras cannot load,
+            or class names that do not match the output.
+    """
+    source = read_keras_model(path)
+    stored = (source.cnnrun or {}).get("config")
+    if stored:  # exported by cnnrun: its own config comes back whole
+        config = Config.model_validate(stored if data is None else {**stored, "data": data})
+        mapped, notes = None, []
+    else:
+        mapped = to_cnnrun(source)
+        config, notes = _config(path, mapped, data), list(mapped.notes)
+    try:
+        loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is the problem
+        first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise UserError(Problem(f"Keras cannot load it: {first}", file=str(path))) from None
+    model = build_model(config, compile=False)
+    _copy_weights(loaded, model, by_name=stored is not None, path=path)
+    units = model.output_shape[-1]
+    units = 2 if units == 1 else units
+    names = class_names or (source.cnnrun or {}).get("class_names")
+    if names is None:
+        names = [str(i) for i in range(units)]
+        notes.append(f"class names: the class indices 0..{units - 1} (--class-names to name them)")
+    if len(names) != units:
+        raise UserError(
+            Problem(f"--class-names gives {len(names)} names, the model outputs {units} classes")
+        )
+    scale = mapped.scale if mapped is not None else (source.cnnrun or {}).get("scale")
+    if mapped is not None and mapped.scale is not None:
+        notes.append(f"pixel scaling: {mapped.scale:g}, from the model's leading Rescaling layer")
+    return KerasImport(config, model, list(map(str, names)), scale, notes, source)
+
+
+def keras_predictor(path: Path, class_names: list[str] | None, scale: float | None) -> Predictor:
+    """A `Predictor` for a Keras model file; what was assumed is in `meta["assumed"]`."""
+    imp = read_keras(path, class_names)
+    notes = list(imp.notes)
+    used = scale if scale is not None else imp.scale
+    if used is None:
+        notes.append("pixel scaling: arrays as they are stored, images divided by 255 (--scale)")
+    meta = {"assumed": notes, "source": imp.source.format if imp.source else "keras"}
+    return Predictor(imp.model, imp.config, imp.class_names, 1.0 if used is None else used, meta)
+
+
+def metadata(imp: KerasImport, path: Path) -> dict[str, Any]:
+    """cnnrun's weights-file metadata for an imported model."""
+    import tensorflow as tf
+
+    return {
+        "config": imp.config.resolved(),
+        "class_names": imp.class_names,
+        "input_shape": list(imp.config.model.input_shape or ()),
+        "preprocessing": {"scale": imp.scale if imp.scale is not None else 1 / 255},
+        "precision": "float32",
+        "imported_from": str(path),
+        "cnnrun_version": __version__,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+    }
