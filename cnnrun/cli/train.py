@@ -17,6 +17,7 @@ from cnnrun.cli.common import (
     SetOpt,
     StrictOpt,
     complete_run_dir,
+    complete_weights,
     consoles,
     emit_json,
     guard,
@@ -43,6 +44,11 @@ WorkersOpt = Annotated[
 WorkerIndexOpt = Annotated[
     int | None, typer.Option(min=0, metavar="I", help="With --workers: this process's place.")
 ]
+
+InitOpt = path_option(
+    "FILE", "Start from these weights (a .weights.h5 of the same network): fine-tuning.",
+    complete_weights,
+)  # fmt: skip
 
 
 def render_summary(summary: RunSummary, out: Any) -> None:
@@ -85,6 +91,7 @@ def train(
     workers: WorkersOpt = None,
     worker_index: WorkerIndexOpt = None,
     strict: StrictOpt = False,
+    init_weights: InitOpt = None,
 ) -> None:
     """Train an experiment into a new run folder.
 
@@ -99,7 +106,7 @@ def train(
         out, err = consoles()
         request = TrainRequest(
             config, list(set_ or []), runs_dir, name, resume, epochs, force,
-            list(fail_under or []), workers, worker_index, strict, opts.debug,
+            list(fail_under or []), workers, worker_index, strict, opts.debug, init_weights,
         )  # fmt: skip
         outcome = start_training(request, reporter_for(opts.json, opts.quiet, out, err))
         if opts.json and outcome.summary is not None:

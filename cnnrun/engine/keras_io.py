@@ -172,3 +172,43 @@ def metadata(imp: KerasImport, path: Path) -> dict[str, Any]:
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
+
+
+def write_import(
+    path: Path, config_path: Path, weights_path: Path, data: dict | None, class_names: list | None
+) -> list[str]:
+    """`cnnrun import`: write the mapped config (YAML) and a self-describing weights file.
+
+    Returns:
+        What was dropped or assumed, one line each.
+    """
+    import yaml
+
+    from cnnrun import atomic
+    from cnnrun.runs import weights
+
+    imp = read_keras(path, class_names, data)
+    cfg = imp.config
+    config_path.parent.mkdir(parents=True, exist_ok=True)  # only now: the model was accepted
+    if imp.source is not None and imp.source.cnnrun:  # cnnrun's own export: the whole config
+        doc = cfg.resolved()
+    else:
+        doc = {"name": cfg.name, "data": cfg.data.model_dump(exclude_defaults=True)}
+        doc["model"] = {
+            "input_shape": list(cfg.model.input_shape or ()),
+            "layers": [{e.kind: e.args.model_dump(mode="json", exclude_defaults=True)}
+                       for e in cfg.model.layers],
+        }  # fmt: skip
+        if cfg.train.loss != "sparse_categorical_crossentropy":
+            doc["train"] = {"loss": cfg.train.loss}
+    header = (
+        f"# Imported by cnnrun {__version__} from {path.name}; its weights are in "
+        f"{weights_path.name}.\n"
+    )
+    if cfg.data.source == "none":
+        header += "# data: none is the one thing to fill in before `cnnrun train` (docs/data.md).\n"
+    atomic.write_text(config_path, header + yaml.safe_dump(doc, sort_keys=False))
+    with atomic.atomic_path(weights_path) as tmp:
+        keras.saving.save_weights(imp.model, tmp)
+        weights.add_metadata(tmp, metadata(imp, path))
+    return imp.notes

@@ -36,6 +36,7 @@ from cnnrun.engine.precise_bn import (
     sample_images,
 )
 from cnnrun.engine.precision import resolve as resolve_precision
+from cnnrun.engine.predict import check_weights_match
 from cnnrun.engine.recorder import Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
 from cnnrun.errors import Problem, UserError
@@ -69,13 +70,14 @@ class Prepared:
     precision: dict[str, str] | None = None  # requested, policy, reason
 
 
-def prepare(plan: Plan, precision: str | None = None) -> Prepared:
+def prepare(plan: Plan, precision: str | None = None, init_weights: Path | None = None) -> Prepared:
     """Load and split the data and build the model; raises `UserError` on bad data.
 
     Args:
         plan: the checked experiment.
         precision: the dtype policy to keep (a resumed run's); by default `train.precision`,
             with `auto` resolved on this machine.
+        init_weights: a weights file of the same network to start from (fine-tuning).
     """
     cfg = plan.config
     strategy = distribute.make_strategy(cfg.distribute)  # before any other TensorFlow work
@@ -93,6 +95,9 @@ def prepare(plan: Plan, precision: str | None = None) -> Prepared:
         model = build_model(cfg, steps_per_epoch=per_epoch, precision=policy)
         # fit would build the optimizer at its first step; its slots are in last.weights.h5
         model.optimizer.build(model.trainable_variables)
+        if init_weights is not None:
+            check_weights_match(model, init_weights)
+            keras.saving.load_weights(model, init_weights, objects_to_skip=[model.optimizer])
     return Prepared(plan, splits, model, strategy, chosen)
 
 

@@ -27,6 +27,7 @@ from cnnrun.runs import gates as gating
 from cnnrun.runs.compare import config_diff
 from cnnrun.runs.folder import CONFIG, run_lock
 from cnnrun.runs.summary import RunSummary, read_summary
+from cnnrun.runs.weights import read_metadata
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainRequest:
     worker_index: int | None = None
     strict: bool = False
     debug: bool = False
+    init_weights: Path | None = None  # fine-tuning: the weights training starts from
 
 
 @dataclass
@@ -146,6 +148,10 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
         raise UserError(Problem("give a CONFIG to train, or --resume RUN_DIR"))
     if req.resume is None and (req.epochs or req.force):
         raise UserError(Problem("--epochs and --force go with --resume"))
+    if req.resume is not None and req.init_weights is not None:
+        raise UserError(Problem("--init-weights starts a new run; --resume continues one"))
+    if req.init_weights is not None:
+        read_metadata(req.init_weights)  # a readable weights file, before TensorFlow starts
     if req.resume is not None:
         return resume_plan(req, sets)
     return make_plan(load_config(req.config, sets), strict=req.strict), None
@@ -220,7 +226,7 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
     reporter.warn(plan.warnings)
     training = engine.load(req.debug)
     kept = (before.precision or {}).get("policy") if before is not None else None
-    prep = training.prepare(plan, precision=kept)
+    prep = training.prepare(plan, precision=kept, init_weights=req.init_weights)
     _check_prepared(req, prep, before, gates)
     reporter.note(_describe(prep, before, req))
     try:

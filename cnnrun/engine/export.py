@@ -1,0 +1,334 @@
+"""Trained networks out to the formats people deploy, each checked in its own runtime.
+
+Through Keras's own `model.save` (`.keras`) and `model.export` (SavedModel, ONNX, LiteRT):
+the older converters fail on Keras 3 (`TFLiteConverter.from_keras_model`,
+tensorflow/tensorflow#63867; `tf2onnx.convert.from_keras`, onnx/tensorflow-onnx#2329). The
+network is rebuilt in float32 whatever trained it. After writing, every artifact is loaded
+in its runtime (Keras; `tf.saved_model.load` and its `serve` signature; onnxruntime; the
+LiteRT interpreter of ai-edge-litert) and run on a reference batch, against cnnrun's own
+probabilities; the batch and those probabilities stay beside the artifacts, so `--verify`
+can run the same check later.
+
+Example:
+    >>> results = export_all(source, ["onnx"], Path("export"))
+    >>> results[0].max_diff < 1e-4
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnrun import __version__, atomic
+from cnnrun.config.keras_model import CNNRUN_MEMBER
+from cnnrun.config.schema import Config
+from cnnrun.engine.model import from_logits
+from cnnrun.errors import Problem, UserError
+from cnnrun.runs.keras_files import ARTIFACTS
+
+REFERENCE = "reference.npz"
+# An artifact whose probabilities differ from cnnrun's by more than this disagrees.
+TOLERANCE = 1e-4
+# A quantized artifact may lose at most this much test accuracy (one point).
+QUANTIZED_DROP = 0.01
+REFERENCE_IMAGES = 64
+
+
+@dataclass
+class Source:
+    """What is exported: the float32 network and what a deployment needs to know.
+
+    Args:
+        model: the network, float32.
+        config: its cnnrun config.
+        class_names: the output classes, in order.
+        scale: multiplies stored pixels into the network's input range.
+        x: reference images, scaled; y: their labels, or None.
+        origin: where the reference images came from.
+        calibration: training images for int8 calibration (scaled), or None.
+    """
+
+    model: keras.Model
+    config: Config
+    class_names: list[str]
+    scale: float
+    x: np.ndarray
+    y: np.ndarray | None
+    origin: str
+    calibration: np.ndarray | None = None
+
+
+@dataclass
+class Checked:
+    """One artifact, checked in its runtime."""
+
+    format: str
+    path: str
+    max_diff: float
+    ok: bool
+    accuracy: float | None = None
+    reference_accuracy: float | None = None
+    quantize: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probabilities(model: Any, config: Config, x: np.ndarray) -> np.ndarray:
+    """Class probabilities from any artifact's raw outputs (logits turned into them)."""
+    out = np.asarray(model(x) if callable(model) else model, dtype=np.float64)
+    if from_logits(config):
+        out = 1 / (1 + np.exp(-out)) if out.shape[-1] == 1 else _softmax(out)
+    if out.shape[-1] == 1:
+        out = np.concatenate([1 - out, out], axis=-1)
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
+    """What a deployment needs to preprocess as training did, beside each artifact."""
+    from cnnrun.engine.summaries import config_hash
+
+    return {
+        "format": fmt,
+        "class_names": source.class_names,
+        "input_shape": [None, *source.config.model.input_shape],
+        "input_dtype": "int8" if quantize == "int8" else "float32",
+        "pixel_scale": source.scale,
+        "preprocessing": f"multiply stored pixels (0..255 for images) by {source.scale:g}",
+        "from_logits": from_logits(source.config),
+        "quantize": quantize,
+        "cnnrun_config_hash": config_hash(source.config.resolved()),
+        "cnnrun_version": __version__,
+    }
+
+
+def _write_keras(source: Source, path: Path) -> None:
+    meta = {"config": source.config.resolved(), "class_names": source.class_names,
+            "scale": source.scale, "cnnrun_version": __version__}  # fmt: skip
+    with atomic.atomic_path(path) as tmp:  # the temporary name keeps the .keras suffix
+        keras.saving.save_model(source.model, tmp)
+        with zipfile.ZipFile(tmp, "a") as z:  # Keras reads its own members and ignores this one
+            z.writestr(CNNRUN_MEMBER, json.dumps(meta))
+
+
+def _litert_options(source: Source, quantize: str | None) -> dict:
+    # Builtin operators only: the interpreter in ai-edge-litert has no TF-ops delegate.
+    ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        if quantize == "int8"
+        else tf.lite.OpsSet.TFLITE_BUILTINS
+    ]
+    options: dict[str, Any] = {"target_spec": {"supported_ops": ops}}
+    if quantize == "float16":
+        spec = {"supported_ops": ops, "supported_types": [tf.float16]}
+        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": spec}
+    elif quantize == "int8":
+        images = source.calibration if source.calibration is not None else source.x
+        sample = images[:200].astype(np.float32)
+
+        def representative() -> Any:
+            for i in range(len(sample)):
+                yield [sample[i : i + 1]]
+
+        options.update(optimizations=[tf.lite.Optimize.DEFAULT],
+                       representative_dataset=representative,
+                       inference_input_type=tf.int8, inference_output_type=tf.int8)  # fmt: skip
+    return options
+
+
+def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = None) -> Path:
+    """Write one format into `out` (through a temporary name) with its JSON beside it.
+
+    Raises:
+        UserError: a network LiteRT's builtin operators cannot express.
+    """
+    path = out / ARTIFACTS[fmt]
+    if fmt == "keras":
+        _write_keras(source, path)
+    elif fmt == "savedmodel":
+        source.model.export(str(path), format="tf_saved_model", verbose=False)
+    elif fmt == "onnx":
+        source.model.export(str(path), format="onnx", verbose=False)
+    else:
+        try:
+            source.model.export(
+                str(path), format="litert", verbose=False, **_litert_options(source, quantize)
+            )
+        except Exception as e:  # noqa: BLE001 - the converter's errors are long; say what it means
+            first = str(e).strip().splitlines()[-1][:300] if str(e) else type(e).__name__
+            raise UserError(
+                Problem(
+                    f"LiteRT cannot express this network with its builtin operators: {first}",
+                    file=str(path),
+                    hint="export it as onnx or savedmodel instead",
+                )
+            ) from None
+    atomic.write_text(
+        out / f"{ARTIFACTS[fmt]}.json", json.dumps(sidecar(source, fmt, quantize), indent=2)
+    )
+    return path
+
+
+def run_artifact(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
+    """The artifact's raw outputs on `x`, computed by its own runtime."""
+    if fmt == "keras":
+        return keras.saving.load_model(path, compile=False, safe_mode=True).predict(x, verbose=0)
+    if fmt == "savedmodel":
+        loaded = tf.saved_model.load(str(path))  # held: its variables die with it
+        return loaded.serve(tf.constant(x)).numpy()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+    return _run_litert(path, x)
+
+
+def _run_litert(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    data = x
+    if inp["dtype"] == np.int8:  # full-integer: quantize the input as the converter says
+        s, z = inp["quantization"]
+        data = np.clip(np.round(x / s + z), -128, 127).astype(np.int8)
+    interpreter.set_tensor(inp["index"], data)
+    interpreter.invoke()
+    raw = interpreter.get_tensor(out["index"])
+    if out["dtype"] == np.int8:
+        s, z = out["quantization"]
+        raw = (raw.astype(np.float32) - z) * s
+    return raw
+
+
+def check(
+    fmt: str,
+    path: Path,
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    reference: np.ndarray,
+    quantize: str | None = None,
+) -> Checked:
+    """Run an artifact and compare it with cnnrun's probabilities (or its accuracy, quantized)."""
+    probs = probabilities(run_artifact(fmt, path, x), config, x)
+    diff = float(np.max(np.abs(probs - reference)))
+    if quantize is None or y is None:
+        return Checked(fmt, str(path), diff, diff <= TOLERANCE, quantize=quantize)
+    acc = float(np.mean(probs.argmax(1) == y))
+    ref = float(np.mean(reference.argmax(1) == y))
+    return Checked(fmt, str(path), diff, acc >= ref - QUANTIZED_DROP, acc, ref, quantize)
+
+
+def export_all(
+    source: Source, formats: list[str], out: Path, quantize: str | None = None
+) -> list[Checked]:
+    """Write every format into `out`, keep the reference batch, check each artifact."""
+    out.mkdir(parents=True, exist_ok=True)
+    reference = probabilities(source.model.predict(source.x, verbose=0), source.config, source.x)
+    arrays = {"x": source.x, "probabilities": reference}
+    if source.y is not None:
+        arrays["y"] = source.y
+    with atomic.atomic_path(out / REFERENCE) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    atomic.write_text(out / "export.json", json.dumps({
+        "config": source.config.resolved(), "formats": formats, "quantize": quantize,
+        "reference": source.origin, "cnnrun_version": __version__,
+    }, indent=2))  # fmt: skip
+    results = []
+    for fmt in formats:
+        q = quantize if fmt == "litert" else None
+        path = write_artifact(source, fmt, out, q)
+        results.append(check(fmt, path, source.config, source.x, source.y, reference, q))
+    return results
+
+
+def verify(out: Path) -> list[Checked]:
+    """`cnnrun export --verify DIR`: every artifact in DIR against its kept reference batch."""
+    try:
+        meta = json.loads((out / "export.json").read_text())
+        with np.load(out / REFERENCE) as ref:
+            x, reference = ref["x"], ref["probabilities"]
+            y = ref["y"] if "y" in ref.files else None
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(
+            Problem(
+                f"is not an export folder with export.json and {REFERENCE} ({e})", file=str(out)
+            )
+        ) from None
+    config = Config.model_validate(meta["config"])
+    results = []
+    for fmt in meta["formats"]:
+        path = out / ARTIFACTS[fmt]
+        if not path.exists():
+            results.append(Checked(fmt, str(path), float("inf"), False))
+            continue
+        q = meta.get("quantize") if fmt == "litert" else None
+        results.append(check(fmt, path, config, x, y, reference, q))
+    return results
+
+
+def load_source(target: Path) -> Source:
+    """The network of a run folder, a cnnrun weights file or a Keras model file, with a
+    reference batch: the run's test images (validation images without a test split), or
+    seeded random images when the data is not at hand."""
+    from cnnrun.config.keras_model import is_keras_model
+    from cnnrun.engine.keras_io import read_keras
+    from cnnrun.engine.predict import load_predictor
+    from cnnrun.runs.folder import BEST
+
+    if is_keras_model(target):
+        imp = read_keras(target)
+        model, config, names = imp.model, imp.config, imp.class_names
+        scale, base = imp.scale if imp.scale is not None else 1 / 255, target.parent
+    else:
+        weights = target / BEST if target.is_dir() else target
+        pred = load_predictor(weights)
+        model, config, names, scale, base = (
+            pred.model,
+            pred.config,
+            pred.class_names,
+            pred.scale,
+            weights.parent,
+        )
+    x, y, origin, calibration = _reference(config, base)
+    return Source(model, config, names, scale, x, y, origin, calibration)
+
+
+def _reference(
+    config: Config, base: Path
+) -> tuple[np.ndarray, np.ndarray | None, str, np.ndarray | None]:
+    from cnnrun.engine.pipeline import load_splits
+
+    try:
+        splits = load_splits(config, base)
+    except (UserError, OSError, ValueError):
+        shape = tuple(config.model.input_shape or ())
+        x = np.random.default_rng(0).random((REFERENCE_IMAGES, *shape), dtype=np.float32)
+        return x, None, f"{REFERENCE_IMAGES} seeded random images (the data is not at hand)", None
+    test = len(splits.y_test) > 0
+    xs, ys = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
+    n = min(len(ys), 256)
+    read = lambda a, k: a.read(np.arange(k)) if hasattr(a, "read") else np.asarray(a[:k])  # noqa: E731
+    x = read(xs, n).astype(np.float32) * np.float32(splits.scale)
+    calibration = read(splits.x_train, min(200, len(splits.y_train))).astype(
+        np.float32
+    ) * np.float32(splits.scale)
+    origin = f"the first {n} {'test' if test else 'validation'} images"
+    return x, np.asarray(ys[:n]), origin, calibration
