@@ -268,12 +268,14 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
             model.path, f"its top level is a {cls!r}, not a Keras Sequential or functional model"
         )
     if cls == "Sequential":
+        _check_known(model, layers)
         return layers
-    inputs, outputs = cfg.get("input_layers") or [], cfg.get("output_layers") or []
-    if len(inputs) != 1 or (isinstance(inputs[0], list) and len(inputs) > 1):
+    inputs, outputs = _tensors(cfg.get("input_layers")), _tensors(cfg.get("output_layers"))
+    if len(inputs) != 1:
         raise _refuse(model.path, f"has {len(inputs)} inputs; cnnrun classifies one image input")
     if len(outputs) != 1:
         raise _refuse(model.path, f"has {len(outputs)} outputs; cnnrun needs one class output")
+    _check_known(model, layers)
     for i, layer in enumerate(layers[1:], start=1):
         inbound = layer.get("inbound_nodes") or []
         parents = _parents(inbound)
@@ -284,6 +286,14 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
                 "the layer before it: cnnrun imports models that are one chain of layers",
             )
     return layers
+
+
+def _tensors(spec: Any) -> list:
+    """A functional model's input or output tensors: `[name, 0, 0]` is one, a list of those
+    several."""
+    if not spec:
+        return []
+    return [spec] if isinstance(spec[0], str) else list(spec)
 
 
 def _parents(inbound: list) -> list[str]:
@@ -417,7 +427,6 @@ def to_cnnrun(model: KerasModelFile) -> MappedModel:
             not a class distribution; each names the layer's index and Keras class.
     """
     layers = _layer_list(model)
-    _check_known(model, layers)
     shape = _input_shape(model, layers)
     notes: list[str] = []
     out: list[dict] = []

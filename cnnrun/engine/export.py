@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -161,7 +162,9 @@ def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = N
     elif fmt == "savedmodel":
         source.model.export(str(path), format="tf_saved_model", verbose=False)
     elif fmt == "onnx":
-        source.model.export(str(path), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # tf2onnx probes np.object, which NumPy deprecates
+            warnings.simplefilter("ignore", FutureWarning)
+            source.model.export(str(path), format="onnx", verbose=False)
     else:
         try:
             source.model.export(
