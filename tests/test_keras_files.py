@@ -160,6 +160,7 @@ def test_export_all_four_formats_verified_in_their_runtimes(cli, tiny_config, tm
     p = session.run(None, {session.get_inputs()[0].name: x})[0]
     assert p.shape == (1, 10)
     assert cli("export", "--verify", out).code == 0
+    _readme_deploy_snippets_classify_a_digit(cli, run)
     # weights changed after export: --verify fails with exit 1 and names the format
     model = keras.saving.load_model(out / "model.keras")
     model.layers[-1].set_weights([w * 1.5 for w in model.layers[-1].get_weights()])
@@ -273,3 +274,27 @@ def test_missing_export_packages_name_the_extra(monkeypatch):
     with pytest.raises(UserError, match=r"cnnrun\[export\]"):
         require_packages(["onnx"])
     require_packages(["keras", "savedmodel"])
+
+
+def _readme_deploy_snippets_classify_a_digit(cli, run: Path) -> None:
+    """The README's Deploy snippets, run as written from the run folder on one digit image,
+    agree with `cnnrun predict`."""
+    import re
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from cnnrun.config.schema import DataConfig
+    from cnnrun.data.sources import load_dataset
+
+    ds, _ = load_dataset(DataConfig(source="digits"), Path("."))
+    i = int(np.flatnonzero(ds.y == 3)[0])
+    Image.fromarray((ds.x[i, ..., 0] * ds.scale * 255).astype(np.uint8)).save(run / "digit.png")
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Deploy") : readme.index("## Commands")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    r = subprocess.run([sys.executable, "-c", code], cwd=run, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    predicted = cli("predict", "--run", run, run / "digit.png").stdout.splitlines()[1].split(",")[1]
+    assert r.stdout.split() == [predicted] * 4
