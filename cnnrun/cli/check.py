@@ -61,10 +61,10 @@ def render_layer_table(plan: Any, out: Any) -> None:
     t = plan.table
     cfg = plan.config
     data = cfg.data.dataset if cfg.data.source == "keras" else (cfg.data.path or "built-in")
+    data = "to fill in" if cfg.data.source == "none" else data
     shape = "x".join(map(str, t.input_shape))
-    out.print(
-        f"data: {cfg.data.source} ({data if cfg.data.source != 'none' else 'to fill in'}), input {shape}, {len(plan.class_names)} classes"
-    )
+    classes = len(plan.class_names)
+    out.print(f"data: {cfg.data.source} ({data}), input {shape}, {classes} classes", markup=False)
     table = Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False)
     for name, justify in (
         ("#", "right"),
