@@ -231,7 +231,7 @@ LAYER_MAP: dict[str, tuple[str, list[str]]] = {
     "RandomTranslation": ("randomtranslation", ["height_factor", "width_factor", "fill_mode"]),
 }
 # Classes that hold no layer of the network: the input, and a leading pixel scaling.
-STRUCTURAL = {"InputLayer", "Rescaling"}
+STRUCTURAL = {"InputLayer", "Rescaling", "Add"}
 KNOWN = {*LAYER_MAP, *STRUCTURAL}
 # Arguments whose Keras default cnnrun's kind differs from or does not have: checked by value.
 AXIS_LAST = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
@@ -247,7 +247,7 @@ class MappedModel:
         num_classes: units of the last dense layer (2 for one sigmoid unit).
         scale: the pixel scaling of a leading `Rescaling` layer, or None.
         notes: what was dropped or assumed, one line each.
-        weighted: the Keras layer names whose weights the cnnrun layers take, in order.
+        weights: cnnrun layer name -> the Keras layer whose weights it takes.
     """
 
     layers: list[dict]
@@ -255,11 +255,11 @@ class MappedModel:
     num_classes: int
     scale: float | None = None
     notes: list[str] = field(default_factory=list)
-    weighted: list[str] = field(default_factory=list)
+    weights: dict[str, str] = field(default_factory=dict)
 
 
 def _layer_list(model: KerasModelFile) -> list[dict]:
-    """The layers of a Sequential model, or of a functional one that is a single chain."""
+    """The layers of a Sequential model, or of a functional one with one input and output."""
     cls = model.config.get("class_name")
     cfg = model.config.get("config") or {}
     layers = cfg.get("layers")
@@ -276,15 +276,6 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
     if len(outputs) != 1:
         raise _refuse(model.path, f"has {len(outputs)} outputs; cnnrun needs one class output")
     _check_known(model, layers)
-    for i, layer in enumerate(layers[1:], start=1):
-        inbound = layer.get("inbound_nodes") or []
-        parents = _parents(inbound)
-        if parents != [layers[i - 1].get("name")]:
-            raise _refuse(
-                model.path,
-                f"layer {i} ({layer.get('class_name')}) takes {parents or 'no'} as input, not "
-                "the layer before it: cnnrun imports models that are one chain of layers",
-            )
     return layers
 
 
@@ -334,7 +325,11 @@ def _check_known(model: KerasModelFile, layers: list[dict]) -> None:
 
 
 def _value(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
+    """Keras's `[3, 3]` as cnnrun's `3`, as a user writes it; other values as they are."""
+    v = list(v) if isinstance(v, tuple) else v
+    if isinstance(v, list) and len(v) == 2 and v[0] == v[1] and isinstance(v[0], int):
+        return v[0]
+    return v
 
 
 def _map_layer(model: KerasModelFile, i: int, layer: dict, notes: list[str]) -> dict:
@@ -421,32 +416,175 @@ def _input_shape(model: KerasModelFile, layers: list[dict]) -> tuple[int, int, i
 def to_cnnrun(model: KerasModelFile) -> MappedModel:
     """Map a Keras model onto cnnrun's layer kinds, refusing what has no equivalent.
 
+    A functional model may branch only as a residual block does: an `Add` of a chain of
+    layers and the chain's own input (identity shortcut) or one 1x1 `Conv2D` of it
+    (projection), optionally followed by an activation; blocks may nest.
+
     Raises:
-        UserError: an unknown or unsafe layer (`Lambda`, custom objects), a branched graph, several
-            inputs or outputs, an argument or value cnnrun cannot express, or an output that is
-            not a class distribution; each names the layer's index and Keras class.
+        UserError: an unknown or unsafe layer (`Lambda`, custom objects), another kind of
+            branch, several inputs or outputs, an argument or value cnnrun cannot express, or
+            an output that is not a class distribution; each names the layer and Keras class.
     """
     layers = _layer_list(model)
     shape = _input_shape(model, layers)
-    notes: list[str] = []
-    out: list[dict] = []
-    weighted: list[str] = []
+    graph = Graph.of(model, layers)
+    nodes = graph.nodes()
     scale = None
-    body = [(i, layer) for i, layer in enumerate(layers) if layer["class_name"] != "InputLayer"]
-    for n, (i, layer) in enumerate(body):
-        if layer["class_name"] == "Rescaling":
-            scale = _rescaling(model, i, layer, first=n == 0)
-            continue
-        out.append(_map_layer(model, i, layer, notes))
-        weighted.append(str((layer.get("config") or {}).get("name", "")))
-    units = _output_units(model, out)
-    return MappedModel(out, shape, units, scale, notes, weighted)
+    if nodes and nodes[0][0] == "layer" and graph.cls(nodes[0][1]) == "Rescaling":
+        scale = _rescaling(model, graph.index[nodes[0][1]], graph.layers[nodes[0][1]])
+        nodes = nodes[1:]
+    mapped = MappedModel([], shape, 0, scale)
+    mapped.layers = [_entry(model, graph, n, (i,), mapped) for i, n in enumerate(nodes)]
+    mapped.num_classes = _output_units(model, mapped.layers)
+    return mapped
 
 
-def _rescaling(model: KerasModelFile, i: int, layer: dict, first: bool) -> float:
+Node = tuple  # ("layer", name) or ("residual", inner nodes, projection | None, add, act | None)
+
+
+@dataclass
+class Graph:
+    """A Keras model's layers by name, with who feeds whom."""
+
+    model: KerasModelFile
+    layers: dict[str, dict]
+    index: dict[str, int]
+    consumers: dict[str, list[str]]
+    parents: dict[str, list[str]]
+    start: str
+
+    @classmethod
+    def of(cls, model: KerasModelFile, layers: list[dict]) -> Graph:
+        named = {str((lay.get("config") or {}).get("name", i)): lay for i, lay in enumerate(layers)}
+        index = {n: i for i, n in enumerate(named)}
+        if model.config.get("class_name") == "Sequential":  # a chain, in list order
+            body = [n for n in named if named[n]["class_name"] != "InputLayer"]
+            parents = {b: [a] for a, b in zip(["<input>", *body], body, strict=False)}
+            start = "<input>"
+        else:
+            parents = {n: _parents(lay.get("inbound_nodes") or []) for n, lay in named.items()}
+            start = next(n for n, lay in named.items() if lay["class_name"] == "InputLayer")
+        consumers: dict[str, list[str]] = {n: [] for n in [*named, "<input>"]}
+        for n, ps in parents.items():
+            for p in ps:
+                consumers.setdefault(p, []).append(n)
+        return cls(model, named, index, consumers, parents, start)
+
+    def cls(self, name: str) -> str:
+        return str(self.layers[name]["class_name"])
+
+    def where(self, name: str) -> str:
+        return f"layer {self.index[name]} ({self.cls(name)})"
+
+    def nodes(self) -> list[Node]:
+        nodes, join = self._from(self.start)
+        if join is not None:
+            raise _refuse(self.model.path, f"{self.where(join)} adds tensors that do not come "
+                          "from one residual branch")  # fmt: skip
+        return nodes
+
+    def _from(self, x: str) -> tuple[list[Node], str | None]:
+        """The nodes fed by `x`'s output, along the chain, up to an `Add` that ends a branch."""
+        nodes: list[Node] = []
+        while True:
+            cons = self.consumers.get(x, [])
+            if not cons:
+                return nodes, None
+            if len(cons) == 1 and self.cls(cons[0]) == "Add":
+                return nodes, cons[0]
+            if len(cons) == 1:
+                nodes.append(("layer", cons[0]))
+                x = cons[0]
+                continue
+            block, x = self._block(x)
+            nodes.append(block)
+
+    def _branch(self, first: str) -> tuple[list[Node], str | None]:
+        if self.cls(first) == "Add":
+            return [], first
+        rest, join = self._from(first)
+        return [("layer", first), *rest], join
+
+    def _block(self, x: str) -> tuple[Node, str]:
+        cons = self.consumers[x]
+        branches = [self._branch(c) for c in cons]
+        joins = {j for _, j in branches}
+        if len(cons) != 2 or len(joins) != 1 or None in joins:
+            raise _refuse(
+                self.model.path,
+                f"the output of {self.where(x)} branches in a way other than a residual block "
+                "(an Add of a chain of layers and its shortcut)",
+            )
+        (add,) = joins
+        branches.sort(key=lambda b: (len(b[0]) > 1 or not self._shortcut(b[0]), len(b[0])))
+        (short, _), (inner, _) = branches
+        last, act = add, None
+        after = self.consumers.get(add, [])
+        if len(after) == 1 and self.cls(after[0]) in ("Activation", "ReLU"):
+            last = act = after[0]
+        projection = short[0][1] if short else None
+        return ("residual", inner, projection, add, act), last
+
+    def _shortcut(self, nodes: list[Node]) -> bool:
+        """An identity (no layer) or one 1x1 convolution."""
+        if not nodes:
+            return True
+        if len(nodes) != 1 or nodes[0][0] != "layer" or self.cls(nodes[0][1]) != "Conv2D":
+            return False
+        return list((self.layers[nodes[0][1]].get("config") or {}).get("kernel_size", [])) == [1, 1]
+
+
+def _entry(model: KerasModelFile, g: Graph, node: Node, path: tuple, mapped: MappedModel) -> dict:
+    """One cnnrun layer entry for a node, recording where its weights come from."""
+    suffix = "_".join(map(str, path))
+    if node[0] == "layer":
+        name = node[1]
+        if g.cls(name) == "Rescaling":
+            raise _refuse(model.path, f"{g.where(name)}: only a first Rescaling maps onto "
+                          "cnnrun's pixel scaling")  # fmt: skip
+        entry = _map_layer(model, g.index[name], g.layers[name], mapped.notes)
+        mapped.weights[f"{next(iter(entry))}_{suffix}"] = name
+        return entry
+    _, inner, projection, _add, act = node
+    if not inner:
+        raise _refuse(model.path, f"a residual branch at {g.where(_add)} has no layers")
+    args: dict[str, Any] = {
+        "layers": [_entry(model, g, n, (*path, i), mapped) for i, n in enumerate(inner)],
+        "shortcut": "projection" if projection else "identity",
+        "activation": _block_activation(model, g, act),
+    }
+    if projection:
+        _check_projection(model, g, projection)
+        mapped.weights[f"residual_{suffix}_projection"] = projection
+    return {"residual": args}
+
+
+def _block_activation(model: KerasModelFile, g: Graph, act: str | None) -> str:
+    if act is None:
+        return "linear"
+    entry = _map_layer(model, g.index[act], g.layers[act], [])
+    return str(entry["activation"]["activation"])
+
+
+def _check_projection(model: KerasModelFile, g: Graph, name: str) -> None:
+    cfg = g.layers[name].get("config") or {}
+    plain = cfg.get("activation") in (None, "linear") and cfg.get("use_bias", True)
+    if (
+        not plain
+        or cfg.get("kernel_regularizer")
+        or list(cfg.get("dilation_rate", [1, 1])) != [1, 1]
+    ):
+        raise _refuse(
+            model.path,
+            f"{g.where(name)}: a projection shortcut maps onto cnnrun's when it is a 1x1 Conv2D "
+            "with a bias, no activation and no regularizer",
+        )
+
+
+def _rescaling(model: KerasModelFile, i: int, layer: dict) -> float:
     cfg = layer.get("config") or {}
     scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
-    if not first or offset or not isinstance(scale, int | float):
+    if offset or not isinstance(scale, int | float):
         raise _refuse(
             model.path,
             f"layer {i} (Rescaling): only a first Rescaling(scale) without offset maps onto "

@@ -72,21 +72,19 @@ def _config(path: Path, mapped: MappedModel, data: dict | None) -> Config:
         ) from None
 
 
-def _weighted(model: keras.Model) -> list[keras.layers.Layer]:
-    return [
-        layer
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer | keras.layers.Rescaling)
-    ]
+def _copy_weights(
+    source: keras.Model, target: keras.Model, names: dict[str, str], path: Path
+) -> None:
+    """Every layer's weights from the loaded Keras model into cnnrun's network.
 
-
-def _copy_weights(source: keras.Model, target: keras.Model, by_name: bool, path: Path) -> None:
-    """Every layer's weights from the loaded Keras model into cnnrun's network."""
-    if by_name:  # a model cnnrun exported: the same layers, the same names
-        pairs = [(source.get_layer(t.name), t) for t in target.layers if t.weights]
-    else:
-        pairs = list(zip(_weighted(source), _weighted(target), strict=True))
-    for src, dst in pairs:
+    Args:
+        names: cnnrun layer name -> Keras layer name; empty for a model cnnrun exported,
+            whose layers have cnnrun's own names.
+    """
+    for dst in target.layers:
+        if not dst.weights:
+            continue
+        src = source.get_layer(names.get(dst.name, dst.name))
         theirs, ours = src.get_weights(), dst.get_weights()
         if [w.shape for w in theirs] != [w.shape for w in ours]:
             raise UserError(
@@ -129,7 +127,7 @@ def read_keras(
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise UserError(Problem(f"Keras cannot load it: {first}", file=str(path))) from None
     model = build_model(config, compile=False)
-    _copy_weights(loaded, model, by_name=stored is not None, path=path)
+    _copy_weights(loaded, model, mapped.weights if mapped is not None else {}, path)
     units = model.output_shape[-1]
     units = 2 if units == 1 else units
     names = class_names or (source.cnnrun or {}).get("class_names")
@@ -174,6 +172,14 @@ def metadata(imp: KerasImport, path: Path) -> dict[str, Any]:
     }
 
 
+def _compact(entry: Any) -> dict:
+    """A layer entry as a user writes it: only the arguments that differ from the defaults."""
+    args = entry.args.model_dump(mode="json", exclude_defaults=True, exclude={"layers"})
+    if entry.spec.block:
+        args["layers"] = [_compact(e) for e in entry.args.layers]
+    return {entry.kind: args}
+
+
 def write_import(
     path: Path, config_path: Path, weights_path: Path, data: dict | None, class_names: list | None
 ) -> list[str]:
@@ -196,8 +202,7 @@ def write_import(
         doc = {"name": cfg.name, "data": cfg.data.model_dump(exclude_defaults=True)}
         doc["model"] = {
             "input_shape": list(cfg.model.input_shape or ()),
-            "layers": [{e.kind: e.args.model_dump(mode="json", exclude_defaults=True)}
-                       for e in cfg.model.layers],
+            "layers": [_compact(e) for e in cfg.model.layers],
         }  # fmt: skip
         if cfg.train.loss != "sparse_categorical_crossentropy":
             doc["train"] = {"loss": cfg.train.loss}
@@ -207,7 +212,8 @@ def write_import(
     )
     if cfg.data.source == "none":
         header += "# data: none is the one thing to fill in before `cnnrun train` (docs/data.md).\n"
-    atomic.write_text(config_path, header + yaml.safe_dump(doc, sort_keys=False))
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    atomic.write_text(config_path, header + text)
     with atomic.atomic_path(weights_path) as tmp:
         keras.saving.save_weights(imp.model, tmp)
         weights.add_metadata(tmp, metadata(imp, path))
