@@ -96,6 +96,10 @@ def test_seed_models_predict_and_import_like_keras(cli, digits3, tmp_path, build
     assert np.max(np.abs(again - expected)) <= 1e-6 + 5e-7
     r = cli("validate", tmp_path / "imported" / "seed.yaml")
     assert r.code == 2 and "data.source: no data yet" in r.stderr
+    if suffix == ".keras":  # a user's own model exports without a cnnrun run
+        r = cli("export", saved, "--format", "onnx", "--json")
+        assert r.code == 0, r.stderr
+        assert json.loads(r.stdout)["artifacts"][0]["max_diff"] <= 1e-4
 
 
 def test_imported_config_trains_and_fine_tunes_from_the_imported_weights(cli, digits3, tmp_path):

@@ -436,6 +436,8 @@ def to_cnnrun(model: KerasModelFile) -> MappedModel:
     mapped = MappedModel([], shape, 0, scale)
     mapped.layers = [_entry(model, graph, n, (i,), mapped) for i, n in enumerate(nodes)]
     mapped.num_classes = _output_units(model, mapped.layers)
+    if any(k in INITIALISERS for lay in layers for k in (lay.get("config") or {})):
+        mapped.notes.append("initialiser arguments dropped: the trained weights replace them")
     return mapped
 
 
