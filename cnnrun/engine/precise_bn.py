@@ -44,8 +44,11 @@ def sums_of(model: keras.Model, layer: keras.layers.Layer, training: bool = Fals
     channel, over one batch, the network in inference mode (or in training mode: dropout on,
     batchnorms on batch statistics, which then also update their moving ones)."""
     probe = keras.Model(model.inputs, layer.input)
+    # one trace for every batch size: a network with many batchnorms would otherwise trace
+    # each probe again for the last, smaller batch, and TensorFlow warns about retracing
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[spec])
     def sums(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         a = tf.cast(probe(x, training=training), tf.float64)
         a = tf.reshape(a, (-1, a.shape[-1]))
