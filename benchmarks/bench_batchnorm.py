@@ -75,7 +75,7 @@ def main() -> None:
         print(f"{label}: {len(x)} training images, batch {bs}, median epoch {epoch_s:.3f} s")
         for batches in sizes:
             images = sample_images(x, scale, batches, bs, seed)
-            cb = PreciseBatchNorm(images, bs)
+            cb = PreciseBatchNorm(images, bs, plan.config.model.layers)
             cb.set_model(model)
             cb.recompute()  # traces once
             t = time.perf_counter()

@@ -52,13 +52,25 @@ def test_the_weights_file_holds_the_population_statistics(cli, tmp_path: Path):
     splits = split_dataset(ds, data_cfg, config.seed)
     images = sample_images(splits.x_train, splits.scale, 5, 64, config.seed)
     model, _ = load_model(run / "best.weights.h5")
-    for layer in [m for m in model.layers if isinstance(m, keras.layers.BatchNormalization)]:
-        feed = keras.Model(model.inputs, layer.input).predict(images, verbose=0)
-        a = feed.reshape(-1, feed.shape[-1]).astype(np.float64)
-        np.testing.assert_allclose(np.asarray(layer.moving_mean), a.mean(0), rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(
-            np.asarray(layer.moving_variance), a.var(0), rtol=1e-4, atol=1e-6
-        )
+    first, second = [m for m in model.layers if isinstance(m, keras.layers.BatchNormalization)]
+    # The first batchnorm's input is its test-time input: the convolution of the images.
+    feed = keras.Model(model.inputs, first.input).predict(images, verbose=0).astype(np.float64)
+    assert_population(first, feed.reshape(-1, feed.shape[-1]))
+    # The second's, in the one pass: the first normalising with each batch's own statistics
+    # (batches of 64, in order), then relu, dropout off, flatten.
+    gamma, beta = np.asarray(first.gamma, np.float64), np.asarray(first.beta, np.float64)
+    parts = []
+    for start in range(0, len(feed), 64):
+        b = feed[start : start + 64]
+        mean, var = b.mean((0, 1, 2)), b.var((0, 1, 2))
+        parts.append(np.maximum((b - mean) / np.sqrt(var + first.epsilon) * gamma + beta, 0))
+    assert_population(second, np.concatenate(parts).reshape(len(feed), -1))
+
+
+def assert_population(layer, a: np.ndarray) -> None:
+    """A batchnorm's stored statistics are the mean and (biased) variance of `a` (1e-4)."""
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), a.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), a.var(0), rtol=1e-4, atol=1e-6)
 
 
 def test_precise_statistics_leave_training_unchanged_and_validation_truer(cli, tmp_path: Path):

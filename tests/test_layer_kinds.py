@@ -249,9 +249,9 @@ def stack_kind():
 
     register(LayerKind("stack", Stack, _stack_shape))
 
-    def build(a, kw: dict, x, apply):
+    def build(a, kw: dict, x, apply, get):
         inner = apply(a.layers, x, f"{kw['name'].split('_', 1)[1]}_", kw["dtype"])
-        return keras.layers.Identity(**kw)(inner)  # a block's output carries its name
+        return get(kw["name"], lambda: keras.layers.Identity(**kw))(inner)  # carries its name
 
     BLOCKS["stack"] = build
     yield "stack"

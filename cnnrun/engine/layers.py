@@ -10,6 +10,8 @@ so a saved model loads in plain Keras.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import keras
@@ -106,30 +108,71 @@ LAYERS: dict[str, Callable[[Any, dict], keras.layers.Layer]] = {
 }
 
 Apply = Callable[..., Any]
+Get = Callable[[str, Callable[[], Any]], Any]
 
 
-def residual(a: Any, kw: dict, x: Any, apply: Apply) -> Any:
+def residual(a: Any, kw: dict, x: Any, apply: Apply, get: Get) -> Any:
     """activation(inner(x) + shortcut(x)): stock `Add` and `Activation` layers, no custom class.
 
     The shortcut is `x` itself, or a 1x1 convolution (a dense layer on flat inputs) onto the
     inner output's shape, named `<block>_projection`; the shape rule has checked it exists.
+    `get(name, make)` makes a layer, or, replaying a built model, finds it.
     """
     name, dtype = kw["name"], kw["dtype"]
     inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_", dtype)
     short = x
     if a.shortcut == "projection":
-        out = inner.shape
+        out, proj = inner.shape, f"{name}_projection"
         if len(out) == 2:
-            short = L.Dense(out[-1], name=f"{name}_projection", dtype=dtype)(x)
+            short = get(proj, lambda: L.Dense(out[-1], name=proj, dtype=dtype))(x)
         else:
             strides = projection_strides(tuple(x.shape[1:]), tuple(out[1:]))
-            conv = L.Conv2D(out[-1], 1, strides=strides, name=f"{name}_projection", dtype=dtype)
-            short = conv(x)
-    added = L.Add(name=f"{name}_add", dtype=dtype)([inner, short])
-    return L.Activation(a.activation, **kw)(added)
+            make = lambda: L.Conv2D(out[-1], 1, strides=strides, name=proj, dtype=dtype)  # noqa: E731
+            short = get(proj, make)(x)
+    added = get(f"{name}_add", lambda: L.Add(name=f"{name}_add", dtype=dtype))([inner, short])
+    return get(name, lambda: L.Activation(a.activation, **kw))(added)
 
 
-BLOCKS: dict[str, Callable[[Any, dict, Any, Apply], Any]] = {"residual": residual}
+BLOCKS: dict[str, Callable[[Any, dict, Any, Apply, Get], Any]] = {"residual": residual}
+
+
+@dataclass
+class Replay:
+    """A built model's graph again, on a new input and with its own layers (shared weights),
+    the training-only layers (dropout, noise, augmentation) left out and each batchnorm
+    replaced by a twin that normalises with each batch's own statistics: the forward pass of
+    precise batchnorm statistics, which sees every batchnorm's input in one pass.
+
+    Args:
+        model: the built model.
+        batchnorms: filled while replaying: each batchnorm's input tensor, the model's layer
+            and its batch-statistics twin, in order.
+    """
+
+    model: keras.Model
+    batchnorms: list[tuple[Any, Any, Any]] = field(default_factory=list)
+
+    def get(self, name: str, make: Callable[[], Any]) -> Any:
+        return self.model.get_layer(name)
+
+    def layer(self, entry: LayerEntry, kw: dict, x: Any) -> Any | None:
+        """The layer to apply to `x` for `entry`: the model's, a batchnorm's twin (`x` is then
+        recorded as its input), or None (left out)."""
+        spec = REGISTRY[entry.kind]
+        if spec.passthrough:
+            return None
+        if not spec.normalization:
+            return self.model.get_layer(kw["name"])
+        bn = self.model.get_layer(kw["name"])
+        twin = L.BatchNormalization(
+            epsilon=bn.epsilon, center=bn.center, scale=bn.scale, name=f"{kw['name']}_batch"
+        )
+        self.batchnorms.append((x, bn, twin))
+        return twin
+
+
+def _make(get: Get | None) -> Get:
+    return get if get is not None else (lambda name, make: make())
 
 
 def apply_layers(
@@ -138,6 +181,7 @@ def apply_layers(
     prefix: str = "",
     dtype: str = "float32",
     output_from: int | None = None,
+    replay: Replay | None = None,
 ) -> Any:
     """Build `layers` onto the tensor `x`; each layer is named `<kind>_<prefix><index>`.
 
@@ -149,12 +193,16 @@ def apply_layers(
             keep float32 weights).
         output_from: layers from this index on compute in float32 whatever `dtype` says, so
             the softmax and the loss see float32, as Keras's mixed-precision guide advises.
+        replay: apply the layers of this built model instead of making new ones (`Replay`).
     """
     for i, entry in enumerate(layers):
         policy = "float32" if output_from is not None and i >= output_from else dtype
         kw = {"name": f"{entry.kind}_{prefix}{i}", "dtype": policy}
         if REGISTRY[entry.kind].block:
-            x = BLOCKS[entry.kind](entry.args, kw, x, apply_layers)
-        else:
+            apply = partial(apply_layers, replay=replay)
+            x = BLOCKS[entry.kind](entry.args, kw, x, apply, _make(replay and replay.get))
+        elif replay is None:
             x = LAYERS[entry.kind](entry.args, kw)(x)
+        elif (layer := replay.layer(entry, kw, x)) is not None:
+            x = layer(x)
     return x

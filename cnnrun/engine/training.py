@@ -269,7 +269,7 @@ def _precise_bn(prep: Prepared, summary: RunSummary) -> list[keras.callbacks.Cal
         splits.x_train, splits.scale, t.batchnorm_batches, t.batch_size, cfg.seed
     )
     summary.batchnorm["sample_images"] = len(images)
-    return [PreciseBatchNorm(images, t.batch_size)]
+    return [PreciseBatchNorm(images, t.batch_size, cfg.model.layers)]
 
 
 def _finish(
