@@ -22,20 +22,20 @@ deterministic: true
 data: {{source: digits}}
 model:
   layers:
-    - conv2d: {{filters: 8, padding: same, use_bias: false, activation: linear}}
+    - conv2d: {{filters: 4, padding: same, use_bias: false, activation: linear}}
     - batchnorm: {{}}
     - activation: relu
     - residual:
         layers:
-          - conv2d: {{filters: 8, padding: same, use_bias: false, activation: linear}}
+          - conv2d: {{filters: 4, padding: same, use_bias: false, activation: linear}}
           - batchnorm: {{}}
           - activation: relu
-          - conv2d: {{filters: 8, padding: same, use_bias: false, activation: linear}}
+          - conv2d: {{filters: 4, padding: same, use_bias: false, activation: linear}}
           - batchnorm: {{}}
     - residual:
         shortcut: projection
         layers:
-          - separableconv2d: {{filters: 16, strides: 2, padding: same, activation: linear}}
+          - separableconv2d: {{filters: 8, strides: 2, padding: same, activation: linear}}
           - batchnorm: {{}}
           - activation: relu
           - depthwiseconv2d: {{padding: same}}

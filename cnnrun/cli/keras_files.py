@@ -106,7 +106,7 @@ def export(
     verify: VerifyOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Export a trained network to Keras, SavedModel, ONNX and LiteRT, each checked.
+    """Export to .keras, SavedModel, ONNX and LiteRT, each checked.
 
     Each artifact is loaded in its own runtime and run on the run's test images; above 1e-4
     from cnnrun's probabilities (quantized: one point of accuracy) it fails with exit 1.

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,11 @@ def _refuse(path: Path, message: str, hint: str = "") -> UserError:
 
 
 def sniff(path: Path) -> str | None:
-    """`keras`, `h5` or None, by the file's first bytes (not its name)."""
+    """`keras`, `h5` or None, by the file's first bytes (not its name); None for anything but
+    a regular file, which is never opened (a FIFO would block the read)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError:
