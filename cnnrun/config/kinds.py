@@ -85,15 +85,7 @@ class Conv2D(Section):
 
 
 def _conv2d(a: Conv2D, shape: Shape, loc: Loc, infer: object) -> Step:
-    kernel, strides, dil = pair(a.kernel_size), pair(a.strides), pair(a.dilation_rate)
-    if max(strides) > 1 and max(dil) > 1:
-        raise ShapeError(
-            Problem(
-                "strides > 1 and dilation_rate > 1 cannot be combined (Keras refuses it)",
-                (*loc, "dilation_rate"),
-            )
-        )
-    hw = spatial(shape, kernel, strides, dil, a.padding, (*loc, "kernel_size"), "kernel_size")
+    kernel, hw = pair(a.kernel_size), _window(a, shape, loc)
     out = (*hw, a.filters)
     params = kernel[0] * kernel[1] * shape[2] * a.filters + (a.filters if a.use_bias else 0)
     return Step(out, params, params, math.prod(out) * kernel[0] * kernel[1] * shape[2])
@@ -138,7 +130,7 @@ class SeparableConv2D(DepthwiseConv2D):
     l2: NonNegFloat | None = Field(None, description="L2 weight decay on both kernels")
 
 
-def _window(a: DepthwiseConv2D, shape: Shape, loc: Loc) -> tuple[int, int]:
+def _window(a: Conv2D | DepthwiseConv2D, shape: Shape, loc: Loc) -> tuple[int, int]:
     """The output height and width of a (depthwise) convolution's window."""
     kernel, strides, dil = pair(a.kernel_size), pair(a.strides), pair(a.dilation_rate)
     if max(strides) > 1 and max(dil) > 1:

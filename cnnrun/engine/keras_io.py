@@ -23,7 +23,8 @@ import keras
 from pydantic import ValidationError
 
 from cnnrun import __version__
-from cnnrun.config.keras_model import KerasModelFile, MappedModel, read_keras_model, to_cnnrun
+from cnnrun.config.keras_mapping import MappedModel, to_cnnrun
+from cnnrun.config.keras_model import KerasModelFile, read_keras_model
 from cnnrun.config.messages import from_pydantic
 from cnnrun.config.schema import Config
 from cnnrun.engine.model import build_model

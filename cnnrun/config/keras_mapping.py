@@ -1,0 +1,356 @@
+"""A Keras model's architecture mapped onto cnnrun's layer kinds, in plain Python.
+
+The config comes from `cnnrun.config.keras_model`, read without Keras. Every layer class is
+looked up here; a Sequential model or a functional one made of chains and residual blocks
+becomes a cnnrun layer list, and anything without an equivalent is refused with the layer's
+index, its Keras class and the argument.
+
+Example:
+    >>> mapped = to_cnnrun(read_keras_model(Path("model.keras")))
+    >>> mapped.layers[0], mapped.input_shape
+    ({'conv2d': {'filters': 5, ...}}, (8, 8, 1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnrun.config.keras_graph import Graph, Node, tensors
+from cnnrun.config.keras_model import KerasModelFile
+from cnnrun.config.keras_model import refuse as _refuse
+
+# Arguments that only choose an initialiser, or that every cnnrun layer has as Keras's default:
+# dropped (initialisers, with a note: trained weights replace them).
+INITIALISERS = {
+    "kernel_initializer", "bias_initializer", "depthwise_initializer",
+    "pointwise_initializer", "beta_initializer", "gamma_initializer",
+    "moving_mean_initializer", "moving_variance_initializer", "embeddings_initializer",
+}  # fmt: skip
+IGNORED = {"name", "trainable", "dtype", "seed", "data_format"}
+# Arguments cnnrun cannot express unless they hold these values.
+REQUIRED = {
+    "groups": 1,
+    "bias_regularizer": None,
+    "activity_regularizer": None,
+    "kernel_constraint": None,
+    "bias_constraint": None,
+    "depthwise_constraint": None,
+    "pointwise_constraint": None,
+    "beta_constraint": None,
+    "gamma_constraint": None,
+    "beta_regularizer": None,
+    "gamma_regularizer": None,
+    "depthwise_regularizer": None,
+    "pointwise_regularizer": None,
+    "noise_shape": None,
+    "keepdims": False,
+    "renorm": False,
+    "renorm_clipping": None,
+    "renorm_momentum": 0.99,
+    "quantization_config": None,
+    "synchronized": False,
+    "rms_scaling": False,
+    "interpolation": "bilinear",
+    "fill_value": 0.0,
+    "value_range": [0, 255],
+}
+
+# Keras class -> (cnnrun kind, {keras argument: cnnrun argument}) for the arguments it keeps.
+CONV = ["filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias"]
+LAYER_MAP: dict[str, tuple[str, list[str]]] = {
+    "Conv2D": ("conv2d", CONV),
+    "SeparableConv2D": ("separableconv2d", [*CONV, "depth_multiplier"]),
+    "DepthwiseConv2D": ("depthwiseconv2d", [*CONV[1:], "depth_multiplier"]),
+    "Dense": ("dense", ["units", "activation", "use_bias"]),
+    "MaxPooling2D": ("maxpool2d", ["pool_size", "strides", "padding"]),
+    "AveragePooling2D": ("avgpool2d", ["pool_size", "strides", "padding"]),
+    "GlobalAveragePooling2D": ("globalavgpool2d", []),
+    "GlobalMaxPooling2D": ("globalmaxpool2d", []),
+    "Flatten": ("flatten", []),
+    "ZeroPadding2D": ("zeropadding2d", ["padding"]),
+    "Dropout": ("dropout", ["rate"]),
+    "SpatialDropout2D": ("spatialdropout2d", ["rate"]),
+    "GaussianDropout": ("gaussiandropout", ["rate"]),
+    "GaussianNoise": ("gaussiannoise", ["stddev"]),
+    "BatchNormalization": ("batchnorm", ["momentum", "epsilon", "center", "scale"]),
+    "LayerNormalization": ("layernorm", ["epsilon", "center", "scale"]),
+    "GroupNormalization": ("groupnorm", ["groups", "epsilon", "center", "scale"]),
+    "Activation": ("activation", ["activation"]),
+    "ReLU": ("activation", []),
+    "RandomFlip": ("randomflip", ["mode"]),
+    "RandomRotation": ("randomrotation", ["factor", "fill_mode"]),
+    "RandomZoom": ("randomzoom", ["height_factor", "width_factor", "fill_mode"]),
+    "RandomTranslation": ("randomtranslation", ["height_factor", "width_factor", "fill_mode"]),
+}
+# Classes that hold no layer of the network: the input, and a leading pixel scaling.
+STRUCTURAL = {"InputLayer", "Rescaling", "Add"}
+KNOWN = {*LAYER_MAP, *STRUCTURAL}
+# Arguments whose Keras default cnnrun's kind differs from or does not have: checked by value.
+AXIS_LAST = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
+
+
+@dataclass
+class MappedModel:
+    """A Keras model as cnnrun sees it.
+
+    Args:
+        layers: cnnrun layer entries (`{kind: {argument: value}}`), in order.
+        input_shape: (height, width, channels).
+        num_classes: units of the last dense layer (2 for one sigmoid unit).
+        scale: the pixel scaling of a leading `Rescaling` layer, or None.
+        notes: what was dropped or assumed, one line each.
+        weights: cnnrun layer name -> the Keras layer whose weights it takes.
+    """
+
+    layers: list[dict]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    scale: float | None = None
+    notes: list[str] = field(default_factory=list)
+    weights: dict[str, str] = field(default_factory=dict)
+
+
+def _layer_list(model: KerasModelFile) -> list[dict]:
+    """The layers of a Sequential model, or of a functional one with one input and output."""
+    cls = model.config.get("class_name")
+    cfg = model.config.get("config") or {}
+    layers = cfg.get("layers")
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(layers, list):
+        raise _refuse(
+            model.path, f"its top level is a {cls!r}, not a Keras Sequential or functional model"
+        )
+    if cls == "Sequential":
+        _check_known(model, layers)
+        return layers
+    inputs, outputs = tensors(cfg.get("input_layers")), tensors(cfg.get("output_layers"))
+    if len(inputs) != 1:
+        raise _refuse(model.path, f"has {len(inputs)} inputs; cnnrun classifies one image input")
+    if len(outputs) != 1:
+        raise _refuse(model.path, f"has {len(outputs)} outputs; cnnrun needs one class output")
+    _check_known(model, layers)
+    return layers
+
+
+def _check_known(model: KerasModelFile, layers: list[dict]) -> None:
+    for i, layer in enumerate(layers):
+        cls = layer.get("class_name")
+        module = str(layer.get("module") or "keras.layers")
+        if cls == "Lambda":
+            raise _refuse(
+                model.path,
+                f"layer {i} is a Lambda layer: its code would run when the model loads; refused",
+                hint="rebuild the model without Lambda layers",
+            )
+        if (
+            cls not in KNOWN
+            or layer.get("registered_name") not in (None, cls)
+            or not module.startswith("keras")
+        ):
+            raise _refuse(
+                model.path,
+                f"layer {i} is a {cls!r} ({module}), which cnnrun does not know: custom objects "
+                "and unknown layers are refused before anything is loaded",
+                hint="supported: " + ", ".join(sorted(KNOWN)),
+            )
+
+
+def _value(v: Any) -> Any:
+    """Keras's `[3, 3]` as cnnrun's `3`, as a user writes it; other values as they are."""
+    v = list(v) if isinstance(v, tuple) else v
+    if isinstance(v, list) and len(v) == 2 and v[0] == v[1] and isinstance(v[0], int):
+        return v[0]
+    return v
+
+
+def _map_layer(model: KerasModelFile, i: int, layer: dict, notes: list[str]) -> dict:
+    cls, cfg = layer["class_name"], dict(layer.get("config") or {})
+    kind, keep = LAYER_MAP[cls]
+    where = f"layer {i} ({cls})"
+    if cls in AXIS_LAST and cfg.get("axis", -1) not in (-1, 3, [-1], [3]):
+        raise _refuse(model.path, f"{where}: axis {cfg['axis']!r}; cnnrun normalises the last axis")
+    if cls == "ReLU":
+        return _relu(model, where, cfg)
+    args: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if key in IGNORED or key == "axis" or (key in REQUIRED and _value(value) == REQUIRED[key]):
+            continue
+        if key in INITIALISERS:
+            if value is not None and not _stock_initializer(value):
+                notes.append(f"{where}: {key} dropped (trained weights replace it)")
+        elif key == "kernel_regularizer" and kind in ("conv2d", "dense", "separableconv2d"):
+            args.update(_l2(model, where, value))
+        elif key in keep:
+            args[key] = _value(value)
+        else:
+            raise _refuse(
+                model.path,
+                f"{where}: argument {key}={value!r} has no cnnrun equivalent",
+                hint=f"cnnrun's {kind} takes: {', '.join(keep) or 'no arguments'}",
+            )
+    if "activation" in keep and args.get("activation") is None:
+        args["activation"] = "linear"
+    return {kind: args}
+
+
+def _stock_initializer(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") in STOCK_INITIALIZERS
+
+
+# Keras's default initialisers: dropping them loses nothing worth a note.
+STOCK_INITIALIZERS = {"GlorotUniform", "Zeros", "Ones", "HeNormal"}
+
+
+def _relu(model: KerasModelFile, where: str, cfg: dict) -> dict:
+    plain = (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))
+    if any(cfg.get(k, d) not in (None, d) for k, d in plain):
+        raise _refuse(model.path, f"{where}: only a plain ReLU maps onto activation: relu")
+    return {"activation": {"activation": "relu"}}
+
+
+def _l2(model: KerasModelFile, where: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict) and value.get("class_name") == "L2":
+        return {"l2": float(value["config"]["l2"])}
+    if (
+        isinstance(value, dict)
+        and value.get("class_name") == "L1L2"
+        and not value["config"].get("l1")
+    ):
+        return {"l2": float(value["config"]["l2"])}
+    raise _refuse(model.path, f"{where}: kernel_regularizer {value!r}; cnnrun takes an L2 one only")
+
+
+def _input_shape(model: KerasModelFile, layers: list[dict]) -> tuple[int, int, int]:
+    first = layers[0] if layers else {}
+    cfg = first.get("config") or {}
+    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    if shape is None and first.get("build_config"):
+        shape = first["build_config"].get("input_shape")
+    if shape is None:
+        shape = model.config.get("build_input_shape") or (model.config.get("config") or {}).get(
+            "build_input_shape"
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or not all(isinstance(s, int) and s > 0 for s in shape[1:])
+    ):
+        raise _refuse(
+            model.path,
+            f"its input shape is {shape!r}; cnnrun needs (height, width, channels) images",
+        )
+    return shape[1], shape[2], shape[3]
+
+
+def to_cnnrun(model: KerasModelFile) -> MappedModel:
+    """Map a Keras model onto cnnrun's layer kinds, refusing what has no equivalent.
+
+    A functional model may branch only as a residual block does: an `Add` of a chain of
+    layers and the chain's own input (identity shortcut) or one 1x1 `Conv2D` of it
+    (projection), optionally followed by an activation; blocks may nest.
+
+    Raises:
+        UserError: an unknown or unsafe layer (`Lambda`, custom objects), another kind of
+            branch, several inputs or outputs, an argument or value cnnrun cannot express, or
+            an output that is not a class distribution; each names the layer and Keras class.
+    """
+    layers = _layer_list(model)
+    shape = _input_shape(model, layers)
+    graph = Graph.of(model, layers)
+    nodes = graph.nodes()
+    scale = None
+    if nodes and nodes[0][0] == "layer" and graph.cls(nodes[0][1]) == "Rescaling":
+        scale = _rescaling(model, graph.index[nodes[0][1]], graph.layers[nodes[0][1]])
+        nodes = nodes[1:]
+    mapped = MappedModel([], shape, 0, scale)
+    mapped.layers = [_entry(model, graph, n, (i,), mapped) for i, n in enumerate(nodes)]
+    mapped.num_classes = _output_units(model, mapped.layers)
+    if any(k in INITIALISERS for lay in layers for k in (lay.get("config") or {})):
+        mapped.notes.append("initialiser arguments dropped: the trained weights replace them")
+    return mapped
+
+
+def _entry(model: KerasModelFile, g: Graph, node: Node, path: tuple, mapped: MappedModel) -> dict:
+    """One cnnrun layer entry for a node, recording where its weights come from."""
+    suffix = "_".join(map(str, path))
+    if node[0] == "layer":
+        name = node[1]
+        if g.cls(name) == "Rescaling":
+            raise _refuse(model.path, f"{g.where(name)}: only a first Rescaling maps onto "
+                          "cnnrun's pixel scaling")  # fmt: skip
+        entry = _map_layer(model, g.index[name], g.layers[name], mapped.notes)
+        mapped.weights[f"{next(iter(entry))}_{suffix}"] = name
+        return entry
+    _, inner, projection, _add, act = node
+    if not inner:
+        raise _refuse(model.path, f"a residual branch at {g.where(_add)} has no layers")
+    args: dict[str, Any] = {
+        "layers": [_entry(model, g, n, (*path, i), mapped) for i, n in enumerate(inner)],
+        "shortcut": "projection" if projection else "identity",
+        "activation": _block_activation(model, g, act),
+    }
+    if projection:
+        _check_projection(model, g, projection)
+        mapped.weights[f"residual_{suffix}_projection"] = projection
+    return {"residual": args}
+
+
+def _block_activation(model: KerasModelFile, g: Graph, act: str | None) -> str:
+    if act is None:
+        return "linear"
+    entry = _map_layer(model, g.index[act], g.layers[act], [])
+    return str(entry["activation"]["activation"])
+
+
+def _check_projection(model: KerasModelFile, g: Graph, name: str) -> None:
+    cfg = g.layers[name].get("config") or {}
+    plain = cfg.get("activation") in (None, "linear") and cfg.get("use_bias", True)
+    if (
+        not plain
+        or cfg.get("kernel_regularizer")
+        or list(cfg.get("dilation_rate", [1, 1])) != [1, 1]
+    ):
+        raise _refuse(
+            model.path,
+            f"{g.where(name)}: a projection shortcut maps onto cnnrun's when it is a 1x1 Conv2D "
+            "with a bias, no activation and no regularizer",
+        )
+
+
+def _rescaling(model: KerasModelFile, i: int, layer: dict) -> float:
+    cfg = layer.get("config") or {}
+    scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
+    if offset or not isinstance(scale, int | float):
+        raise _refuse(
+            model.path,
+            f"layer {i} (Rescaling): only a first Rescaling(scale) without offset maps onto "
+            "cnnrun's pixel scaling",
+        )
+    return float(scale)
+
+
+def _output_units(model: KerasModelFile, layers: list[dict]) -> int:
+    last = next(
+        (
+            e
+            for e in reversed(layers)
+            if next(iter(e)) not in ("dropout", "gaussiandropout", "gaussiannoise")
+        ),
+        None,
+    )
+    kind, args = next(iter(last.items())) if last else ("none", {})
+    act = args.get("activation", "linear")
+    if kind != "dense" and not (kind == "activation" and act == "softmax"):
+        raise _refuse(
+            model.path, f"ends in {kind}, not a dense layer: its output is not a class distribution"
+        )
+    units = next((e["dense"]["units"] for e in reversed(layers) if "dense" in e), 0)
+    if act not in ("softmax", "linear", "sigmoid") or (act == "sigmoid" and units != 1):
+        raise _refuse(
+            model.path,
+            f"its output layer's activation is {act} over {units} units: not a class distribution",
+            hint="cnnrun reads softmax outputs, logits (linear) and one sigmoid unit",
+        )
+    return 2 if units == 1 else units
