@@ -61,7 +61,7 @@ def digits3(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
 def _train(model: keras.Model, x: np.ndarray, y: np.ndarray) -> keras.Model:
     keras.utils.set_random_seed(0)
     model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     return model
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -97,12 +95,8 @@ def test_cosine_schedule_resumed_midway_equals_the_uninterrupted_run(cli, tmp_pa
     assert proc.returncode == 130
     run = only_run(tmp_path / "runs")
     assert json.loads((run / "summary.json").read_text())["epochs_run"] < 4
-    r = subprocess.run(
-        [sys.executable, "-m", "cnnrun", "train", "--resume", str(run), "--quiet"],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
+    r = cli("train", "--resume", run, "--quiet")
+    assert r.code == 0, r.stderr
     assert_same_run(reference, run)
 
 
