@@ -30,18 +30,21 @@ def _act(name: str) -> str | None:
     return None if name == "linear" else name
 
 
+def _window(a: Any) -> dict[str, Any]:
+    """The arguments every sliding-window convolution kind shares, as Keras names them."""
+    return {
+        "strides": a.strides,
+        "padding": a.padding,
+        "dilation_rate": a.dilation_rate,
+        "activation": _act(a.activation),
+        "use_bias": a.use_bias,
+    }
+
+
 # A builder gets the kind's arguments and Keras's `name` and `dtype` (the precision policy).
 LAYERS: dict[str, Callable[[Any, dict], keras.layers.Layer]] = {
     "conv2d": lambda a, kw: L.Conv2D(
-        a.filters,
-        a.kernel_size,
-        strides=a.strides,
-        padding=a.padding,
-        dilation_rate=a.dilation_rate,
-        activation=_act(a.activation),
-        use_bias=a.use_bias,
-        kernel_regularizer=_reg(a.l2),
-        **kw,
+        a.filters, a.kernel_size, kernel_regularizer=_reg(a.l2), **_window(a), **kw
     ),
     "dense": lambda a, kw: L.Dense(
         a.units,
@@ -51,26 +54,15 @@ LAYERS: dict[str, Callable[[Any, dict], keras.layers.Layer]] = {
         **kw,
     ),
     "depthwiseconv2d": lambda a, kw: L.DepthwiseConv2D(
-        a.kernel_size,
-        strides=a.strides,
-        padding=a.padding,
-        depth_multiplier=a.depth_multiplier,
-        dilation_rate=a.dilation_rate,
-        activation=_act(a.activation),
-        use_bias=a.use_bias,
-        **kw,
+        a.kernel_size, depth_multiplier=a.depth_multiplier, **_window(a), **kw
     ),
     "separableconv2d": lambda a, kw: L.SeparableConv2D(
         a.filters,
         a.kernel_size,
-        strides=a.strides,
-        padding=a.padding,
-        dilation_rate=a.dilation_rate,
         depth_multiplier=a.depth_multiplier,
-        activation=_act(a.activation),
-        use_bias=a.use_bias,
         depthwise_regularizer=_reg(a.l2),
         pointwise_regularizer=_reg(a.l2),
+        **_window(a),
         **kw,
     ),
     "maxpool2d": lambda a, kw: L.MaxPooling2D(

@@ -224,9 +224,8 @@ def predict(req: PredictRequest) -> PredictOutcome:
     _write(req, path, text, scores)
     missed = gating.missed(gates, {"accuracy": scores["accuracy"]}) if scores else []
     code = EXIT_FAILED if missed else EXIT_OK
-    note = "; ".join(
-        ["assumed: " + "; ".join(assumed)] * bool(assumed) + [data.note] * bool(data.note)
-    )
+    notes = (["assumed: " + "; ".join(assumed)] if assumed else []) + [data.note]
+    note = "; ".join(n for n in notes if n)
     return PredictOutcome(code, text, len(rows), scores, data.skipped, note, missed)
 
 
