@@ -4,6 +4,7 @@ a kill, `--print-commands` and `--collect`."""
 from __future__ import annotations
 
 import json
+import re
 import math
 import os
 import shlex
@@ -180,8 +181,8 @@ def test_parallel_sweep_killed_midway_resumes_only_the_missing_runs(tiny_config,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"{4 - len(completed)} of 4 runs to do" in r.stdout
-    started = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("started ")]
-    assert sorted(started) == sorted((set(before) - completed) | _missing(before))
+    ran = [line.split()[1] for line in r.stdout.splitlines() if re.match(r"\[\d/4\] ", line)]
+    assert sorted(ran) == sorted((set(before) - completed) | _missing(before))
     after = sweep.find_runs(sweep_dir)
     assert {n: s.status for n, (_, s) in after.items()} == dict.fromkeys(
         [r.name for r in sweep.read_plan(sweep_dir).runs], "completed"

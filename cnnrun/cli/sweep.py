@@ -40,6 +40,10 @@ PrintOpt = Annotated[
     bool, typer.Option("--print-commands", help="Make the sweep folder, print its commands.")
 ]
 SweepDirOpt = path_option("SWEEP_DIR", "An existing sweep folder.", complete_run_dir)
+JoinOpt = path_option(
+    "SWEEP_DIR", "Add workers to this sweep (another machine sharing the folder).",
+    complete_run_dir,
+)  # fmt: skip
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -123,6 +127,7 @@ def sweep(
     opts: Output,
     config: ConfigArg = None,
     resume: SweepDirOpt = None,
+    join: JoinOpt = None,
     collect: SweepDirOpt = None,
     grid: GridOpt = None,
     seeds: SeedsOpt = None,
@@ -136,19 +141,22 @@ def sweep(
 
     Compares the variants over the seed noise: mean and spread per variant, and which
     differences are larger than the seeds' own (Welch's t-test, Holm-corrected).
-    `--resume SWEEP_DIR` finishes the runs not completed; `--collect SWEEP_DIR` gathers them.
+    `--resume SWEEP_DIR` finishes the runs not completed; `--join SWEEP_DIR` adds workers
+    to a sweep (from another machine sharing the folder); `--collect SWEEP_DIR` gathers it.
     """
 
     def body() -> int:
+        from cnnrun.cli.reporters import reporter_for
         from cnnrun.runs.sweeping import SweepRequest, run_sweep
 
-        out, _ = consoles()
+        out, err = consoles()
         request = SweepRequest(
             config, list(grid or []), seeds, jobs, list(set_ or []), runs_dir, name,
-            print_commands, resume, collect,
+            print_commands, resume, collect, join,
         )  # fmt: skip
         silent = opts.quiet or opts.json
-        outcome = run_sweep(request, lambda line: silent or out.print(line, markup=False))
+        reporter = reporter_for(False, True, out, err)  # a run's warnings, not its epochs
+        outcome = run_sweep(request, reporter, lambda line: silent or out.print(line, markup=False))
         _render(outcome, opts.json, opts.quiet, out)
         return outcome.code
 

@@ -39,6 +39,17 @@ class Reporter(Protocol):
     def note(self, message: str) -> None: ...
 
 
+class Observer(Protocol):
+    """Something outside training that follows a run: a search's pruner, a tracker.
+
+    `begin` sees the summary before the first epoch (and may add to it); `epoch` sees each
+    finished epoch's row and returns True to stop the run here as `pruned`.
+    """
+
+    def begin(self, summary: RunSummary) -> None: ...
+    def epoch(self, row: dict[str, float]) -> bool: ...
+
+
 class StopRequested(Exception):
     """Raised from a batch end after the first Ctrl-C or SIGTERM."""
 
@@ -85,6 +96,8 @@ class Recorder(keras.callbacks.Callback):
     rows: list[dict] = field(default_factory=list)
     best: float = math.nan
     nan_at: tuple[int, int] | None = None
+    observers: list[Observer] = field(default_factory=list)
+    pruned_at: int | None = None
     stop: dict = field(default_factory=lambda: {"requested": False})
     _t0: float = 0.0
     _generators: list[Any] | None = None
@@ -159,11 +172,19 @@ class Recorder(keras.callbacks.Callback):
         self.summary.epochs_run = epoch + 1
         write_summary(self.run_dir, self.summary)
         self.reporter.epoch(row, improved)
+        # every observer sees every epoch, even once one of them has asked to stop
+        if any([o.epoch(row) for o in self.observers]) and self.nan_at is None:
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
 
 
 @contextmanager
 def stop_on_signals(stop: dict, reporter: Reporter) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: stop at the next batch end; a second: stop at once."""
+    """First Ctrl-C or SIGTERM: stop at the next batch end; a second: stop at once.
+
+    One that comes while the run folder is being finished waits for it, then is raised again
+    for whoever handled it before (a worker stops before its next run).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -171,6 +192,7 @@ def stop_on_signals(stop: dict, reporter: Reporter) -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if stop.get("cleanup"):  # the run folder is being finished: a second or two
             reporter.note("finishing the run folder; it is almost done")
+            stop["late"] = signum
             return
         if stop["requested"]:
             raise KeyboardInterrupt
@@ -186,3 +208,5 @@ def stop_on_signals(stop: dict, reporter: Reporter) -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+    if stop.get("late"):  # the finished run is whole; now the signal does what it would have
+        signal.raise_signal(stop["late"])

@@ -12,6 +12,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,8 +38,9 @@ from cnnrun.engine.precise_bn import (
 )
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.predict import check_weights_match
-from cnnrun.engine.recorder import Recorder, Reporter, StopRequested, stop_on_signals
+from cnnrun.engine.recorder import Observer, Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
+from cnnrun.engine.tracking import save_mlflow_model  # noqa: F401 - the core's way to it
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import weights
@@ -101,8 +103,22 @@ def prepare(plan: Plan, precision: str | None = None, init_weights: Path | None 
     return Prepared(plan, splits, model, strategy, chosen)
 
 
-def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = None) -> RunSummary:
+def release() -> None:
+    """Free the last run's models and Keras state, so one process can train run after run."""
+    keras.backend.clear_session()
+
+
+def run(
+    prep: Prepared,
+    runs_dir: Path,
+    reporter: Reporter,
+    name: str | None = None,
+    observers: Sequence[Observer] = (),
+) -> RunSummary:
     """Train a prepared experiment into a new run folder and return its summary.
+
+    `observers` follow the run epoch by epoch (`cnnrun.engine.recorder.Observer`): one that
+    asks to stop ends the run with status `pruned`, its files complete.
 
     A non-chief worker of multi-worker training saves as the chief does (Keras's multi-worker
     checkpointing expects it) but into a temporary folder that goes away; its summary has
@@ -113,10 +129,10 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
         Interrupted: Ctrl-C or SIGTERM (status `interrupted`, best and last weights valid).
     """
     if distribute.is_chief(prep.strategy):
-        return _run_into(prep, runs_dir, reporter, name)
+        return _run_into(prep, runs_dir, reporter, name, observers)
     scratch = Path(tempfile.mkdtemp(prefix="cnnrun-worker-"))
     try:
-        summary = _run_into(prep, scratch, reporter, name)
+        summary = _run_into(prep, scratch, reporter, name, ())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return summary.model_copy(
@@ -124,7 +140,13 @@ def run(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None = N
     )
 
 
-def _run_into(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | None) -> RunSummary:
+def _run_into(
+    prep: Prepared,
+    runs_dir: Path,
+    reporter: Reporter,
+    name: str | None,
+    observers: Sequence[Observer],
+) -> RunSummary:
     cfg = prep.plan.config
     run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
     run_dir = runs.create_run_dir(runs_dir, run_name)
@@ -133,10 +155,12 @@ def _run_into(prep: Prepared, runs_dir: Path, reporter: Reporter, name: str | No
         summary = new_summary(prep.plan, prep.splits, prep.strategy, run_dir, run_name)
         summary.precision = prep.precision
         write_summary(run_dir, summary)
-        return _fit(prep, run_dir, summary, [], reporter)
+        return _fit(prep, run_dir, summary, [], reporter, observers)
 
 
-def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> RunSummary:
+def resume(
+    prep: Prepared, run_dir: Path, reporter: Reporter, observers: Sequence[Observer] = ()
+) -> RunSummary:
     """Continue a run in its own folder from the epoch after the one `last.weights.h5` holds.
 
     Model and optimizer state come from `last.weights.h5`, the best value so far from
@@ -179,7 +203,7 @@ def resume(prep: Prepared, run_dir: Path, reporter: Reporter) -> RunSummary:
     summary.epochs_planned, summary.epochs_run = cfg.train.epochs, len(rows)
     runs.write_config(run_dir, cfg.resolved())
     write_summary(run_dir, summary)
-    return _fit(prep, run_dir, summary, rows, reporter, best=best)
+    return _fit(prep, run_dir, summary, rows, reporter, observers, best=best)
 
 
 def _metadata(prep: Prepared) -> dict[str, Any]:
@@ -202,14 +226,19 @@ def _fit(
     summary: RunSummary,
     rows: list[dict],
     reporter: Reporter,
+    observers: Sequence[Observer],
     best: float = math.nan,
 ) -> RunSummary:
     cfg, splits = prep.plan.config, prep.splits
     monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
     columns = runs.history_columns(cfg.train.metrics)
+    for observer in observers:
+        observer.begin(summary)
+    write_summary(run_dir, summary)
     recorder = Recorder(
-        run_dir, columns, summary, _metadata(prep), reporter, monitor, mode, cfg.seed, rows, best
-    )
+        run_dir, columns, summary, _metadata(prep), reporter, monitor, mode, cfg.seed, rows, best,
+        observers=list(observers),
+    )  # fmt: skip
     bs = cfg.train.batch_size
     train_steps = steps(len(splits.y_train), bs)
     train_ds = pipeline(
@@ -245,6 +274,12 @@ def _fit(
             reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
             _finish(run_dir, summary, recorder, "failed", reason, t0)
             raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
+        if recorder.pruned_at is not None:  # a search gave up on it: no test, no comparison
+            reason = (
+                f"pruned after epoch {recorder.pruned_at}: its values were worse than the others'"
+            )
+            _finish(run_dir, summary, recorder, "pruned", reason, t0)
+            return summary
         score_test(prep, run_dir, summary)
         both = (
             None

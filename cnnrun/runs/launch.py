@@ -1,7 +1,6 @@
-"""Running command lines as parallel child processes, for sweeps: one process per run.
+"""Running command lines as parallel child processes: the workers of sweeps and searches.
 
-A process per run isolates runs (TensorFlow's state, memory, a crash) exactly as separate
-`cnnrun train` commands would be. Each child gets `cores // parallel` TensorFlow threads,
+Each child gets `cores // parallel` TensorFlow threads,
 so parallel runs split the machine instead of fighting over it. A child dies with its parent
 (SIGTERM on Linux), and Ctrl-C or SIGTERM to the parent stops the children gracefully: each
 run is left `interrupted`, ready to resume.
@@ -55,6 +54,7 @@ def run_jobs(
     parallel: int,
     on_start: Callable[[Job], None],
     on_done: Callable[[Job, int, float], None],
+    on_tick: Callable[[], None] = lambda: None,
 ) -> bool:
     """Run `jobs`, at most `parallel` at once, in order; returns False if interrupted.
 
@@ -62,6 +62,7 @@ def run_jobs(
         jobs: what to run; each child's stdout and stderr go to its `log`.
         parallel: how many children at once.
         on_start, on_done: called as each child starts, and ends with (exit code, seconds).
+        on_tick: called at every poll, while children run.
 
     On the first Ctrl-C or SIGTERM no new job starts and the running children get SIGTERM;
     the call returns once they have stopped.
@@ -96,6 +97,7 @@ def run_jobs(
                 running[proc] = (job, time.perf_counter(), log)
                 on_start(job)
             time.sleep(POLL_S)
+            on_tick()
             for proc in [p for p in running if p.poll() is not None]:
                 job, t0, log = running.pop(proc)
                 log.close()

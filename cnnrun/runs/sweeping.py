@@ -1,14 +1,15 @@
 """Running a sweep: check every variant, run what is left, collect the results.
 
-`sweep` is what `cnnrun sweep` calls. Every variant's config is checked before anything runs
-(exit 2); each run is an ordinary `cnnrun train` in a child process (`cnnrun.runs.launch`),
-resumed where an earlier attempt left it.
+`run_sweep` is what `cnnrun sweep` calls. Every variant's config is checked before anything
+runs (exit 2); each run is an ordinary run folder trained by a worker (`cnnrun.runs.trials`):
+this process with `--jobs 1`, else J child processes, and any `cnnrun sweep --join` elsewhere.
+A worker takes the next run nobody holds, resumed where an earlier attempt left it.
 """
 
 from __future__ import annotations
 
 import shlex
-import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,8 @@ from cnnrun.config.plan import make_plan
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
-from cnnrun.runs import launch, sweep
+from cnnrun.runs import sweep, trials
+from cnnrun.runs.start import TrainRequest
 from cnnrun.runs.sweep_results import collect, histories
 
 FIGURE = "sweep_curves.png"
@@ -38,6 +40,7 @@ class SweepRequest:
     print_commands: bool = False
     resume: Path | None = None
     collect: Path | None = None
+    join: Path | None = None
 
 
 @dataclass
@@ -77,16 +80,20 @@ def plan_runs(config: Path, sets: list[str], grid: list[str], seeds: int | None)
 
 def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
     """The sweep folder and its plan: a new one, or the one to resume or collect."""
-    if sum(x is not None for x in (req.config, req.resume, req.collect)) != 1:
+    given = (req.config, req.resume, req.collect, req.join)
+    if sum(x is not None for x in given) != 1:
         raise UserError(
-            Problem("give exactly one of CONFIG, --resume SWEEP_DIR or --collect SWEEP_DIR")
+            Problem(
+                "give exactly one of CONFIG, --resume SWEEP_DIR, --join SWEEP_DIR "
+                "or --collect SWEEP_DIR"
+            )
         )
     if req.config is None:
-        sweep_dir = Path(req.collect or req.resume)  # type: ignore[arg-type]
+        sweep_dir = Path(req.collect or req.resume or req.join)  # type: ignore[arg-type]
         plan = sweep.read_plan(sweep_dir)
         cfg_path = Path(plan.config)
         changed = not cfg_path.is_file() or sweep.file_sha256(cfg_path) != plan.config_sha256
-        if req.resume is not None and changed:
+        if req.collect is None and changed:
             raise UserError(
                 Problem(
                     f"the sweep's config {cfg_path} is missing or changed since the sweep "
@@ -104,25 +111,18 @@ def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
     return sweep_dir, plan
 
 
-def pending_jobs(sweep_dir: Path, plan: sweep.SweepPlan) -> list[launch.Job]:
-    """A child process for every run not yet completed: resumed if it started, else new."""
-    found = sweep.find_runs(sweep_dir)
-    jobs = []
-    for run in plan.runs:
-        run_dir, summary = found.get(run.name, (None, None))
-        if summary is not None and summary.status == "completed":
-            continue
-        if run_dir is not None:
-            cmd = ["cnnrun", "train", "--resume", str(run_dir)]
-        else:
-            cmd = sweep.train_command(plan.config, sweep_dir, run)
-        argv = [sys.executable, "-m", "cnnrun", *cmd[1:]]
-        jobs.append(launch.Job(run.name, argv, sweep_dir / sweep.LOGS / f"{run.name}.log"))
-    return jobs
+def _request(sweep_dir: Path, plan: sweep.SweepPlan, run: sweep.SweepRun) -> TrainRequest | None:
+    """How to train a run: resumed if it started, new if not, None if it is completed."""
+    run_dir, summary = sweep.find_runs(sweep_dir, only=run.name).get(run.name, (None, None))
+    if summary is not None and summary.status == "completed":
+        return None
+    if run_dir is not None:
+        return TrainRequest(resume=run_dir)
+    return TrainRequest(Path(plan.config), list(run.sets), sweep_dir, run.name)
 
 
-def _run_line(sweep_dir: Path, job: launch.Job, code: int, seconds: float, done: str) -> str:
-    _, summary = sweep.find_runs(sweep_dir, only=job.name).get(job.name, (None, None))
+def _run_line(sweep_dir: Path, name: str, seconds: float, done: str) -> str:
+    _, summary = sweep.find_runs(sweep_dir, only=name).get(name, (None, None))
     status, detail = "not started", ""
     if summary is not None:
         status = summary.status
@@ -130,30 +130,78 @@ def _run_line(sweep_dir: Path, job: launch.Job, code: int, seconds: float, done:
             detail = f": best {summary.monitor} {summary.best_value:.4f}"
         if summary.test.get("test_accuracy") is not None:
             detail += f", test_accuracy {summary.test['test_accuracy']:.4f}"
-    return f"[{done}] {job.name} {status} in {seconds:.0f} s{detail} (exit {code}, log {job.log})"
+    return f"[{done}] {name} {status} in {seconds:.0f} s{detail}"
+
+
+def work(
+    sweep_dir: Path, plan: sweep.SweepPlan, reporter: object, say: Callable[[str], None]
+) -> tuple[bool, int]:
+    """Be one worker of a sweep: train, in this process, each run no other worker holds.
+
+    Returns (not interrupted, runs that failed here).
+    """
+    failed = 0
+    with trials.sigterm_interrupts():
+        try:
+            for run in plan.runs:
+                with trials.claim(sweep_dir / trials.LOCKS / f"{run.name}.lock") as mine:
+                    req = _request(sweep_dir, plan, run) if mine else None
+                    if req is None:
+                        continue
+                    t0 = time.perf_counter()
+                    outcome = trials.run_trial(req, reporter)
+                    if outcome.code == EXIT_INTERRUPTED:
+                        return False, failed
+                    failed += outcome.code != EXIT_OK
+                    done = sum(
+                        s.status == "completed" for _, s in sweep.find_runs(sweep_dir).values()
+                    )
+                    say(
+                        _run_line(
+                            sweep_dir,
+                            run.name,
+                            time.perf_counter() - t0,
+                            f"{done}/{len(plan.runs)}",
+                        )
+                    )
+                    if outcome.code != EXIT_OK and outcome.message:
+                        say(f"  {outcome.message}")
+        except KeyboardInterrupt:
+            return False, failed
+    return True, failed
 
 
 def execute(
-    sweep_dir: Path, plan: sweep.SweepPlan, jobs: int, say: Callable[[str], None]
+    sweep_dir: Path, plan: sweep.SweepPlan, jobs: int, reporter: object, say: Callable[[str], None]
 ) -> tuple[bool, int]:
-    """Run every run not yet completed; (finished without interruption, failures)."""
-    todo = pending_jobs(sweep_dir, plan)
+    """Run every run not yet completed on `jobs` workers; (not interrupted, failures)."""
+    found = sweep.find_runs(sweep_dir)
+    left = [r for r in plan.runs if found.get(r.name, (None, None))[1] is None
+            or found[r.name][1].status != "completed"]  # fmt: skip
     total = len(plan.runs)
     say(
-        f"{len(todo)} of {total} runs to do ({total - len(todo)} already completed), {jobs} at once"
+        f"{len(left)} of {total} runs to do ({total - len(left)} already completed), {jobs} at once"
     )
-    counter = {"done": total - len(todo), "failed": 0}
+    if jobs == 1:
+        return work(sweep_dir, plan, reporter, say)
+    seen: dict[str, str] = {n: s.status for n, (_, s) in found.items()}
 
-    def finished(job: launch.Job, code: int, seconds: float) -> None:
-        counter["done"] += code == 0
-        counter["failed"] += code not in (0, EXIT_INTERRUPTED)
-        say(_run_line(sweep_dir, job, code, seconds, f"{counter['done']}/{total}"))
+    def poll() -> None:
+        now = sweep.find_runs(sweep_dir)
+        for name, (_, summary) in now.items():
+            if summary.status != "running" and seen.get(name) != summary.status:
+                seen[name] = summary.status
+                done = sum(s.status == "completed" for _, s in now.values())
+                say(_run_line(sweep_dir, name, summary.timings.fit_s or 0.0, f"{done}/{total}"))
 
-    complete = launch.run_jobs(todo, jobs, lambda job: say(f"started {job.name}"), finished)
-    return complete, counter["failed"]
+    complete = trials.spawn_workers("sweep", sweep_dir, jobs, poll, say)
+    after = sweep.find_runs(sweep_dir)
+    failed = sum(1 for r in plan.runs if after.get(r.name, (None, None))[1] is not None
+                 and after[r.name][1].status == "failed")  # fmt: skip
+    return complete, failed
 
 
-def run_sweep(req: SweepRequest, say: Callable[[str], None]) -> SweepOutcome:
+def run_sweep(req: SweepRequest, reporter: object, say: Callable[[str], None]) -> SweepOutcome:
     """Plan (or reopen) a sweep, run what is left, and collect its table and figure."""
     from cnnrun.runs.curves import draw_bands
 
@@ -166,7 +214,7 @@ def run_sweep(req: SweepRequest, say: Callable[[str], None]) -> SweepOutcome:
         say(f"sweep folder: {sweep_dir}")
     complete, failed = True, 0
     if req.collect is None:
-        complete, failed = execute(sweep_dir, plan, req.jobs, say)
+        complete, failed = execute(sweep_dir, plan, req.jobs, reporter, say)
     plan.results = collect(sweep_dir, plan)
     sweep.write_plan(sweep_dir, plan)
     groups = histories(sweep_dir, plan.results)
@@ -176,6 +224,8 @@ def run_sweep(req: SweepRequest, say: Callable[[str], None]) -> SweepOutcome:
         code = EXIT_INTERRUPTED
     elif req.collect is not None:
         code = EXIT_OK if done else EXIT_FAILED
+    elif req.join is not None:  # one worker of several: the others may still be training
+        code = EXIT_FAILED if failed else EXIT_OK
     else:
         code = EXIT_FAILED if failed or done < len(plan.runs) else EXIT_OK
     return SweepOutcome(code, sweep_dir, plan.results, figure, complete)

@@ -1,0 +1,136 @@
+"""Workers: processes that train run after run in one process, for sweeps and searches.
+
+A fresh process per run pays TensorFlow's import and start-up each time, which is more than
+a short run trains. A worker pays it once: it trains each run exactly as `cnnrun train`
+would (`cnnrun.runs.start.train`: the same checks, run folder, lock and files), clears
+Keras's state between runs, and marks a run that crashes failed without going down itself.
+`--jobs J` starts J workers as child processes (`cnnrun.runs.launch`), each with its share
+of the cores; which worker takes which run is decided by file locks in the sweep or search
+folder, so workers on other machines sharing the folder (`--join`) take part too.
+
+Example:
+    >>> outcome = run_trial(TrainRequest(config=Path("configs/digits.yaml")), reporter)
+    >>> outcome.code
+    0
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cnnrun.errors import EXIT_FAILED, EXIT_USAGE, UserError
+from cnnrun.runs import launch
+from cnnrun.runs.start import TrainOutcome, TrainRequest, train
+
+LOCKS = "locks"
+POLL_S = 2.0
+
+
+def run_trial(req: TrainRequest, reporter: Any) -> TrainOutcome:
+    """Train one run in this process, as `cnnrun train` would, then free Keras for the next.
+
+    A bad config or input is exit 2 and a crash exit 1, with the reason in `message`;
+    Ctrl-C and SIGTERM end the run `interrupted` (exit 130), as in `cnnrun train`.
+    """
+    from cnnrun import engine
+
+    try:
+        return train(req, reporter)
+    except UserError as e:
+        return TrainOutcome(EXIT_USAGE, None, "; ".join(p.format() for p in e.problems))
+    except Exception as e:  # the run folder is marked failed; the worker goes on
+        return TrainOutcome(EXIT_FAILED, None, f"{type(e).__name__}: {e}")
+    finally:
+        if "cnnrun.engine.training" in sys.modules:  # else no run got as far as TensorFlow
+            engine.load().release()
+
+
+@contextmanager
+def claim(lock: Path) -> Iterator[bool]:
+    """Hold `lock` (a file) while the block runs; yields False at once if another holds it.
+
+    The lock is the operating system's (`flock`): a worker that dies, even by SIGKILL,
+    releases it, which is how a run or trial left `running` by a dead worker is told from
+    one still training (on another machine too, over NFS v4).
+    """
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def folder_lock(lock: Path) -> Iterator[None]:
+    """Hold `lock` exclusively, waiting for it: one worker at a time reads and takes work."""
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a worker as Ctrl-C does, between runs (during one, the run handles it)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def spawn_workers(
+    command: str,
+    folder: Path,
+    jobs: int,
+    poll: Callable[[], None],
+    say: Callable[[str], None],
+) -> bool:
+    """Run `jobs` workers, `cnnrun COMMAND --join FOLDER`, as child processes, to the end.
+
+    Each writes its log to `FOLDER/logs/worker-K.log`; `poll` is called every few seconds
+    (to report runs as they end). Returns False if interrupted (Ctrl-C or SIGTERM: each
+    worker leaves its run `interrupted`, to be resumed).
+    """
+    argv = [sys.executable, "-m", "cnnrun", command, "--join", str(folder), "--quiet"]
+    workers = [
+        launch.Job(f"worker-{k}", argv, folder / "logs" / f"worker-{k}.log")
+        for k in range(1, jobs + 1)
+    ]
+    last = {"t": time.monotonic()}
+
+    def tick() -> None:
+        if time.monotonic() - last["t"] >= POLL_S:
+            last["t"] = time.monotonic()
+            poll()
+
+    def done(job: launch.Job, code: int, seconds: float) -> None:
+        poll()
+        if code not in (0, 1, 130):
+            say(f"{job.name} ended with exit {code}; its log: {job.log}")
+
+    return launch.run_jobs(workers, jobs, lambda job: None, done, tick)
