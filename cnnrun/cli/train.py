@@ -45,6 +45,13 @@ WorkerIndexOpt = Annotated[
     int | None, typer.Option(min=0, metavar="I", help="With --workers: this process's place.")
 ]
 
+MlflowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow", metavar="URI",
+        help="Track the run in MLflow at URI (sqlite:///runs/mlflow.db, http://host:5000).",
+    ),
+]  # fmt: skip
 InitOpt = path_option(
     "FILE", "Start from these weights (a .weights.h5 of the same network): fine-tuning.",
     complete_weights,
@@ -92,6 +99,7 @@ def train(
     worker_index: WorkerIndexOpt = None,
     strict: StrictOpt = False,
     init_weights: InitOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Train an experiment into a new run folder.
 
@@ -107,6 +115,7 @@ def train(
         request = TrainRequest(
             config, list(set_ or []), runs_dir, name, resume, epochs, force,
             list(fail_under or []), workers, worker_index, strict, opts.debug, init_weights,
+            mlflow,
         )  # fmt: skip
         outcome = start_training(request, reporter_for(opts.json, opts.quiet, out, err))
         if opts.json and outcome.summary is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserE
 from cnnrun.paths import require_dir, require_dir_or_new
 from cnnrun.runs import gates as gating
 from cnnrun.runs.compare import config_diff
-from cnnrun.runs.folder import CONFIG, run_lock
-from cnnrun.runs.summary import RunSummary, read_summary
+from cnnrun.runs.folder import BEST, CONFIG, run_lock
+from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 from cnnrun.runs.weights import read_metadata
 
 
@@ -47,6 +48,10 @@ class TrainRequest:
     strict: bool = False
     debug: bool = False
     init_weights: Path | None = None  # fine-tuning: the weights training starts from
+    mlflow: str | None = None  # --mlflow URI: track the run there
+    # Set by sweeps and searches that run trials in this process:
+    observers: list[Any] = field(default_factory=list)  # `cnnrun.engine.recorder.Observer`s
+    tracking_parent: str | None = None  # the sweep's or search's MLflow run
 
 
 @dataclass
@@ -153,8 +158,57 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
     if req.init_weights is not None:
         read_metadata(req.init_weights)  # a readable weights file, before TensorFlow starts
     if req.resume is not None:
-        return resume_plan(req, sets)
-    return make_plan(load_config(req.config, sets), strict=req.strict), None
+        plan, before = resume_plan(req, sets)
+    else:
+        plan, before = make_plan(load_config(req.config, sets), strict=req.strict), None
+    if req.mlflow is not None:
+        from cnnrun.config.schema import MlflowConfig
+
+        was = plan.config.logging.mlflow_config or MlflowConfig()
+        tracked = was.model_copy(update={"tracking_uri": req.mlflow})
+        logging_cfg = plan.config.logging.model_copy(update={"mlflow": tracked})
+        plan.config = plan.config.model_copy(update={"logging": logging_cfg})
+    return plan, before
+
+
+def _is_chief(req: TrainRequest) -> bool:
+    """Whether this process writes the run (and alone tracks it): not a non-chief worker."""
+    if req.worker_index is not None:
+        return req.worker_index == 0
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    except ValueError:
+        return True
+    return int(task.get("index", 0)) == 0
+
+
+def _tracker(req: TrainRequest, plan: Plan, reporter: Any) -> Any:
+    """The run's MLflow tracker, connected before TensorFlow starts (a dead server: exit 2)."""
+    cfg = plan.config.logging.mlflow_config
+    if cfg is None or not _is_chief(req):
+        return None
+    from cnnrun.runs.tracking import open_tracker
+
+    runs_dir = req.resume.parent if req.resume is not None else req.runs_dir
+    name = req.name or plan.config.name or Path(plan.loaded.file).stem
+    return open_tracker(
+        cfg, runs_dir, plan.config.resolved(), name,
+        lambda m: reporter.warn([Problem(m, warning=True)]), req.tracking_parent,
+    )  # fmt: skip
+
+
+def _end_tracking(tracker: Any, training: Any) -> None:
+    """The run's files, and its best network as an MLflow model, to the tracker; run ended."""
+    if tracker is None or tracker.run_dir is None:
+        return
+    run_dir = tracker.run_dir
+    summary = read_summary(run_dir)
+    with tempfile.TemporaryDirectory(prefix="cnnrun-mlflow-") as tmp:
+        model_dir = Path(tmp) / "model"
+        if summary.status == "completed" and (run_dir / BEST).is_file():
+            tracker.safely("model", lambda: training.save_mlflow_model(run_dir / BEST, model_dir))
+        tracker.finish(summary, run_dir, model_dir if model_dir.is_dir() else None)
+    write_summary(run_dir, summary)
 
 
 def _check_prepared(req: TrainRequest, prep: Any, before: RunSummary | None, gates: dict) -> None:
@@ -224,16 +278,18 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
         return TrainOutcome(EXIT_OK, before, message)
     gates = gating.parse_gates(req.fail_under)
     reporter.warn(plan.warnings)
+    tracker = _tracker(req, plan, reporter)
     training = engine.load(req.debug)
     kept = (before.precision or {}).get("policy") if before is not None else None
     prep = training.prepare(plan, precision=kept, init_weights=req.init_weights)
     _check_prepared(req, prep, before, gates)
     reporter.note(_describe(prep, before, req))
+    observers = [*req.observers, *([tracker] if tracker is not None else [])]
     try:
         if req.resume is not None:
-            summary = training.resume(prep, req.resume, reporter)
+            summary = training.resume(prep, req.resume, reporter, observers)
         else:
-            summary = training.run(prep, req.runs_dir, reporter, req.name)
+            summary = training.run(prep, req.runs_dir, reporter, req.name, observers)
     except training.Diverged as e:
         return TrainOutcome(EXIT_FAILED, None, f"failed: {e}")
     except training.Interrupted as e:
@@ -242,6 +298,10 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
             f"cnnrun train --resume {e.run_dir}"
         )
         return TrainOutcome(EXIT_INTERRUPTED, None, message)
+    finally:
+        _end_tracking(tracker, training)
+    if tracker is not None and summary.run_dir:  # the tracker's final state
+        summary = read_summary(Path(summary.run_dir))
     if summary.worker:  # a non-chief worker: the chief wrote the run folder
         return TrainOutcome(
             EXIT_OK, summary, f"{summary.worker} done; worker 0 wrote the run folder"

@@ -1,0 +1,274 @@
+"""MLflow tracking of a run: its config as parameters, every epoch's metrics, the best value,
+the test scores, tags and the run folder's files, through `MlflowClient` (no fluent API, so
+nothing global is switched on).
+
+The default store is a SQLite file in the runs folder (`sqlite:///<runs-dir>/mlflow.db`) with
+its artifacts beside it (`<runs-dir>/mlartifacts`), so nothing lands in the current folder. A
+server that cannot be reached is refused before training (exit 2); a tracker that fails in the
+middle of a run is warned about once and training goes on, its state kept in `summary.json`.
+
+Example:
+    >>> tracker = open_tracker(MlflowConfig(), Path("runs"), resolved, "digits", warn=print)
+    >>> tracker.begin(summary)   # the MLflow run, its parameters and tags
+    >>> tracker.epoch({"epoch": 1, "loss": 0.9, "val_loss": 0.8})
+    False
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnrun import __version__
+from cnnrun.config.schema import MlflowConfig
+from cnnrun.errors import Problem, UserError
+from cnnrun.runs.summary import RunSummary
+
+DB, ARTIFACTS = "mlflow.db", "mlartifacts"
+BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
+MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
+STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"}
+PING_S = 5.0
+
+
+def store_uri(cfg: MlflowConfig, runs_dir: Path) -> str:
+    """The tracking URI: the config's, or a SQLite file in the runs folder."""
+    return cfg.tracking_uri or f"sqlite:///{(runs_dir / DB).resolve()}"
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Dotted parameter names without brackets, as MLflow shows them.
+
+    Example:
+        >>> dict(flatten({"model": {"layers": [{"conv2d": {"filters": 8}}]}}))
+        {'model.layers.0.conv2d.filters': '8'}
+    """
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from flatten(v, f"{prefix}.{i}")
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+        yield prefix, text[:MAX_PARAM]
+
+
+def _require_mlflow() -> Any:
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise UserError(
+            Problem(
+                "logging.mlflow needs the mlflow extra, which is not installed",
+                ("logging", "mlflow"),
+                hint="pip install 'cnnrun[mlflow]'",
+            )
+        ) from None
+    # MLflow and alembic log every table they create at INFO; cnnrun says what matters itself
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient
+
+
+def _ping(uri: str) -> None:
+    """Refuse a tracking server that does not answer, before any training (exit 2)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PING_S):
+            pass
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise UserError(
+            Problem(
+                f"the MLflow tracking server does not answer ({reason})",
+                file=uri,
+                hint="start it, fix logging.mlflow.tracking_uri, or leave the key out",
+            )
+        ) from None
+
+
+@dataclass
+class Tracker:
+    """One cnnrun run's MLflow run; each call warns once and goes on if MLflow fails."""
+
+    client: Any
+    uri: str
+    experiment_id: str
+    warn: Callable[[str], None]
+    params: dict[str, str]
+    run_name: str
+    parent_id: str | None = None
+    run_id: str | None = None
+    run_dir: Path | None = None
+    error: str | None = None
+
+    def safely(self, what: str, call: Callable[[], Any]) -> None:
+        if self.error is not None:
+            return
+        try:
+            call()
+        except Exception as e:  # a tracker never stops training
+            self.error = f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            self.warn(f"MLflow tracking stopped ({self.error}); training goes on")
+
+    def state(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "tracking_uri": self.uri,
+                "experiment_id": self.experiment_id, "parent_run_id": self.parent_id,
+                "state": "ok" if self.error is None else f"failed: {self.error}"}  # fmt: skip
+
+    def begin(self, summary: RunSummary) -> None:
+        """Create (or, for a resumed run, reopen) the MLflow run; note it in the summary.
+
+        An engine observer (`cnnrun.engine.recorder.Observer`): called once the run folder
+        exists, before the first epoch.
+        """
+        self.run_dir = Path(summary.run_dir) if summary.run_dir else None
+        known = (summary.tracking or {}).get("mlflow", {}).get("run_id")
+        if known and (summary.tracking or {})["mlflow"].get("tracking_uri") == self.uri:
+            self.run_id = known
+            self.safely("reopen", lambda: self.client.update_run(known, status="RUNNING"))
+        else:
+            self.safely("create", lambda: self._create(summary))
+        summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
+
+    def _create(self, summary: RunSummary) -> None:
+        from mlflow.entities import Param
+
+        tags = {
+            "cnnrun.version": __version__,
+            "cnnrun.run_dir": str(summary.run_dir),
+            "cnnrun.config_hash": str(summary.config_hash),
+            "cnnrun.status": "running",
+        }
+        if self.parent_id:
+            tags["mlflow.parentRunId"] = self.parent_id
+        run = self.client.create_run(self.experiment_id, run_name=self.run_name, tags=tags)
+        self.run_id = run.info.run_id
+        items = [Param(k, v) for k, v in self.params.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH])
+
+    def epoch(self, row: dict[str, float]) -> bool:
+        """Log one epoch's metrics at its step; never asks to stop."""
+        self._log(
+            {("epoch_seconds" if k == "seconds" else k): v for k, v in row.items()},
+            int(row["epoch"]),
+        )
+        return False
+
+    def _log(self, values: dict[str, Any], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(k, float(v), now, step)
+            for k, v in values.items()
+            if k != "epoch" and isinstance(v, int | float)
+        ]
+        self.safely("log metrics", lambda: self.client.log_batch(self.run_id, metrics=metrics))
+
+    def finish(self, summary: RunSummary, run_dir: Path, model_dir: Path | None) -> None:
+        """The best value, test scores, final tags and the run folder's files; the run ended."""
+        if self.run_id is None:
+            return
+        if summary.best_value is not None:
+            self._log({f"best_{summary.monitor}": summary.best_value}, summary.best_epoch or 0)
+        self._log(summary.test, summary.best_epoch or 0)
+        for key, value in (("cnnrun.status", summary.status),
+                           ("cnnrun.best_epoch", str(summary.best_epoch))):  # fmt: skip
+            self.safely("tag", lambda k=key, v=value: self.client.set_tag(self.run_id, k, v))
+        for name in ("config.yaml", "summary.json", "history.csv", "best.weights.h5"):
+            if (run_dir / name).is_file():
+                self.safely(
+                    "artifact", lambda n=name: self.client.log_artifact(self.run_id, run_dir / n)
+                )
+        if (run_dir / "curves").is_dir():
+            curves = run_dir / "curves"
+            self.safely("curves", lambda: self.client.log_artifacts(self.run_id, curves, "curves"))
+        if model_dir is not None:
+            self.safely("model", lambda: self.client.log_artifacts(self.run_id, model_dir, "model"))
+        status = STATUS.get(summary.status, "FAILED")
+        self.safely("end", lambda: self.client.set_terminated(self.run_id, status))
+        summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
+
+
+def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
+    found = client.get_experiment_by_name(cfg.experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    # Artifacts beside the default SQLite store, not in ./mlruns of wherever cnnrun runs
+    location = None if cfg.tracking_uri else (runs_dir / ARTIFACTS).resolve().as_uri()
+    return str(client.create_experiment(cfg.experiment, artifact_location=location))
+
+
+def open_tracker(
+    cfg: MlflowConfig,
+    runs_dir: Path,
+    resolved: dict,
+    run_name: str,
+    warn: Callable[[str], None],
+    parent_id: str | None = None,
+) -> Tracker:
+    """Connect to the store and find (or make) the experiment; refuses a dead server (exit 2).
+
+    Args:
+        cfg: `logging.mlflow`.
+        runs_dir: the folder the run folder goes in; the default store lives there.
+        resolved: the run's resolved config, logged as its parameters.
+        run_name: the MLflow run's name.
+        warn: how to tell the user that tracking failed mid-run.
+        parent_id: the sweep's or search's MLflow run, for a trial.
+    """
+    client_cls = _require_mlflow()
+    uri = store_uri(cfg, runs_dir)
+    _ping(uri)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        client = client_cls(tracking_uri=uri)
+        experiment = _experiment(client, cfg, runs_dir)
+    except Exception as e:  # the store itself refuses: a bad URI, an unwritable file
+        raise UserError(
+            Problem(
+                f"cannot open the MLflow store: {type(e).__name__}: {str(e).splitlines()[0]}",
+                file=uri,
+                hint="fix logging.mlflow.tracking_uri, or leave the key out",
+            )
+        ) from None
+    params = dict(flatten(resolved))
+    return Tracker(client, uri, experiment, warn, params, run_name, parent_id)
+
+
+def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple[str, str]:
+    """The MLflow run of a sweep or a search, parent of its trials: (tracking URI, run id)."""
+    client_cls = _require_mlflow()
+    uri = store_uri(cfg, runs_dir)
+    _ping(uri)
+    client = client_cls(tracking_uri=uri)
+    experiment = _experiment(client, cfg, runs_dir)
+    run = client.create_run(experiment, run_name=name, tags={"cnnrun.kind": kind,
+                            "cnnrun.version": __version__})  # fmt: skip
+    return uri, run.info.run_id
+
+
+def end_parent(uri: str, run_id: str, files: list[Path], warn: Callable[[str], None]) -> None:
+    """Log a sweep's or search's own files to its MLflow run and end it."""
+    try:
+        client = _require_mlflow()(tracking_uri=uri)
+        for f in files:
+            if f.is_file():
+                client.log_artifact(run_id, f)
+        client.set_terminated(run_id, "FINISHED")
+    except UserError:
+        raise
+    except Exception as e:
+        warn(f"MLflow: could not finish the parent run {run_id}: {type(e).__name__}: {e}")
