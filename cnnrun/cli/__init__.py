@@ -46,4 +46,4 @@ def main() -> None:
 
 
 # The commands register themselves on `app` when imported, in the order `--help` lists them.
-from cnnrun.cli import train, sweep, check, predict, review, inspect, keras_files  # noqa: E402, F401, I001
+from cnnrun.cli import train, sweep, search, check, predict, review, inspect, keras_files  # noqa: E402, F401, I001

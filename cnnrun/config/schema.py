@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag
+from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag, model_validator
 from pydantic.json_schema import models_json_schema
 
 from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
@@ -205,8 +205,29 @@ class EarlyStoppingConfig(Section):
     min_delta: NonNegFloat = 0.0
 
 
+class MlflowConfig(Section):
+    """Where `logging.mlflow` logs; `mlflow: true` takes these defaults."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="any MLflow tracking URI (http://host:5000, sqlite:///path.db); "
+        "default: sqlite:///<runs-dir>/mlflow.db, artifacts beside it",
+    )
+    experiment: str = Field("cnnrun", min_length=1, description="the MLflow experiment's name")
+
+
 class LoggingConfig(Section):
     tensorboard: StrictBool = False
+    mlflow: StrictBool | MlflowConfig = Field(
+        False, description="true or {tracking_uri, experiment}: log the run to MLflow"
+    )
+
+    @property
+    def mlflow_config(self) -> MlflowConfig | None:
+        """The MLflow settings, or None when the run is not tracked."""
+        if isinstance(self.mlflow, MlflowConfig):
+            return self.mlflow
+        return MlflowConfig() if self.mlflow else None
 
 
 RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$")]
@@ -224,6 +245,74 @@ class SweepConfig(Section):
         default_factory=dict,
         description="NAME: {KEY: value, ...}: named variants (keys as in --set, values any YAML)",
     )
+
+
+Scalar = StrictBool | StrictInt | float | str | None
+
+
+class SearchParam(Section):
+    """One dimension of a search: a range `{low, high, log?, step?}` or `{choices: [...]}`."""
+
+    low: StrictInt | float | None = None
+    high: StrictInt | float | None = None
+    log: StrictBool = Field(False, description="sample the range on a log scale")
+    step: StrictInt | float | None = Field(None, gt=0, description="a grid of low, low+step, ...")
+    choices: list[Any] | None = Field(
+        None, min_length=1, description="values of any YAML kind (whole layer lists too)"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SearchParam:
+        ranged = self.low is not None or self.high is not None
+        if self.choices is not None and (ranged or self.log or self.step is not None):
+            raise ValueError("give either choices or low/high, not both")
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError("expected {low: ..., high: ...} or {choices: [...]}")
+        if ranged and self.low > self.high:  # type: ignore[operator]
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.log and ranged and self.low <= 0:  # type: ignore[operator]
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("a range takes log or step, not both")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        """An integer range: low, high (and step) all ints."""
+        ends = (self.low, self.high, 1 if self.step is None else self.step)
+        return self.choices is None and all(type(v) is int for v in ends)
+
+
+class PrunerConfig(Section):
+    name: Literal["median", "hyperband", "none"] = "median"
+    startup_trials: NonNegInt = Field(
+        3, description="median: trials that finish before any is pruned"
+    )
+    warmup_epochs: NonNegInt = Field(1, description="epochs every trial trains before pruning")
+
+
+class SearchConfig(Section):
+    """A hyperparameter search for `cnnrun search`; `cnnrun train` ignores this section."""
+
+    space: dict[str, SearchParam] = Field(
+        min_length=1, description="KEY: {low, high, log} or {choices: [...]} (keys as in --set)"
+    )
+    trials: PositiveInt = 20
+    metric: str | None = Field(
+        None, description="what each trial is judged by (its best epoch's); default: the "
+        "checkpoint monitor"
+    )  # fmt: skip
+    direction: Literal["auto", "minimize", "maximize"] = "auto"
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: PrunerConfig = PrunerConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pruner_name(cls, data: Any) -> Any:
+        # `pruner: median` is `pruner: {name: median}`
+        if isinstance(data, dict) and isinstance(data.get("pruner"), str):
+            return {**data, "pruner": {"name": data["pruner"]}}
+        return data
 
 
 class Config(Section):
@@ -247,6 +336,7 @@ class Config(Section):
         "(MultiWorkerMirroredStrategy, from TF_CONFIG or cnnrun train --workers)",
     )
     sweep: SweepConfig | None = None
+    search: SearchConfig | None = None
 
     def resolved(self) -> dict:
         """The config as plain data with every default filled in: what a run records."""

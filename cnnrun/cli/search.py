@@ -1,0 +1,141 @@
+"""`cnnrun search`: a hyperparameter search on Optuna; `--resume`, `--join`, `--confirm-seeds`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnrun.cli import app
+from cnnrun.cli.common import (
+    ConfigArg,
+    Output,
+    RunsDirOpt,
+    SetOpt,
+    complete_run_dir,
+    consoles,
+    emit_json,
+    guard,
+    output_options,
+    path_option,
+)
+
+TrialsOpt = Annotated[
+    int | None, typer.Option(min=1, metavar="N", help="Trials in all (default: search.trials).")
+]
+JobsOpt = Annotated[
+    int, typer.Option(min=1, metavar="J", help="Worker processes here, each with cores/J threads.")
+]
+NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Search name.")]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="Keep the study in this Optuna storage (postgresql://...), not the search folder.",
+    ),
+]
+ConfirmOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=2, metavar="N", help="Then train the best trial and the start at N seeds each."
+    ),
+]
+ResumeOpt = path_option("SEARCH_DIR", "Continue this search to its trial count.", complete_run_dir)
+JoinOpt = path_option(
+    "SEARCH_DIR", "Add workers to this search (another machine sharing the folder).",
+    complete_run_dir,
+)  # fmt: skip
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+def _show(outcome: Any, out: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from cnnrun.runs.search import short
+
+    results = outcome.results
+    keys = list(dict.fromkeys(k for r in results["trials"] for k in r["params"]))
+    table = Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False)
+    for col in ("trial", *(short(k) for k in keys),
+                results["metric"], "status", "epochs", "time"):  # fmt: skip
+        table.add_column(col, justify="right" if col in ("trial", "epochs", "time") else "left")
+    best = (results.get("best") or {}).get("number")
+    for r in results["trials"]:
+        table.add_row(
+            f"{r['number']}{' *' if r['number'] == best else ''}",
+            *(_value(r["params"][k]) if k in r["params"] else "-" for k in keys),
+            f"{r['value']:.4f}" if r["value"] is not None else "-",
+            r["status"],
+            str(r["epochs"] if r["epochs"] is not None else "-"),
+            f"{r['seconds']:.1f} s" if r["seconds"] is not None else "-",
+        )
+    out.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(results["counts"].items()))
+    out.print(f"trials: {counts}", markup=False)
+    if results.get("best"):
+        b = results["best"]
+        out.print(f"best: trial {b['number']} ({b['run_dir']}), {results['metric']} "
+                  f"{b['value']:.4f}; its config: {outcome.best_config}", markup=False)  # fmt: skip
+    if results.get("importances"):
+        imp = ", ".join(f"{k} {v:.2f}" for k, v in results["importances"].items())
+        out.print(f"importance: {imp}", markup=False)
+    out.print(f"figure: {outcome.figure}", markup=False)
+    if outcome.confirm:
+        out.print(outcome.confirm["verdict"], markup=False)
+
+
+@app.command()
+@output_options("json", "quiet", "debug")
+def search(
+    opts: Output,
+    config: ConfigArg = None,
+    resume: ResumeOpt = None,
+    join: JoinOpt = None,
+    trials: TrialsOpt = None,
+    jobs: JobsOpt = 1,
+    set_: SetOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    name: NameOpt = None,
+    storage: StorageOpt = None,
+    confirm_seeds: ConfirmOpt = None,
+) -> None:
+    """Search the config's search: space with Optuna, every trial a normal run.
+
+    Prunes trials that fall behind, runs J workers here (`--jobs`) and more from other
+    machines that share the folder (`--join SEARCH_DIR`); writes the table, best.yaml,
+    search.png and search.json into the search folder.
+    """
+
+    def body() -> int:
+        from cnnrun.cli.reporters import reporter_for
+        from cnnrun.runs.searching import SearchRequest, run_search
+
+        out, err = consoles()
+        request = SearchRequest(
+            config, list(set_ or []), trials, jobs, runs_dir, name, resume, join, storage,
+            confirm_seeds,
+        )  # fmt: skip
+        silent = opts.quiet or opts.json
+        reporter = reporter_for(False, True, out, err)  # a trial's warnings, not its epochs
+        outcome = run_search(request, reporter, lambda s: silent or out.print(s, markup=False))
+        if opts.json:
+            emit_json({"search_dir": str(outcome.search_dir), "complete": outcome.complete,
+                       "figure": str(outcome.figure), "best_config": str(outcome.best_config)
+                       if outcome.best_config else None, "confirm": outcome.confirm,
+                       **outcome.results})  # fmt: skip
+        elif not opts.quiet:
+            _show(outcome, out)
+        if not outcome.complete and not opts.quiet:
+            out.print(f"interrupted; continue with: cnnrun search --resume {outcome.search_dir}",
+                      markup=False)  # fmt: skip
+        return outcome.code
+
+    guard(opts.debug, body)

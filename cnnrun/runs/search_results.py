@@ -1,0 +1,179 @@
+"""A search's results: the table of trials, the best trial's config, importances, `search.png`.
+
+Example:
+    >>> results = collect(search_dir, plan, study)
+    >>> results["best"]["run_name"], results["counts"]
+    ('trial-004', {'completed': 5, 'pruned': 1})
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from cnnrun import atomic
+from cnnrun.runs.search import SearchPlan, indexed, short
+from cnnrun.runs.summary import read_summary
+
+BEST_CONFIG, FIGURE = "best.yaml", "search.png"
+STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed",
+          "RUNNING": "running", "WAITING": "waiting"}  # fmt: skip
+
+
+def _shown(plan: SearchPlan, key: str, value: Any) -> Any:
+    """A trial's parameter as the table shows it: a list choice by its index, `#2`."""
+    return f"#{value}" if indexed(plan.param(key)) else value
+
+
+def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
+    """One trial as a row: number, run name and folder, parameters, value, status, epochs."""
+    run_dir = t.user_attrs.get("run_dir")
+    epochs, seconds = None, None
+    if run_dir:
+        try:
+            s = read_summary(Path(run_dir))
+            epochs, seconds = s.epochs_run, s.timings.fit_s
+        except (OSError, ValueError):
+            pass
+    value = t.value if t.value is not None and math.isfinite(t.value) else None
+    if t.state.name == "PRUNED" and t.intermediate_values:  # its last reported value
+        value = t.intermediate_values[max(t.intermediate_values)]
+    return {
+        "number": t.number,
+        "run_name": t.user_attrs.get("run_name", f"trial-{t.number:03d}"),
+        "run_dir": run_dir,
+        "params": {k: _shown(plan, k, v) for k, v in t.params.items()},
+        "value": value,
+        "status": STATUS.get(t.state.name, t.state.name.lower()),
+        "epochs": epochs,
+        "seconds": seconds,
+        "reason": t.user_attrs.get("reason", ""),
+        "resumes": t.user_attrs.get("resumes"),
+    }
+
+
+def rows(study: Any, plan: SearchPlan) -> list[dict[str, Any]]:
+    """Every trial but the ones queued again (their resumed trial stands for them)."""
+    return [row_of(t, plan) for t in study.get_trials(deepcopy=False)
+            if not t.user_attrs.get("requeued")]  # fmt: skip
+
+
+def write_best(search_dir: Path, best: dict) -> Path | None:
+    """The best trial's resolved config as `best.yaml`: trainable as it is."""
+    import yaml
+
+    run_dir = best.get("run_dir")
+    if not run_dir or not (Path(run_dir) / "config.yaml").is_file():
+        return None
+    cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    cfg.pop("search", None)
+    cfg.pop("sweep", None)
+    cfg["name"] = f"{search_dir.name.partition('_')[2] or 'search'}-best"[:64]
+    head = f"# the best trial of {search_dir}: {best['run_name']} ({best['value']})\n"
+    atomic.write_text(search_dir / BEST_CONFIG, head + yaml.safe_dump(cfg, sort_keys=False))
+    return search_dir / BEST_CONFIG
+
+
+def importances(study: Any) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA); empty while too few trials have finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < 2 or not any(len({str(t.params.get(k)) for t in done}) > 1
+                                for k in done[0].params):  # fmt: skip
+        return {}
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (RuntimeError, ValueError):  # Optuna's own refusals: too few distinct values
+        return {}
+
+
+def collect(search_dir: Path, plan: SearchPlan, study: Any) -> dict[str, Any]:
+    """The results `search.json` keeps: trials, counts, best trial, importances."""
+    table = rows(study, plan)
+    counts: dict[str, int] = {}
+    for r in table:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    done = [r for r in table if r["status"] == "completed" and r["value"] is not None]
+    best = None
+    if done:
+        pick = min if plan.direction == "minimize" else max
+        best = pick(done, key=lambda r: r["value"])
+    return {
+        "metric": plan.metric,
+        "direction": plan.direction,
+        "trials": table,
+        "counts": counts,
+        "best": best,
+        "importances": importances(study),
+    }
+
+
+def draw(results: dict[str, Any], output: Path, title: str) -> Path:
+    """`search.png`: each trial's value and the best so far, and the parameter importances."""
+    from cnnrun.runs.figure import figure, save
+
+    fig = figure(11.5, 4.2, left=0.07, right=0.97, bottom=0.14, top=0.84, wspace=0.45)
+    hist, imp = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    _history(hist, results)
+    _importances(imp, results.get("importances") or {})
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(results["counts"].items()))
+    fig.suptitle(f"{title}: {counts}", fontsize=10, x=0.02, ha="left", color="0.25")
+    save(fig, output)
+    return output
+
+
+def _history(ax: Any, results: dict[str, Any]) -> None:
+    from cnnrun.runs.figure import title
+
+    metric, minimize = results["metric"], results["direction"] == "minimize"
+    styles = {"completed": ("o", "tab:blue"), "pruned": ("x", "0.55"), "failed": ("v", "tab:red")}
+    for status, (marker, color) in styles.items():
+        pts = [(r["number"], r["value"]) for r in results["trials"]
+               if r["status"] == status and r["value"] is not None]  # fmt: skip
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, s=28,
+                       label=status, zorder=3)  # fmt: skip
+    done = sorted((r["number"], r["value"]) for r in results["trials"]
+                  if r["status"] == "completed" and r["value"] is not None)  # fmt: skip
+    if done:
+        best, xs, ys = None, [], []
+        for n, v in done:
+            best = v if best is None or (v < best if minimize else v > best) else best
+            xs.append(n)
+            ys.append(best)
+        ax.step(xs, ys, where="post", color="tab:orange", linewidth=1.8, label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} (best epoch)")
+    ax.grid(True, color="0.9", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(frameon=False, fontsize=8)
+    title(ax, "optimisation history", fontsize=10)
+
+
+def _importances(ax: Any, imp: dict[str, float]) -> None:
+    from cnnrun.runs.figure import title
+
+    title(ax, "parameter importance (fANOVA)", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if not imp:
+        ax.text(0.5, 0.5, "needs 2+ finished trials\nwith different values", ha="center",
+                va="center", color="0.4", transform=ax.transAxes)  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    names = list(imp)[::-1]  # the most important on top
+    ax.barh(range(len(names)), [imp[n] for n in names], color="tab:blue", height=0.6)
+    ax.set_yticks(range(len(names)), [short(n) for n in names], fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the value's variance")
+    for i, n in enumerate(names):
+        ax.text(imp[n] + 0.02, i, f"{imp[n]:.2f}", va="center", fontsize=8)
