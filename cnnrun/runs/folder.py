@@ -24,6 +24,7 @@ from cnnrun.runs.summary import SUMMARY, read_summary
 
 CONFIG, HISTORY = "config.yaml", "history.csv"
 SWEEP = "sweep.json"  # marks a sweep folder, which holds runs rather than being one
+SEARCH = "search.json"  # marks a search folder, which holds trials
 BEST, LAST, CURVES = "best.weights.h5", "last.weights.h5", "curves"
 
 
@@ -103,7 +104,8 @@ class RunInfo:
 
     `status` is the summary's (`running`, `completed`, `failed`, `interrupted`), or
     `incomplete` (a folder cnnrun started but has no summary), `corrupt` (an unreadable
-    summary), `sweep` (a sweep folder: `cnnrun runs` on it lists its runs) or `not a run`.
+    summary), `sweep` or `search` (a folder of runs: `cnnrun runs` on it lists them) or
+    `not a run`.
     """
 
     path: Path
@@ -129,10 +131,11 @@ class RunInfo:
 def read_run(path: Path) -> RunInfo:
     """Summarise a run folder, whatever state it is in."""
     if not (path / SUMMARY).is_file():
-        if (path / SWEEP).is_file():
-            return RunInfo(
-                path, "sweep", name=path.name, problem="cnnrun runs on it lists its runs"
-            )
+        for marker, kind, what in ((SWEEP, "sweep", "runs"), (SEARCH, "search", "trials")):
+            if (path / marker).is_file():
+                return RunInfo(
+                    path, kind, name=path.name, problem=f"cnnrun runs on it lists its {what}"
+                )
         if (path / CONFIG).is_file() or (path / HISTORY).is_file():
             return RunInfo(path, "incomplete", name=path.name, problem="no summary.json")
         return RunInfo(path, "not a run", name=path.name)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +37,10 @@ from cnnrun.config.plan import make_plan
 from cnnrun.config.schema import SearchConfig, SearchParam
 from cnnrun.errors import EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.runs import trials
+from cnnrun.runs.folder import SEARCH
 from cnnrun.runs.start import TrainRequest
 from cnnrun.runs.summary import RunSummary
 
-SEARCH = "search.json"  # marks a search folder, which holds trials rather than being a run
 JOURNAL = "study.journal"
 STUDY_LOCK = "study.lock"
 SCALARS = (bool, int, float, str, type(None))
@@ -110,30 +112,31 @@ class SearchPlan:
         return sets + [_set_line(k, v) for k, v in values.items()]
 
 
-def check_space(config: Path, sets: list[str], section: SearchConfig) -> None:
+def check_space(loaded: Any, sets: list[str], section: SearchConfig) -> None:
     """Check every key and every point of the space against the schema (exit 2, naming it)."""
-    problems = []
+    problems: list[Problem] = []
+    config = Path(loaded.file)
     for key, p in section.space.items():
+        where = ("search", "space", key)
         try:
             parse_key(key)
         except ValueError as e:
-            problems.append(Problem(f"{key}: {e}", ("search", "space")))
+            problems.append(loaded.locate(Problem(str(e), where)))
             continue
         if section.sampler == "grid":
             try:
                 grid_values(key, p)
             except UserError as e:
-                problems += e.problems
+                problems += [loaded.locate(q) for q in e.problems]
         for value in points(key, p):
             try:
                 make_plan(load_config(config, [*sets, _set_line(key, value)]))
             except UserError as e:
                 shown = json.dumps(value)[:60]
                 problems += [
-                    Problem(
-                        f"search.space.{key} = {shown}: {q.message}", q.loc, q.file, q.line, q.hint
-                    )  # fmt: skip
+                    loaded.locate(Problem(f"{shown}: {q.message}", where, hint=q.hint))
                     for q in e.problems
+                    if not any(q.message in seen.message for seen in problems)  # once a key
                 ]
     if problems:
         raise UserError(problems)
@@ -161,7 +164,7 @@ def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> 
     direction = section.direction
     if direction == "auto":
         direction = "minimize" if "loss" in metric else "maximize"
-    check_space(config, metric_sets, section)
+    check_space(loaded, metric_sets, section)
     n = trials_n or section.trials
     if section.sampler == "grid" and trials_n is None and "trials" not in section.model_fields_set:
         n = math.prod(len(grid_values(k, p)) for k, p in section.space.items())
@@ -236,15 +239,23 @@ def storage(search_dir: Path, plan: SearchPlan) -> Any:
         ) from None
 
 
-def _sampler(plan: SearchPlan, solo: bool) -> Any:
+def _sampler(plan: SearchPlan, solo: bool, done: int) -> Any:
     import optuna
 
-    # One worker alone is reproducible from the config's seed; several must not draw the
-    # same points, so each seeds from the system.
-    seed = plan.seed if solo else None
+    # One worker alone is reproducible from the config's seed, moved on by the trials already
+    # in the study (a resumed search must not draw its first points again); several workers
+    # must not draw the same points, so each seeds from the system.
+    seed = plan.seed + done if solo else None
     if plan.sampler == "grid":
+
+        class AskTellGrid(optuna.samplers.GridSampler):
+            # Optuna's grid sampler calls `study.stop()` once its grid is done, which only
+            # `study.optimize` allows; here the trial count stops the workers.
+            def after_trial(self, *args: Any) -> None:
+                pass
+
         space = {k: grid_values(k, plan.param(k)) for k in plan.space}
-        return optuna.samplers.GridSampler(space, seed=seed)
+        return AskTellGrid(space, seed=seed)
     if plan.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -270,10 +281,14 @@ def open_study(search_dir: Path, plan: SearchPlan, solo: bool = False) -> tuple[
     same one."""
     optuna = require_optuna()
     store = storage(search_dir, plan)
+    try:
+        done = len(store.get_all_trials(store.get_study_id_from_name(plan.study_name)))
+    except KeyError:  # the study is created below
+        done = 0
     study = optuna.create_study(
         study_name=plan.study_name,
         storage=store,
-        sampler=_sampler(plan, solo),
+        sampler=_sampler(plan, solo, done),
         pruner=_pruner(plan),
         direction=plan.direction,
         load_if_exists=True,
@@ -387,6 +402,7 @@ def _take(
             return None
         trial = study.ask()
         stack.enter_context(trials.claim(_lock(search_dir, trial.number)))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         return trial
 
 

@@ -49,6 +49,7 @@ def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
         "epochs": epochs,
         "seconds": seconds,
         "reason": t.user_attrs.get("reason", ""),
+        "worker": t.user_attrs.get("worker"),
         "resumes": t.user_attrs.get("resumes"),
     }
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnnrun.config.load import load_config
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
@@ -51,17 +50,6 @@ class SearchOutcome:
     confirm: dict | None = None
 
 
-def _tracking(config: Path, sets: list[str], runs_dir: Path, name: str) -> dict | None:
-    """The search's own MLflow run when the config tracks runs; trials become its children."""
-    cfg = load_config(config, sets).config.logging.mlflow_config
-    if cfg is None:
-        return None
-    from cnnrun.runs.tracking import parent_run
-
-    uri, run_id = parent_run(cfg, runs_dir, name, "search")
-    return {"tracking_uri": uri, "run_id": run_id, "experiment": cfg.experiment}
-
-
 def _new(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
     assert req.config is not None
     require_dir_or_new(req.runs_dir, "a folder for the search folder (--runs-dir)")
@@ -72,7 +60,9 @@ def _new(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
         search.storage(Path("."), plan)  # a storage that does not open: exit 2, no folder
     search_dir = runs.create_run_dir(req.runs_dir, f"search-{req.name or req.config.stem}")
     plan.study_name = search_dir.name
-    plan.mlflow = _tracking(req.config, req.sets, req.runs_dir, search_dir.name)
+    plan.mlflow = sweeping.tracking_parent(
+        req.config, req.sets, req.runs_dir, search_dir.name, "search"
+    )
     if plan.mlflow is not None:  # every trial logs to the same store, as a child
         where = {
             "tracking_uri": plan.mlflow["tracking_uri"],
@@ -129,14 +119,16 @@ def _execute(search_dir: Path, plan: search.SearchPlan, req: SearchRequest, repo
     return trials.spawn_workers("search", search_dir, req.jobs, poll, say)
 
 
-def _finish(search_dir: Path, plan: search.SearchPlan, say: Callable[[str], None]) -> SearchOutcome:
+def _finish(
+    search_dir: Path, plan: search.SearchPlan, joined: bool, say: Callable[[str], None]
+) -> SearchOutcome:
     study, _ = search.open_study(search_dir, plan)
     results = search_results.collect(search_dir, plan, study)
     best = search_results.write_best(search_dir, results["best"]) if results["best"] else None
     figure = search_results.draw(results, search_dir / search_results.FIGURE, search_dir.name)
     plan.results = results
     search.write_plan(search_dir, plan)
-    if plan.mlflow is not None:
+    if plan.mlflow is not None and not joined:  # a joining worker leaves that to the search
         from cnnrun.runs.tracking import end_parent
 
         files = [search_dir / search.SEARCH, figure, *([best] if best else [])]
@@ -198,7 +190,7 @@ def run_search(req: SearchRequest, reporter: Any, say: Callable[[str], None]) ->
     if req.config is not None:
         say(f"search folder: {search_dir}")
     complete = _execute(search_dir, plan, req, reporter, say)
-    outcome = _finish(search_dir, plan, say)
+    outcome = _finish(search_dir, plan, req.join is not None, say)
     outcome.complete = complete
     if not complete:
         outcome.code = EXIT_INTERRUPTED

@@ -138,6 +138,7 @@ class SweepPlan:
     kind: str = "cnnrun-sweep"
     version: int = 1
     results: dict = field(default_factory=dict)
+    mlflow: dict | None = None  # {tracking_uri, run_id, experiment}: the parent MLflow run
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -175,6 +176,7 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
             d["created"],
             [SweepRun(r["name"], r["variant"], r["seed"], tuple(r["sets"])) for r in d["runs"]],
             results=d.get("results") or {},
+            mlflow=d.get("mlflow"),
         )
     except FileNotFoundError:
         raise UserError(

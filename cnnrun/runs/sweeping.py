@@ -8,6 +8,7 @@ A worker takes the next run nobody holds, resumed where an earlier attempt left 
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -107,8 +108,27 @@ def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
     planned = plan_runs(req.config, req.sets, req.grid, req.seeds)
     sweep_dir = runs.create_run_dir(req.runs_dir, f"sweep-{req.name or req.config.stem}")
     plan = sweep.new_plan(req.config.resolve(), planned)
+    plan.mlflow = tracking_parent(req.config, req.sets, req.runs_dir, sweep_dir.name, "sweep")
+    if plan.mlflow is not None:  # every run logs to the same store, as a child
+        where = {k: plan.mlflow[k] for k in ("tracking_uri", "experiment")}
+        line = f"logging.mlflow={json.dumps(where)}"
+        plan.runs = [replace(r, sets=(*r.sets, line)) for r in plan.runs]
     sweep.write_plan(sweep_dir, plan)
     return sweep_dir, plan
+
+
+def tracking_parent(
+    config: Path, sets: list[str], runs_dir: Path, name: str, kind: str
+) -> dict | None:
+    """The sweep's or search's own MLflow run when its config tracks runs; its runs become
+    the children."""
+    cfg = load_config(config, sets).config.logging.mlflow_config
+    if cfg is None:
+        return None
+    from cnnrun.runs.tracking import parent_run
+
+    uri, run_id = parent_run(cfg, runs_dir, name, kind)
+    return {"tracking_uri": uri, "run_id": run_id, "experiment": cfg.experiment}
 
 
 def _request(sweep_dir: Path, plan: sweep.SweepPlan, run: sweep.SweepRun) -> TrainRequest | None:
@@ -116,9 +136,11 @@ def _request(sweep_dir: Path, plan: sweep.SweepPlan, run: sweep.SweepRun) -> Tra
     run_dir, summary = sweep.find_runs(sweep_dir, only=run.name).get(run.name, (None, None))
     if summary is not None and summary.status == "completed":
         return None
+    parent = (plan.mlflow or {}).get("run_id")
     if run_dir is not None:
-        return TrainRequest(resume=run_dir)
-    return TrainRequest(Path(plan.config), list(run.sets), sweep_dir, run.name)
+        return TrainRequest(resume=run_dir, tracking_parent=parent)
+    return TrainRequest(Path(plan.config), list(run.sets), sweep_dir, run.name,
+                        tracking_parent=parent)  # fmt: skip
 
 
 def _run_line(sweep_dir: Path, name: str, seconds: float, done: str) -> str:
@@ -219,6 +241,11 @@ def run_sweep(req: SweepRequest, reporter: object, say: Callable[[str], None]) -
     sweep.write_plan(sweep_dir, plan)
     groups = histories(sweep_dir, plan.results)
     figure = draw_bands(groups, sweep_dir / FIGURE, sweep_dir.name) if groups else None
+    if plan.mlflow is not None and req.join is None:
+        from cnnrun.runs.tracking import end_parent
+
+        files = [sweep_dir / runs.SWEEP, *([figure] if figure else [])]
+        end_parent(plan.mlflow["tracking_uri"], plan.mlflow["run_id"], files, say)
     done = plan.results["status"].get("completed", 0)
     if not complete:
         code = EXIT_INTERRUPTED

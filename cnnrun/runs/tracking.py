@@ -206,8 +206,12 @@ def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
     found = client.get_experiment_by_name(cfg.experiment)
     if found is not None:
         return str(found.experiment_id)
-    # Artifacts beside the default SQLite store, not in ./mlruns of wherever cnnrun runs
-    location = None if cfg.tracking_uri else (runs_dir / ARTIFACTS).resolve().as_uri()
+    # Artifacts beside a SQLite store, not in ./mlruns of wherever cnnrun runs (MLflow's
+    # default for a database store); a server keeps its own artifact root.
+    uri = store_uri(cfg, runs_dir)
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / ARTIFACTS).resolve().as_uri()
     return str(client.create_experiment(cfg.experiment, artifact_location=location))
 
 

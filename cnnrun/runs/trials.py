@@ -29,7 +29,7 @@ from cnnrun.errors import EXIT_FAILED, EXIT_USAGE, UserError
 from cnnrun.runs import launch
 from cnnrun.runs.start import TrainOutcome, TrainRequest, train
 
-LOCKS = "locks"
+LOCKS = ".locks"  # hidden: `cnnrun runs` lists the folder's runs, not its locks
 POLL_S = 2.0
 
 
