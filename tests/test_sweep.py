@@ -4,9 +4,9 @@ a kill, `--print-commands` and `--collect`."""
 from __future__ import annotations
 
 import json
-import re
 import math
 import os
+import re
 import shlex
 import signal
 import subprocess
