@@ -78,10 +78,14 @@ def test_multi_worker_two_processes_one_run_folder(cli, tmp_path: Path):
     cfg = CONFIGS / "digits.yaml"
     epochs = ("--set", "train.epochs=2")
     runs = tmp_path / "runs"
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     workers = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
     scratch_before = set(Path(tempfile.gettempdir()).glob("cnnrun-worker-*"))
     procs = [
-        _train(cfg, runs, *epochs, "--workers", workers, "--worker-index", str(i)) for i in (0, 1)
+        _train(
+            cfg, runs, *epochs, "--workers", workers, "--worker-index", str(i), "--mlflow", store
+        )  # fmt: skip
+        for i in (0, 1)
     ]
     outs = []
     for p in procs:
@@ -99,6 +103,12 @@ def test_multi_worker_two_processes_one_run_folder(cli, tmp_path: Path):
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2
     assert set(Path(tempfile.gettempdir()).glob("cnnrun-worker-*")) == scratch_before
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    (tracked,) = client.search_runs([client.get_experiment_by_name("cnnrun").experiment_id])
+    assert tracked.info.run_id == chief["tracking"]["mlflow"]["run_id"]  # the chief alone
+    assert len(client.get_metric_history(tracked.info.run_id, "val_loss")) == 2
     single = _single_process_val_accuracy(cli, cfg, tmp_path / "single", *epochs)
     assert chief["best_metrics"]["val_accuracy"] == pytest.approx(single, abs=TOLERANCE)
     # every worker computed the same validation on the same weights

@@ -107,7 +107,9 @@ def search(
     storage: StorageOpt = None,
     confirm_seeds: ConfirmOpt = None,
 ) -> None:
-    """Search the config's search: space with Optuna, every trial a normal run.
+    """Search a config's search: space on Optuna.
+
+    Every trial is a normal run folder.
 
     Prunes trials that fall behind, runs J workers here (`--jobs`) and more from other
     machines that share the folder (`--join SEARCH_DIR`); writes the table, best.yaml,

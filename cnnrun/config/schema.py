@@ -304,15 +304,16 @@ class SearchConfig(Section):
     )  # fmt: skip
     direction: Literal["auto", "minimize", "maximize"] = "auto"
     sampler: Literal["tpe", "random", "grid"] = "tpe"
-    pruner: PrunerConfig = PrunerConfig()
+    pruner: PrunerConfig | Literal["median", "hyperband", "none"] = Field(
+        PrunerConfig(), description="median | hyperband | none, or {name, startup_trials, "
+        "warmup_epochs}"
+    )  # fmt: skip
 
-    @model_validator(mode="before")
-    @classmethod
-    def _pruner_name(cls, data: Any) -> Any:
-        # `pruner: median` is `pruner: {name: median}`
-        if isinstance(data, dict) and isinstance(data.get("pruner"), str):
-            return {**data, "pruner": {"name": data["pruner"]}}
-        return data
+    @property
+    def pruner_config(self) -> PrunerConfig:
+        """`pruner: median` is `pruner: {name: median}`."""
+        p = self.pruner
+        return p if isinstance(p, PrunerConfig) else PrunerConfig(name=p)
 
 
 class Config(Section):

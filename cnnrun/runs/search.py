@@ -178,7 +178,7 @@ def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> 
         metric,
         direction,
         section.sampler,
-        section.pruner.model_dump(),
+        section.pruner_config.model_dump(),
         loaded.config.train.epochs,
         loaded.config.seed,
         name,
