@@ -149,8 +149,11 @@ def _history(ax: Any, results: dict[str, Any]) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = [r["value"] for r in results["trials"] if r["value"] is not None]
+    if values and min(values) > 0 and max(values) / min(values) > 10:
+        ax.set_yscale("log")  # pruned trials far above would flatten the good ones
     ax.set_xlabel("trial")
-    ax.set_ylabel(f"{metric} (best epoch)")
+    ax.set_ylabel(f"{metric} (best epoch; pruned: last)")
     ax.grid(True, color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
