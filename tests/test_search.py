@@ -166,7 +166,9 @@ def test_pruning_stops_a_trial_with_a_hopeless_learning_rate(cli, tmp_path: Path
 """
     cfg = _config(tmp_path, space, trials=3, epochs=3)
     # seed 10: the grid sampler's order starts with a good rate, so the pruner has a median
-    r = cli("search", cfg, "--runs-dir", tmp_path / "runs", "--set", "seed=10", "--json")
+    runs = tmp_path / "runs"
+    r = cli("search", cfg, "--runs-dir", runs, "--set", "seed=10", "--set",
+            "logging.mlflow=true", "--json")  # fmt: skip
     assert r.code == 0, r.stdout + r.stderr
     results = json.loads(r.stdout)
     by_lr = {t["params"]["train.optimizer.learning_rate"]: t for t in results["trials"]}
@@ -178,6 +180,20 @@ def test_pruning_stops_a_trial_with_a_hopeless_learning_rate(cli, tmp_path: Path
     assert summary["status"] == "pruned" and "pruned after epoch" in summary["reason"]
     assert (Path(hopeless["run_dir"]) / "curves" / "loss.png").is_file()
     assert results["best"]["params"]["train.optimizer.learning_rate"] in (0.02, 0.03)
+    # tracked: the search is one MLflow run, each trial a child, the pruned one ended too
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs.resolve() / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("cnnrun").experiment_id])
+    (parent,) = [x for x in found if x.data.tags.get("cnnrun.kind") == "search"]
+    children = [x for x in found if x.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
+    assert sorted(c.data.tags["cnnrun.status"] for c in children) == [
+        "completed",
+        "completed",
+        "pruned",
+    ]
+    assert "search.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
 @pytest.mark.slow

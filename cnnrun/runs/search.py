@@ -341,7 +341,9 @@ def requeue(study: Any, store: Any, trial: Any) -> None:
     store.set_trial_user_attr(trial_id, "requeued", True)
     store.set_trial_state_values(trial_id, state=TrialState.FAIL)
     attrs = {k: v for k, v in trial.user_attrs.items() if k in ("run_name", "run_dir")}
-    study.enqueue_trial(trial.params, user_attrs={**attrs, "resumes": trial.number})
+    # the values again as a user attribute: a queued trial shows its params only once it runs
+    attrs.update(resumes=trial.number, queued_params=trial.params)
+    study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
 def requeue_dead(study: Any, store: Any, search_dir: Path) -> list[int]:

@@ -43,7 +43,10 @@ def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
         "number": t.number,
         "run_name": t.user_attrs.get("run_name", f"trial-{t.number:03d}"),
         "run_dir": run_dir,
-        "params": {k: _shown(plan, k, v) for k, v in t.params.items()},
+        "params": {
+            k: _shown(plan, k, v)
+            for k, v in (t.params or t.user_attrs.get("queued_params") or {}).items()
+        },
         "value": value,
         "status": STATUS.get(t.state.name, t.state.name.lower()),
         "epochs": epochs,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -57,7 +58,14 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
             yield from flatten(v, f"{prefix}.{i}")
     else:
         text = value if isinstance(value, str) else json.dumps(value)
-        yield prefix, text[:MAX_PARAM]
+        yield _name(prefix), text[:MAX_PARAM]
+
+
+def _name(key: str) -> str:
+    # keys inside the config (a search space's `model.layers[2].dropout.rate`) carry brackets,
+    # which MLflow refuses in a name: indices become parts, other characters underscores
+    dotted = re.sub(r"\[(\d+)\]", r".\1", key)
+    return re.sub(r"[^\w\-. :/]", "_", dotted)
 
 
 def _require_mlflow() -> Any:
@@ -116,6 +124,10 @@ class Tracker:
         try:
             call()
         except Exception as e:  # a tracker never stops training
+            self._failed(what, e)
+
+    def _failed(self, what: str, e: Exception) -> None:
+        if self.error is None:  # warned about once
             self.error = f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             self.warn(f"MLflow tracking stopped ({self.error}); training goes on")
 
@@ -197,8 +209,10 @@ class Tracker:
             self.safely("curves", lambda: self.client.log_artifacts(self.run_id, curves, "curves"))
         if model_dir is not None:
             self.safely("model", lambda: self.client.log_artifacts(self.run_id, model_dir, "model"))
-        status = STATUS.get(summary.status, "FAILED")
-        self.safely("end", lambda: self.client.set_terminated(self.run_id, status))
+        try:  # even after an earlier failure: a run left RUNNING would mislead
+            self.client.set_terminated(self.run_id, STATUS.get(summary.status, "FAILED"))
+        except Exception as e:
+            self._failed("end", e)
         summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
 
 
