@@ -56,6 +56,22 @@ def _only(pattern: str, where: Path) -> Path:
     return found
 
 
+def _pause_in_a_trial(proc: subprocess.Popen, search_dir: Path, before: set[str]) -> Path:
+    """SIGSTOP `proc` while it trains a new trial (after the folder lock, before the end)."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        for d in search_dir.glob("*_trial-*"):
+            if str(d) in before or not (d / "history.csv").is_file():
+                continue
+            proc.send_signal(signal.SIGSTOP)
+            if json.loads((d / "summary.json").read_text())["status"] == "running":
+                return d
+            proc.send_signal(signal.SIGCONT)  # it had just finished that one: the next
+            before.add(str(d))
+        time.sleep(0.02)
+    raise AssertionError("the first process trained no new trial in time")
+
+
 def _ended(results: dict) -> list[dict]:
     return [t for t in results["trials"] if t["status"] in ("completed", "pruned")]
 
@@ -107,18 +123,29 @@ def test_two_workers_then_a_joining_process_share_one_study(tmp_path: Path):
     )
     assert (search_dir / "search.png").stat().st_size > 20_000
 
-    # Six more trials: one process continues the study while a second joins it.
+    # Six more trials. One process continues the study; it is paused in the middle of a trial
+    # (its lock held) while a second process joins and takes the other trials; then it goes
+    # on. The joining process neither takes nor re-queues the paused process's trial.
     first = subprocess.Popen(
         [sys.executable, "-m", "cnnrun", "search", "--resume", str(search_dir), "--trials", "12"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
     )  # fmt: skip
-    joined = _cnnrun("search", "--join", search_dir, "--json")
-    out, _ = first.communicate(timeout=300)
+    try:
+        paused = _pause_in_a_trial(
+            first, search_dir, before={t["run_dir"] for t in results["trials"]}
+        )
+        joined = _cnnrun("search", "--join", search_dir, "--json", timeout=240)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, _ = first.communicate(timeout=240)
     assert first.returncode == 0 and joined.returncode == 0, out + joined.stderr
     final = json.loads((search_dir / "search.json").read_text())["results"]
     assert len(_ended(final)) == 12
-    workers = {t["worker"] for t in final["trials"][6:]}
-    assert len(workers) == 2, (out, joined.stdout)  # the joining process trained trials too
+    by_worker: dict[str, list[str]] = {}
+    for t in final["trials"][6:]:
+        by_worker.setdefault(t["worker"].rpartition(":")[2], []).append(t["run_dir"])
+    assert by_worker[str(first.pid)] == [str(paused)], by_worker  # its one trial, finished
+    assert len(by_worker) == 2 and sum(map(len, by_worker.values())) == 6, by_worker
     assert len({t["run_dir"] for t in final["trials"]}) == 12
     listed = json.loads(_cnnrun("runs", runs, "--json").stdout)
     assert [(x["path"], x["status"]) for x in listed] == [(str(search_dir), "search")]

@@ -74,7 +74,7 @@ def _require_mlflow() -> Any:
     except ImportError:
         raise UserError(
             Problem(
-                "logging.mlflow needs the mlflow extra, which is not installed",
+                "needs the mlflow extra, which is not installed",
                 ("logging", "mlflow"),
                 hint="pip install 'cnnrun[mlflow]'",
             )
