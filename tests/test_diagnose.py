@@ -72,6 +72,9 @@ def test_helpers():
     assert best_epoch([0.1, 0.9, 0.5], "max") == 2
     assert best_epoch([math.nan]) is None
     assert generalization_loss([1.0, 0.5, 0.6]) == 100 * (0.6 / 0.5 - 1)
+    assert generalization_loss([0.3, 0.0, 0.0]) == 0.0  # a perfect validation loss
+    assert generalization_loss([0.3, 0.0, 0.1]) == math.inf
+    assert diagnose({"loss": [0.5, 0.1, 0.0], "val_loss": [0.4, 0.0, 0.0]}).verdict
     assert math.isclose(training_progress([1.0, 1.0, 1.0, 1.0, 1.0]), 0.0)
 
 

@@ -1,4 +1,5 @@
-"""Scoring the test split once with the best weights: loss, metrics, confusion matrix."""
+"""Scoring the test split once with the best weights: loss, metrics, confusion matrix, and
+what the network got wrong and how sure it was."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun.engine.model import from_logits, make_loss
+from cnnrun.engine.model import make_loss
 from cnnrun.engine.pipeline import one_pass
 from cnnrun.runs import folder as runs
+from cnnrun.runs.answers import record
 from cnnrun.runs.curves import draw_confusion
-from cnnrun.runs.scores import classification_scores
 from cnnrun.runs.summary import RunSummary
 
 
@@ -27,23 +28,29 @@ def _predict_local(model: keras.Model, loss_fn: Any, test_ds: tf.data.Dataset) -
 
 
 def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
-    """Score the test split (if any) with the run's best weights, into `summary`."""
+    """Score the test split with the run's best weights, into `summary`: loss, metrics,
+    per-class scores, calibration and the worst errors (`cnnrun.runs.answers`). Without a
+    test split, the validation split's answers are read the same way, with no test scores."""
+    from cnnrun.engine.export import probabilities
+
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    if splits.y_test is None:
-        return
     keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
-    test_ds = one_pass(cfg, splits, splits.x_test, splits.y_test)
+    test = splits.y_test is not None
+    x, y = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
+    if not len(y):
+        return
+    ds = one_pass(cfg, splits, x, y)
     if isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        scores, out = _predict_local(model, make_loss(cfg), test_ds)
+        scores, out = _predict_local(model, make_loss(cfg), ds)
     else:
-        scores = model.evaluate(test_ds, verbose=0, return_dict=True)
-        out = model.predict(test_ds.map(lambda xb, _: xb), verbose=0)
+        scores = model.evaluate(ds, verbose=0, return_dict=True) if test else {}
+        out = model.predict(ds.map(lambda xb, _: xb), verbose=0)
+    where = "test set" if test else "validation set"
+    probs = probabilities(out, cfg, None)
+    table = record(run_dir, summary, x, y, probs, splits.class_names, where)
+    if not test:
+        return
     summary.test = {f"test_{k}": float(v) for k, v in scores.items()}
-    if out.shape[-1] == 1:  # one sigmoid unit (or logit)
-        predicted = (out[:, 0] > (0.0 if from_logits(cfg) else 0.5)).astype(int)
-    else:
-        predicted = out.argmax(axis=1)
-    table = classification_scores(splits.y_test, predicted, splits.class_names)
     summary.test_scores = table
     if "accuracy" in cfg.train.metrics and "test_accuracy" not in summary.test:
         summary.test["test_accuracy"] = float(table["accuracy"])

@@ -81,14 +81,24 @@ def best_epoch(values: Sequence[float], mode: str = "min") -> int | None:
 
 
 def generalization_loss(val: Sequence[float]) -> float:
-    """Prechelt's GL at the last epoch: how far (in %) validation loss is above its minimum."""
-    return 100.0 * (val[-1] / min(val) - 1.0)
+    """Prechelt's GL at the last epoch: how far (in %) validation loss is above its minimum.
+
+    A minimum of 0 (every validation image right with full confidence, in float32) makes
+    any later rise infinitely many percent, and none no rise at all.
+    """
+    best = min(val)
+    if best <= 0.0:
+        return 0.0 if val[-1] <= best else math.inf
+    return 100.0 * (val[-1] / best - 1.0)
 
 
 def training_progress(train: Sequence[float], k: int = STRIP) -> float:
     """Prechelt's P_k at the last epoch, in per mille; needs k epochs."""
     strip = train[-k:]
-    return 1000.0 * (sum(strip) / (len(strip) * min(strip)) - 1.0)
+    low = min(strip)
+    if low <= 0.0:  # a training loss of 0: progress, if any, is unbounded
+        return 0.0 if max(strip) <= low else math.inf
+    return 1000.0 * (sum(strip) / (len(strip) * low) - 1.0)
 
 
 def diagnose(

@@ -65,7 +65,9 @@ class RunSummary(_Open):
     best_value: float | None = None
     best_metrics: dict[str, float] = Field(default_factory=dict)
     test: dict[str, float] = Field(default_factory=dict)
-    test_scores: dict[str, Any] | None = None
+    test_scores: dict[str, Any] | None = None  # per-class precision, recall, F1; their means
+    calibration: dict[str, Any] | None = None  # expected calibration error and its 10 bins
+    errors: dict[str, Any] | None = None  # the most confidently wrong images' answers
     diagnosis: dict[str, Any] | None = None
     num_classes: int | None = None
     params: dict[str, int] = Field(default_factory=dict)
