@@ -63,15 +63,24 @@ def _print_scores(scores: dict, err: Any) -> None:
         f"accuracy {scores['accuracy']:.4f} on {scores['samples']} labelled inputs", markup=False
     )
     table = Table(box=box.SIMPLE_HEAD if err.is_terminal else None, pad_edge=False)
-    for col in ("class", "precision", "recall", "support"):
+    for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    for name, s in scores["per_class"].items():
+    means = {f"{k} mean": v for k, v in scores.get("averages", {}).items()}
+    for i, (name, s) in enumerate({**scores["per_class"], **means}.items()):
         table.add_row(
             name,
-            *("-" if s[k] is None else f"{s[k]:.3f}" for k in ("precision", "recall")),
+            *("-" if s[k] is None else f"{s[k]:.3f}" for k in ("precision", "recall", "f1")),
             str(s["support"]),
+            end_section=i == len(scores["per_class"]) - 1,
         )
     err.print(table)
+    if scores.get("calibration"):
+        c = scores["calibration"]
+        text = (
+            f"calibration: expected calibration error {c['ece']:.4f} (mean confidence "
+            f"{c['mean_confidence']:.3f}, accuracy {c['accuracy']:.3f})"
+        )
+        err.print(text, markup=False)
     names = scores["class_names"]
     if len(names) <= 20:
         cm = Table(

@@ -33,8 +33,8 @@ def _shown(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 def _grid(count: int, cols: int = 5, cell: float = 1.9, extra_h: float = 0.55) -> Any:
     cols = max(1, min(cols, count))
     rows = max(1, math.ceil(count / cols))
-    fig = mpl.figure(cols * cell, rows * (cell + extra_h) + 0.7, left=0.02, right=0.98,
-                     bottom=0.02, top=1 - 0.7 / (rows * (cell + extra_h) + 0.7),
+    fig = mpl.figure(cols * cell, rows * (cell + extra_h) + 0.85, left=0.02, right=0.98,
+                     bottom=0.02, top=1 - 0.85 / (rows * (cell + extra_h) + 0.85),
                      wspace=0.08, hspace=0.45)  # fmt: skip
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
@@ -81,7 +81,7 @@ def draw_errors(
         ax.set_title(
             f"true {_name(class_names, e['true'])}\n"
             f"said {_name(class_names, e['predicted'])} {e['probability']:.0%}",
-            fontsize=8.5, color="#b00020", loc="center", pad=3,
+            fontsize=9.5, color="#b00020", loc="center", pad=3,
         )  # fmt: skip
     order = "most confident first" + (", Grad-CAM over each" if heatmaps is not None else "")
     fig.suptitle(f"{head}; the {len(errors)} most confidently wrong ({order})",

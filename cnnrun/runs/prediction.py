@@ -133,7 +133,8 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
         require_dir_or_new(req.report, "a folder for --report")
     targets = [req.output] if req.output else []
     if req.report:
-        targets += [req.report / "confusion_matrix.png", req.report / "metrics.json"]
+        targets += [req.report / n for n in ("confusion_matrix.png", "metrics.json",
+                                              "errors.png", "reliability.png")]  # fmt: skip
     _refuse_overwrite(targets, req.overwrite)
     if is_keras_model(path):
         if req.config is not None:
@@ -181,7 +182,7 @@ def predict(req: PredictRequest) -> PredictOutcome:
     """
     from cnnrun import engine
     from cnnrun.data.inputs import read_inputs
-    from cnnrun.runs.scores import classification_scores
+    from cnnrun.runs.scores import calibration, classification_scores
 
     path = _weights_path(req)
     gates = _check(req, path)
@@ -220,13 +221,34 @@ def predict(req: PredictRequest) -> PredictOutcome:
     scores = None
     if data.y is not None:
         scores = classification_scores(data.y, probabilities.argmax(axis=1), pred.class_names)
+        scores["calibration"] = calibration(data.y, probabilities)
     text = _text(req, path, rows, scores, data.skipped, assumed)
     _write(req, path, text, scores)
+    if req.report and scores is not None:
+        _gallery(req.report, data, probabilities, pred.class_names, scores["calibration"])
     missed = gating.missed(gates, {"accuracy": scores["accuracy"]}) if scores else []
     code = EXIT_FAILED if missed else EXIT_OK
     notes = (["assumed: " + "; ".join(assumed)] if assumed else []) + [data.note]
     note = "; ".join(n for n in notes if n)
     return PredictOutcome(code, text, len(rows), scores, data.skipped, note, missed)
+
+
+def _gallery(
+    folder: Path, data: Any, probabilities: Any, class_names: list[str], calib: dict
+) -> None:
+    """The report's errors gallery and reliability diagram of labelled inputs."""
+    import numpy as np
+
+    from cnnrun.runs.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
+    from cnnrun.runs.scores import worst_errors
+
+    worst = worst_errors(data.y, probabilities)
+    rows = np.array([e["index"] for e in worst], dtype=np.int64)
+    images = data.x.read(rows) if hasattr(data.x, "read") else np.asarray(data.x)[rows]
+    kept = [{**e, "index": k} for k, e in enumerate(worst)]
+    wrong = int((probabilities.argmax(axis=1) != data.y).sum())
+    draw_errors(images, kept, class_names, len(data.y), folder / ERRORS, "inputs", None, wrong)
+    draw_reliability(calib, folder / RELIABILITY, "inputs")
 
 
 def _write(req: PredictRequest, path: Path, text: str, scores: dict | None) -> None:
