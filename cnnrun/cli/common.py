@@ -105,6 +105,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 StrictOpt = Annotated[bool, typer.Option(help="Treat placement warnings as errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")]
+JobsOpt = Annotated[
+    int,
+    typer.Option(min=1, metavar="J", help="Worker processes here, each with cores/J threads."),
+]
 
 
 @dataclass(frozen=True)

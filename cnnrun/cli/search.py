@@ -11,6 +11,7 @@ import typer
 from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
+    JobsOpt,
     Output,
     RunsDirOpt,
     SetOpt,
@@ -24,9 +25,6 @@ from cnnrun.cli.common import (
 
 TrialsOpt = Annotated[
     int | None, typer.Option(min=1, metavar="N", help="Trials in all (default: search.trials).")
-]
-JobsOpt = Annotated[
-    int, typer.Option(min=1, metavar="J", help="Worker processes here, each with cores/J threads.")
 ]
 NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Search name.")]
 StorageOpt = Annotated[

@@ -11,6 +11,7 @@ import typer
 from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
+    JobsOpt,
     Output,
     RunsDirOpt,
     SetOpt,
@@ -31,9 +32,6 @@ GridOpt = Annotated[
 SeedsOpt = Annotated[
     int | None,
     typer.Option(min=1, metavar="N", help="Runs per variant (default: sweep.seeds or 1)."),
-]
-JobsOpt = Annotated[
-    int, typer.Option(min=1, metavar="J", help="Runs at once, each with cores/J threads.")
 ]
 NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Sweep name.")]
 PrintOpt = Annotated[
