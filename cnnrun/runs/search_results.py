@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.runs.search import SearchPlan, indexed, short
+from cnnrun.runs.search import short
+from cnnrun.runs.search_plan import SearchPlan, indexed
 from cnnrun.runs.summary import read_summary
 
 BEST_CONFIG, FIGURE = "best.yaml", "search.png"

@@ -17,7 +17,7 @@ from typing import Any
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
-from cnnrun.runs import search, search_results, sweep, sweeping, trials
+from cnnrun.runs import search, search_plan, search_results, sweep, sweeping, trials
 from cnnrun.runs.sweep_results import collect as collect_sweep
 
 CONFIRM = "confirm"
@@ -50,10 +50,10 @@ class SearchOutcome:
     confirm: dict | None = None
 
 
-def _new(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
+def _new(req: SearchRequest) -> tuple[Path, search_plan.SearchPlan]:
     assert req.config is not None
     require_dir_or_new(req.runs_dir, "a folder for the search folder (--runs-dir)")
-    plan = search.new_plan(req.config, req.sets, req.trials, "")
+    plan = search_plan.new_plan(req.config, req.sets, req.trials, "")
     plan.storage = req.storage
     search.require_optuna()
     if req.storage is not None:
@@ -68,12 +68,12 @@ def _new(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
             "tracking_uri": plan.mlflow["tracking_uri"],
             "experiment": plan.mlflow["experiment"],
         }
-        plan.sets = [*plan.sets, search._set_line("logging.mlflow", where)]
-    search.write_plan(search_dir, plan)
+        plan.sets = [*plan.sets, search_plan.set_line("logging.mlflow", where)]
+    search_plan.write_plan(search_dir, plan)
     return search_dir, plan
 
 
-def _open(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
+def _open(req: SearchRequest) -> tuple[Path, search_plan.SearchPlan]:
     """The search folder and its plan: a new one, or the one to resume or join."""
     if sum(x is not None for x in (req.config, req.resume, req.join)) != 1:
         raise UserError(
@@ -82,7 +82,7 @@ def _open(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
     if req.config is not None:
         return _new(req)
     search_dir = Path(req.resume or req.join)  # type: ignore[arg-type]
-    plan = search.read_plan(search_dir)
+    plan = search_plan.read_plan(search_dir)
     cfg = Path(plan.config)
     if not cfg.is_file() or sweep.file_sha256(cfg) != plan.config_sha256:
         raise UserError(
@@ -95,11 +95,11 @@ def _open(req: SearchRequest) -> tuple[Path, search.SearchPlan]:
         )
     if req.trials is not None and req.trials != plan.trials:
         plan.trials = req.trials
-        search.write_plan(search_dir, plan)
+        search_plan.write_plan(search_dir, plan)
     return search_dir, plan
 
 
-def _execute(search_dir: Path, plan: search.SearchPlan, req: SearchRequest, reporter: Any,
+def _execute(search_dir: Path, plan: search_plan.SearchPlan, req: SearchRequest, reporter: Any,
              say: Callable[[str], None]) -> bool:  # fmt: skip
     study, _ = search.open_study(search_dir, plan)
     say(f"{search.taken(study)} of {plan.trials} trials taken, {req.jobs} worker(s)")
@@ -120,30 +120,30 @@ def _execute(search_dir: Path, plan: search.SearchPlan, req: SearchRequest, repo
 
 
 def _finish(
-    search_dir: Path, plan: search.SearchPlan, joined: bool, say: Callable[[str], None]
+    search_dir: Path, plan: search_plan.SearchPlan, joined: bool, say: Callable[[str], None]
 ) -> SearchOutcome:
     study, _ = search.open_study(search_dir, plan)
     results = search_results.collect(search_dir, plan, study)
     best = search_results.write_best(search_dir, results["best"]) if results["best"] else None
     figure = search_results.draw(results, search_dir / search_results.FIGURE, search_dir.name)
     plan.results = results
-    search.write_plan(search_dir, plan)
+    search_plan.write_plan(search_dir, plan)
     if plan.mlflow is not None and not joined:  # a joining worker leaves that to the search
         from cnnrun.runs.tracking import end_parent
 
-        files = [search_dir / search.SEARCH, figure, *([best] if best else [])]
+        files = [search_dir / runs.SEARCH, figure, *([best] if best else [])]
         end_parent(plan.mlflow["tracking_uri"], plan.mlflow["run_id"], files, say)
     done = results["counts"].get("completed", 0)
     return SearchOutcome(EXIT_OK if done else EXIT_FAILED, search_dir, results, figure, best)
 
 
-def confirm(search_dir: Path, plan: search.SearchPlan, seeds: int, jobs: int, reporter: Any,
+def confirm(search_dir: Path, plan: search_plan.SearchPlan, seeds: int, jobs: int, reporter: Any,
             say: Callable[[str], None]) -> dict:  # fmt: skip
     """Train the best trial and the starting config at `seeds` seeds (a sweep in
     `confirm/`), and compare them with the sweep's test."""
     study, _ = search.open_study(search_dir, plan)
     best = study.best_trial
-    values = {k: plan.param(k).choices[v] if search.indexed(plan.param(k)) else v  # type: ignore[index]
+    values = {k: plan.param(k).choices[v] if search_plan.indexed(plan.param(k)) else v  # type: ignore[index]
               for k, v in best.params.items()}  # fmt: skip
     folder = search_dir / CONFIRM
     if (folder / runs.SWEEP).is_file():

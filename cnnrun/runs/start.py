@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserE
 from cnnrun.paths import require_dir, require_dir_or_new
 from cnnrun.runs import gates as gating
 from cnnrun.runs.compare import config_diff
-from cnnrun.runs.folder import BEST, CONFIG, run_lock
-from cnnrun.runs.summary import RunSummary, read_summary, write_summary
+from cnnrun.runs.folder import CONFIG, run_lock
+from cnnrun.runs.summary import RunSummary, read_summary
 from cnnrun.runs.weights import read_metadata
 
 
@@ -197,20 +196,6 @@ def _tracker(req: TrainRequest, plan: Plan, reporter: Any) -> Any:
     )  # fmt: skip
 
 
-def _end_tracking(tracker: Any, training: Any) -> None:
-    """The run's files, and its best network as an MLflow model, to the tracker; run ended."""
-    if tracker is None or tracker.run_dir is None:
-        return
-    run_dir = tracker.run_dir
-    summary = read_summary(run_dir)
-    with tempfile.TemporaryDirectory(prefix="cnnrun-mlflow-") as tmp:
-        model_dir = Path(tmp) / "model"
-        if summary.status == "completed" and (run_dir / BEST).is_file():
-            tracker.safely("model", lambda: training.save_mlflow_model(run_dir / BEST, model_dir))
-        tracker.finish(summary, run_dir, model_dir if model_dir.is_dir() else None)
-    write_summary(run_dir, summary)
-
-
 def _check_prepared(req: TrainRequest, prep: Any, before: RunSummary | None, gates: dict) -> None:
     """Checks that need the data loaded: the resumed run's data, and what can be gated on."""
     if before is not None and not req.force:
@@ -299,7 +284,8 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
         )
         return TrainOutcome(EXIT_INTERRUPTED, None, message)
     finally:
-        _end_tracking(tracker, training)
+        if tracker is not None:
+            tracker.end_run(training.save_mlflow_model)
     if tracker is not None and summary.run_dir:  # the tracker's final state
         summary = read_summary(Path(summary.run_dir))
     if summary.worker:  # a non-chief worker: the chief wrote the run folder

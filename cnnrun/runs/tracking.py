@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,7 +30,8 @@ from typing import Any
 from cnnrun import __version__
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs.summary import RunSummary
+from cnnrun.runs.folder import BEST
+from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
@@ -214,6 +216,21 @@ class Tracker:
         except Exception as e:
             self._failed("end", e)
         summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
+
+    def end_run(self, save_model: Callable[[Path, Path], None]) -> None:
+        """After training, however it ended: the run folder's files, and the best network as
+        an MLflow model made by `save_model(best_weights, folder)`, to the tracker; the
+        tracker's state back into `summary.json`."""
+        if self.run_dir is None:
+            return
+        run_dir = self.run_dir
+        summary = read_summary(run_dir)
+        with tempfile.TemporaryDirectory(prefix="cnnrun-mlflow-") as tmp:
+            model_dir = Path(tmp) / "model"
+            if summary.status == "completed" and (run_dir / BEST).is_file():
+                self.safely("model", lambda: save_model(run_dir / BEST, model_dir))
+            self.finish(summary, run_dir, model_dir if model_dir.is_dir() else None)
+        write_summary(run_dir, summary)
 
 
 def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
