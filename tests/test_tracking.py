@@ -130,3 +130,9 @@ def test_an_unreachable_tracking_server_fails_at_start(cli, tiny_config, tmp_pat
     assert "the MLflow tracking server does not answer" in r.stderr
     assert time.perf_counter() - t0 < 15
     assert not runs.exists() or not any(runs.iterdir())
+    dead = "--set=logging.mlflow={tracking_uri: 'http://127.0.0.1:9'}"
+    for command in ("sweep", "search"):  # refused before the sweep or search folder is made
+        extra = "search: {space: {train.batch_size: {choices: [32, 64]}}}\n"
+        r = cli(command, tiny_config(extra=extra), "--runs-dir", runs, dead)
+        assert r.code == 2 and "does not answer" in r.stderr, (command, r.stderr)
+        assert not runs.exists() or not any(runs.iterdir()), command

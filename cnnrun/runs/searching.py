@@ -58,11 +58,13 @@ def _new(req: SearchRequest) -> tuple[Path, search_plan.SearchPlan]:
     search.require_optuna()
     if req.storage is not None:
         search.storage(Path("."), plan)  # a storage that does not open: exit 2, no folder
+    tracked = sweeping.check_tracking(req.config, req.sets, req.runs_dir)
     search_dir = runs.create_run_dir(req.runs_dir, f"search-{req.name or req.config.stem}")
     plan.study_name = search_dir.name
-    plan.mlflow = sweeping.tracking_parent(
-        req.config, req.sets, req.runs_dir, search_dir.name, "search"
-    )
+    if tracked:
+        plan.mlflow = sweeping.tracking_parent(
+            req.config, req.sets, req.runs_dir, search_dir.name, "search"
+        )
     if plan.mlflow is not None:  # every trial logs to the same store, as a child
         where = {
             "tracking_uri": plan.mlflow["tracking_uri"],

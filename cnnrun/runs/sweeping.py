@@ -106,15 +106,29 @@ def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
         return sweep_dir, plan
     require_dir_or_new(req.runs_dir, "a folder for the sweep folder (--runs-dir)")
     planned = plan_runs(req.config, req.sets, req.grid, req.seeds)
+    tracked = check_tracking(req.config, req.sets, req.runs_dir)
     sweep_dir = runs.create_run_dir(req.runs_dir, f"sweep-{req.name or req.config.stem}")
     plan = sweep.new_plan(req.config.resolve(), planned)
-    plan.mlflow = tracking_parent(req.config, req.sets, req.runs_dir, sweep_dir.name, "sweep")
+    if tracked:
+        plan.mlflow = tracking_parent(req.config, req.sets, req.runs_dir, sweep_dir.name, "sweep")
     if plan.mlflow is not None:  # every run logs to the same store, as a child
         where = {k: plan.mlflow[k] for k in ("tracking_uri", "experiment")}
         line = f"logging.mlflow={json.dumps(where)}"
         plan.runs = [replace(r, sets=(*r.sets, line)) for r in plan.runs]
     sweep.write_plan(sweep_dir, plan)
     return sweep_dir, plan
+
+
+def check_tracking(config: Path, sets: list[str], runs_dir: Path) -> bool:
+    """Whether the config tracks its runs in MLflow; a store that cannot be reached is
+    refused here (exit 2), before a sweep or search folder is made."""
+    cfg = load_config(config, sets).config.logging.mlflow_config
+    if cfg is None:
+        return False
+    from cnnrun.runs.tracking import connect
+
+    connect(cfg, runs_dir)
+    return True
 
 
 def tracking_parent(

@@ -246,6 +246,26 @@ def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
     return str(client.create_experiment(cfg.experiment, artifact_location=location))
 
 
+def connect(cfg: MlflowConfig, runs_dir: Path) -> tuple[Any, str, str]:
+    """A client of the store, its URI and the experiment's id; refuses (exit 2) a server
+    that does not answer or a store that cannot be opened, before any work."""
+    client_cls = _require_mlflow()
+    uri = store_uri(cfg, runs_dir)
+    _ping(uri)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        client = client_cls(tracking_uri=uri)
+        return client, uri, _experiment(client, cfg, runs_dir)
+    except Exception as e:  # the store itself refuses: a bad URI, an unwritable file
+        raise UserError(
+            Problem(
+                f"cannot open the MLflow store: {type(e).__name__}: {str(e).splitlines()[0]}",
+                file=uri,
+                hint="fix logging.mlflow.tracking_uri, or leave the key out",
+            )
+        ) from None
+
+
 def open_tracker(
     cfg: MlflowConfig,
     runs_dir: Path,
@@ -264,32 +284,14 @@ def open_tracker(
         warn: how to tell the user that tracking failed mid-run.
         parent_id: the sweep's or search's MLflow run, for a trial.
     """
-    client_cls = _require_mlflow()
-    uri = store_uri(cfg, runs_dir)
-    _ping(uri)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        client = client_cls(tracking_uri=uri)
-        experiment = _experiment(client, cfg, runs_dir)
-    except Exception as e:  # the store itself refuses: a bad URI, an unwritable file
-        raise UserError(
-            Problem(
-                f"cannot open the MLflow store: {type(e).__name__}: {str(e).splitlines()[0]}",
-                file=uri,
-                hint="fix logging.mlflow.tracking_uri, or leave the key out",
-            )
-        ) from None
+    client, uri, experiment = connect(cfg, runs_dir)
     params = dict(flatten(resolved))
     return Tracker(client, uri, experiment, warn, params, run_name, parent_id)
 
 
 def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple[str, str]:
     """The MLflow run of a sweep or a search, parent of its trials: (tracking URI, run id)."""
-    client_cls = _require_mlflow()
-    uri = store_uri(cfg, runs_dir)
-    _ping(uri)
-    client = client_cls(tracking_uri=uri)
-    experiment = _experiment(client, cfg, runs_dir)
+    client, uri, experiment = connect(cfg, runs_dir)
     run = client.create_run(experiment, run_name=name, tags={"cnnrun.kind": kind,
                             "cnnrun.version": __version__})  # fmt: skip
     return uri, run.info.run_id
