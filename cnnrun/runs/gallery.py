@@ -128,15 +128,16 @@ def draw_reliability(calib: dict, output: Path, where: str = "test set") -> Path
 
 
 def draw_cam(images: np.ndarray, heatmaps: np.ndarray, captions: list[str], output: Path,
-             title: str) -> Path:  # fmt: skip
-    """Each image with its Grad-CAM heatmap laid over it, and a caption."""
+             title: str, wrong: list[bool] | None = None) -> Path:  # fmt: skip
+    """Each image with its Grad-CAM heatmap laid over it, and a caption (red when `wrong`)."""
     fig, axes = _grid(len(images), extra_h=0.4)
-    for ax, img_raw, heat, text in zip(axes, images, heatmaps, captions, strict=False):
+    flags = wrong or [False] * len(images)
+    for ax, img_raw, heat, text, bad in zip(axes, images, heatmaps, captions, flags, strict=False):
         img, cmap = _shown(img_raw)
         ax.imshow(img, cmap=cmap, interpolation="nearest")
         ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="bilinear",
                   extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))  # fmt: skip
-        ax.set_title(text, fontsize=8.5, pad=3)
+        ax.set_title(text, fontsize=9, pad=3, color="#b00020" if bad else "0.1")
     fig.suptitle(title, fontsize=10, x=0.02, ha="left", color="0.2")
     mpl.save(fig, output)
     return output

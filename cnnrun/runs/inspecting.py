@@ -119,8 +119,9 @@ def look(req: LookRequest) -> dict[str, Any]:
         f"{probs[i, said[i]]:.0%}"
         for i in range(len(x))
     ]
+    wrong = [False] * len(x) if y is None else [bool(y[i] != said[i]) for i in range(len(x))]
     gallery.draw_cam(x, heat, captions, out, f"Grad-CAM at {layer} of {req.run_dir.name}: "
-                     "where the network looked for the class it said")  # fmt: skip
+                     "where the network looked for the class it said", wrong)  # fmt: skip
     return {"figure": str(out), "layer": layer, "images": labels,
             "predicted": [names[i] for i in said]}  # fmt: skip
 
