@@ -7,19 +7,16 @@ leaves a half-made folder behind.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from cnnrun import __version__, atomic
@@ -28,6 +25,7 @@ from cnnrun.data.splits import Splits, class_weights
 from cnnrun.engine import distribute
 from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
+from cnnrun.engine.finish import finish
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, pipeline, steps
 from cnnrun.engine.precise_bn import (
@@ -44,9 +42,7 @@ from cnnrun.engine.tracking import save_mlflow_model  # noqa: F401 - the core's 
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import weights
-from cnnrun.runs.curves import draw_run
-from cnnrun.runs.diagnose import batchnorm_inflation, diagnose
-from cnnrun.runs.summary import RunSummary, Timings, read_summary, write_summary
+from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 
 
 class Diverged(Exception):
@@ -262,11 +258,11 @@ def _fit(
         try:
             distribute.fit(prep, train_ds, train_steps, len(rows), callbacks)
         except (KeyboardInterrupt, StopRequested):
-            _finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
+            finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
             reporter.end()
             raise Interrupted(run_dir) from None
         except Exception as e:
-            _finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
+            finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
             reporter.end()
             raise
         recorder.stop["cleanup"] = True
@@ -274,13 +270,13 @@ def _fit(
         if recorder.nan_at:
             epoch, batch = recorder.nan_at
             reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
-            _finish(run_dir, summary, recorder, "failed", reason, t0)
+            finish(run_dir, summary, recorder, "failed", reason, t0)
             raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
         if recorder.pruned_at is not None:  # a search gave up on it: no test, no comparison
             reason = (
                 f"pruned after epoch {recorder.pruned_at}: its values were worse than the others'"
             )
-            _finish(run_dir, summary, recorder, "pruned", reason, t0)
+            finish(run_dir, summary, recorder, "pruned", reason, t0)
             return summary
         score_test(prep, run_dir, summary)
         both = (
@@ -290,7 +286,7 @@ def _fit(
         )
         if both is not None and summary.batchnorm is not None:
             summary.batchnorm.update(val_loss_moving=both[0], val_loss_precise=both[1])
-        _finish(run_dir, summary, recorder, "completed", None, t0)
+        finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
 
 
@@ -307,42 +303,3 @@ def _precise_bn(prep: Prepared, summary: RunSummary) -> list[keras.callbacks.Cal
     )
     summary.batchnorm["sample_images"] = len(images)
     return [PreciseBatchNorm(images, t.batch_size, cfg.model.layers)]
-
-
-def _finish(
-    run_dir: Path,
-    summary: RunSummary,
-    recorder: Recorder,
-    status: str,
-    reason: str | None,
-    t0: float,
-) -> None:
-    """Final summary, diagnosis and curves; also on failure or interruption."""
-    recorder.stop["cleanup"] = True
-    rows = recorder.rows
-    history = {k: [float(r.get(k, math.nan)) for r in rows] for k in recorder.columns}
-    diag = diagnose(history, summary.monitor, summary.mode, summary.num_classes, summary.loss_floor)
-    diag = batchnorm_inflation(diag, summary.batchnorm)
-    epoch_s = [r["seconds"] for r in rows]
-    median = float(np.median(epoch_s)) if epoch_s else None
-    summary.status, summary.reason, summary.epochs_run = status, reason, len(rows)
-    summary.finished = datetime.now().isoformat(timespec="seconds")
-    summary.diagnosis = diag.as_dict()
-    summary.timings = Timings(
-        first_batch_done_unix=recorder.first_batch_unix,
-        fit_s=round(time.perf_counter() - t0, 3),
-        mean_epoch_s=round(float(np.mean(epoch_s)), 4) if epoch_s else None,
-        median_epoch_s=round(median, 4) if median else None,
-        train_samples_per_s=round(summary.data.counts["train"] / median, 1) if median else None,
-    )
-    try:
-        runs.write_history(run_dir, recorder.columns, rows)
-        write_summary(run_dir, summary)
-        if rows:
-            draw_run(run_dir)
-    except OSError as e:  # a full disk, say: the summary says so if it still can be written
-        if status != "failed":
-            summary.status, summary.reason = "failed", f"cannot write the run folder: {e}"
-        with contextlib.suppress(OSError):
-            write_summary(run_dir, summary)
-        raise
