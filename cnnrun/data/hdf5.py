@@ -49,6 +49,12 @@ class H5Images:
         return out.reshape(len(out), *self.shape[1:])
 
 
+def take(x: Any, index: Any) -> np.ndarray:
+    """Rows `index` of the images `x`: an in-memory array, or `H5Images` read just there."""
+    index = np.asarray(index, dtype=np.int64)
+    return x.read(index) if isinstance(x, H5Images) else np.asarray(x)[index]
+
+
 @dataclass
 class H5Subset(H5Images):
     """Some rows of an HDF5 images dataset, read on demand."""

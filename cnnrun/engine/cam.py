@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -32,6 +33,7 @@ import tensorflow as tf
 
 from cnnrun.config.layers import REGISTRY
 from cnnrun.config.schema import Config
+from cnnrun.data.hdf5 import take
 from cnnrun.errors import Problem, UserError
 
 # Kinds whose output is a map of features over the image: where Grad-CAM can look.
@@ -152,8 +154,6 @@ def explain(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Predict `images` (stored pixels) with a weights file's network and Grad-CAM each
     prediction: (probabilities, heatmaps, the layer's name)."""
-    from pathlib import Path
-
     from cnnrun.engine.predict import load_predictor, predict_probabilities
 
     pred = load_predictor(Path(weights))
@@ -167,8 +167,6 @@ def explain(
 def run_answers(run_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, float]:
     """A run's test images (validation without a test split), their labels and the best
     weights' probabilities: (images, labels, probabilities, which set, pixel scale)."""
-    from pathlib import Path
-
     from cnnrun.engine.pipeline import load_splits
     from cnnrun.engine.predict import load_predictor, predict_probabilities
     from cnnrun.runs.folder import BEST
@@ -177,6 +175,6 @@ def run_answers(run_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, 
     splits = load_splits(pred.config, Path(run_dir))
     test = splits.y_test is not None
     x, y = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
-    images = x.read(np.arange(len(y))) if hasattr(x, "read") else np.asarray(x)
+    images = take(x, np.arange(len(y)))
     probs = predict_probabilities(pred, images, splits.scale, 256)
     return images, y, probs, "test set" if test else "validation set", splits.scale

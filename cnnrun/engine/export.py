@@ -31,6 +31,7 @@ import tensorflow as tf
 from cnnrun import __version__, atomic
 from cnnrun.config.keras_model import CNNRUN_MEMBER
 from cnnrun.config.schema import Config
+from cnnrun.data.hdf5 import take
 from cnnrun.engine.model import from_logits
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.keras_files import ARTIFACTS
@@ -328,9 +329,8 @@ def _reference(
     test = len(splits.y_test) > 0
     xs, ys = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
     n = min(len(ys), 256)
-    read = lambda a, k: a.read(np.arange(k)) if hasattr(a, "read") else np.asarray(a[:k])  # noqa: E731
-    x = read(xs, n).astype(np.float32) * np.float32(splits.scale)
-    calibration = read(splits.x_train, min(200, len(splits.y_train))).astype(
+    x = take(xs, np.arange(n)).astype(np.float32) * np.float32(splits.scale)
+    calibration = take(splits.x_train, np.arange(min(200, len(splits.y_train)))).astype(
         np.float32
     ) * np.float32(splits.scale)
     origin = f"the first {n} {'test' if test else 'validation'} images"

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun.config.layers import LayerEntry
+from cnnrun.data.hdf5 import take
 from cnnrun.engine.layers import Replay, apply_layers
 
 
@@ -40,7 +41,7 @@ def sample_images(x: Any, scale: float, batches: int, batch_size: int, seed: int
     n = len(x)
     size = min(n, batches * batch_size)
     index = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-    images = x.read(index) if hasattr(x, "read") else np.asarray(x)[index]
+    images = take(x, index)
     return images.astype(np.float32) * np.float32(scale)
 
 

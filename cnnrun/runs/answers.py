@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnnrun import atomic
+from cnnrun.data.hdf5 import take
 from cnnrun.runs.scores import calibration, classification_scores, worst_errors
 from cnnrun.runs.summary import RunSummary
 
@@ -58,8 +59,7 @@ def record(
     summary.calibration = {"set": where, **calibration(y, probabilities)}
     summary.errors = {"set": where, "wrong": wrong, "total": int(len(y)), "worst": worst}
     rows = np.array([e["index"] for e in worst], dtype=np.int64)
-    # streamed HDF5 data reads just these rows; arrays are indexed
-    images = x.read(rows) if hasattr(x, "read") else np.asarray(x)[rows]
+    images = take(x, rows)
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images)
     atomic.write_bytes(run_dir / ERRORS_FILE, buf.getvalue())

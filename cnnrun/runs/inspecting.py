@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
+from cnnrun.data.hdf5 import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import answers, gallery
@@ -69,7 +70,7 @@ def _inputs(req: LookRequest, meta: dict) -> tuple[np.ndarray, list[str], Any, f
         scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
         shape = tuple(meta.get("input_shape") or ())
         data = read_inputs(req.inputs, shape, names, scale, max_pixels=MAX_IMAGE_PIXELS)
-        x = data.x.read(np.arange(len(data.names))) if hasattr(data.x, "read") else data.x
+        x = take(data.x, np.arange(len(data.names)))
         return np.asarray(x)[:MAX_CAM], [str(n) for n in data.names][:MAX_CAM], (
             None if data.y is None else data.y[:MAX_CAM]), data.scale  # fmt: skip
     from cnnrun.engine.cam import run_answers

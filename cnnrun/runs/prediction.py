@@ -239,12 +239,13 @@ def _gallery(
     """The report's errors gallery and reliability diagram of labelled inputs."""
     import numpy as np
 
+    from cnnrun.data.hdf5 import take
     from cnnrun.runs.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
     from cnnrun.runs.scores import worst_errors
 
     worst = worst_errors(data.y, probabilities)
     rows = np.array([e["index"] for e in worst], dtype=np.int64)
-    images = data.x.read(rows) if hasattr(data.x, "read") else np.asarray(data.x)[rows]
+    images = take(data.x, rows)
     kept = [{**e, "index": k} for k, e in enumerate(worst)]
     wrong = int((probabilities.argmax(axis=1) != data.y).sum())
     draw_errors(images, kept, class_names, len(data.y), folder / ERRORS, "inputs", None, wrong)
