@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from cnnrun.engine.model import make_loss
 from cnnrun.engine.pipeline import one_pass
+from cnnrun.engine.predict import to_probabilities
 from cnnrun.runs import folder as runs
 from cnnrun.runs.answers import record
 from cnnrun.runs.curves import draw_confusion
@@ -31,8 +32,6 @@ def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     """Score the test split with the run's best weights, into `summary`: loss, metrics,
     per-class scores, calibration and the worst errors (`cnnrun.runs.answers`). Without a
     test split, the validation split's answers are read the same way, with no test scores."""
-    from cnnrun.engine.export import probabilities
-
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
     keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
     test = splits.y_test is not None
@@ -46,7 +45,7 @@ def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
         scores = model.evaluate(ds, verbose=0, return_dict=True) if test else {}
         out = model.predict(ds.map(lambda xb, _: xb), verbose=0)
     where = "test set" if test else "validation set"
-    probs = probabilities(out, cfg, None)
+    probs = to_probabilities(out, cfg)
     table = record(run_dir, summary, x, y, probs, splits.class_names, where)
     if not test:
         return

@@ -33,6 +33,7 @@ from cnnrun.config.keras_model import CNNRUN_MEMBER
 from cnnrun.config.schema import Config
 from cnnrun.data.hdf5 import take
 from cnnrun.engine.model import from_logits
+from cnnrun.engine.predict import to_probabilities
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.keras_files import ARTIFACTS
 
@@ -82,21 +83,6 @@ class Checked:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def probabilities(model: Any, config: Config, x: np.ndarray) -> np.ndarray:
-    """Class probabilities from any artifact's raw outputs (logits turned into them)."""
-    out = np.asarray(model(x) if callable(model) else model, dtype=np.float64)
-    if from_logits(config):
-        out = 1 / (1 + np.exp(-out)) if out.shape[-1] == 1 else _softmax(out)
-    if out.shape[-1] == 1:
-        out = np.concatenate([1 - out, out], axis=-1)
-    return out
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
@@ -231,7 +217,7 @@ def check(
     quantize: str | None = None,
 ) -> Checked:
     """Run an artifact and compare it with cnnrun's probabilities (or its accuracy, quantized)."""
-    probs = probabilities(run_artifact(fmt, path, x), config, x)
+    probs = to_probabilities(run_artifact(fmt, path, x), config)
     diff = float(np.max(np.abs(probs - reference)))
     if quantize is None or y is None:
         return Checked(fmt, str(path), diff, diff <= TOLERANCE, quantize=quantize)
@@ -245,7 +231,7 @@ def export_all(
 ) -> list[Checked]:
     """Write every format into `out`, keep the reference batch, check each artifact."""
     out.mkdir(parents=True, exist_ok=True)
-    reference = probabilities(source.model.predict(source.x, verbose=0), source.config, source.x)
+    reference = to_probabilities(source.model.predict(source.x, verbose=0), source.config)
     arrays = {"x": source.x, "probabilities": reference}
     if source.y is not None:
         arrays["y"] = source.y

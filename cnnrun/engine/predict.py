@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from cnnrun.config.schema import Config
-from cnnrun.engine.model import build_model
+from cnnrun.engine.model import build_model, from_logits
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.weights import read_metadata
 
@@ -153,9 +153,6 @@ def load_predictor(
 
 def predict_probabilities(pred: Predictor, x: Any, scale: float, batch_size: int) -> np.ndarray:
     """Class probabilities, (N, K), predicted in batches; logits are turned into probabilities."""
-    import tensorflow as tf
-
-    from cnnrun.engine.model import from_logits
     from cnnrun.engine.pipeline import pipeline
 
     n = len(x)
@@ -168,9 +165,19 @@ def predict_probabilities(pred: Predictor, x: Any, scale: float, batch_size: int
         loss="sparse_categorical_crossentropy",
         num_classes=len(pred.class_names),
     ).map(lambda xb, _: xb)
-    out = pred.model.predict(ds, verbose=0)
-    if from_logits(pred.config):
-        out = tf.sigmoid(out).numpy() if out.shape[-1] == 1 else tf.nn.softmax(out).numpy()
+    return to_probabilities(pred.model.predict(ds, verbose=0), pred.config).astype(np.float32)
+
+
+def to_probabilities(out: Any, config: Config) -> np.ndarray:
+    """Class probabilities (N, K), float64, from a network's raw outputs: logits turned into
+    probabilities, one sigmoid unit into two columns."""
+    out = np.asarray(out, dtype=np.float64)
+    if from_logits(config):
+        if out.shape[-1] == 1:
+            out = 1 / (1 + np.exp(-out))
+        else:
+            e = np.exp(out - out.max(axis=-1, keepdims=True))
+            out = e / e.sum(axis=-1, keepdims=True)
     if out.shape[-1] == 1:  # binary: one sigmoid unit
         out = np.concatenate([1 - out, out], axis=-1)
     return out
