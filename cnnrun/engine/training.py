@@ -38,7 +38,6 @@ from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.predict import check_weights_match
 from cnnrun.engine.recorder import Observer, Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
-from cnnrun.engine.tracking import save_mlflow_model  # noqa: F401 - the core's way to it
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import weights

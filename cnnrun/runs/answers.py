@@ -33,7 +33,8 @@ LIMIT = 25
 
 @dataclass
 class Errors:
-    """The worst errors of a set: their images, what was said about them, the set's size."""
+    """The worst errors of a set: what was said about them (`index`: their place in the set),
+    their images in the same order, how many of the set are wrong, and its size."""
 
     images: np.ndarray
     errors: list[dict]
@@ -72,8 +73,5 @@ def read_errors(run_dir: Path, summary: RunSummary) -> Errors | None:
         return None
     with np.load(run_dir / ERRORS_FILE, allow_pickle=False) as f:
         images = f["images"]
-    worst = summary.errors["worst"]
-    # the gallery indexes a set's images; here the kept ones are in the errors' order
-    errors = [{**e, "index": i} for i, e in enumerate(worst)]
     e = summary.errors
-    return Errors(images, errors, int(e["wrong"]), int(e["total"]), str(e["set"]))
+    return Errors(images, list(e["worst"]), int(e["wrong"]), int(e["total"]), str(e["set"]))

@@ -210,35 +210,55 @@ LOCK = ".lock"
 
 
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder for this process while it trains into it.
+def claim(lock: Path) -> Iterator[bool]:
+    """Hold the lock file `lock` while the block runs; yields False at once if another
+    process holds it.
 
-    A second `train --resume` of the same run (or a sweep worker) is refused at once with a
-    plain error (exit 2) instead of both writing the same files. The lock is the operating
-    system's (`flock`), so a process that dies releases it.
+    The lock is the operating system's (`flock`): a process that dies, even by SIGKILL,
+    releases it, which is how a run or trial left `running` by a dead worker is told from one
+    still training (on another machine too, over NFS v4). Without flock, every claim holds.
     """
     try:
         import fcntl
     except ImportError:  # no flock on this platform: no lock
-        yield
+        yield True
         return
-    from cnnrun.errors import Problem, UserError
-
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for this process while it trains into it.
+
+    A second `train --resume` of the same run (or a sweep worker) is refused at once with a
+    plain error (exit 2) instead of both writing the same files.
+    """
+    from cnnrun.errors import Problem, UserError
+
+    with claim(run_dir / LOCK) as mine:
+        if not mine:
+            try:
+                holder = (run_dir / LOCK).read_text(errors="replace").strip()
+            except OSError:
+                holder = ""
             raise UserError(
                 Problem(
-                    f"is being trained by {holder}; one process at a time trains a run",
+                    f"is being trained by {holder or 'another process'}; one process at a "
+                    "time trains a run",
                     file=str(run_dir),
                     hint="wait for it to finish, or stop it (Ctrl-C) and resume again",
                 )
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+            )
         yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock

@@ -4,7 +4,8 @@ Plain NumPy and matplotlib: the engine computes the probabilities and heatmaps, 
 them. Images are drawn as the network saw them (after resizing), grey or colour as trained.
 
 Example:
-    >>> draw_errors(x, worst_errors(y, probabilities), class_names, 359, Path("errors.png"))
+    >>> worst = worst_errors(y, probabilities)
+    >>> draw_errors(x[[e["index"] for e in worst]], worst, class_names, len(y), Path("e.png"))
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def draw_errors(
     """Up to 25 most confidently wrong images, each with its true and predicted class.
 
     Args:
-        images: the whole set's images; `errors` index into it (`worst_errors`).
+        images: the errors' images, in the order of `errors` (`worst_errors`).
         total: the set's size, for the share of errors in the title.
         wrong_count: how many of the set are wrong (default: `len(errors)`).
         heatmaps: Grad-CAM heatmaps (0..1, the images' size) to lay over each error.
@@ -73,7 +74,7 @@ def draw_errors(
         return output
     fig, axes = _grid(len(errors))
     for k, (ax, e) in enumerate(zip(axes, errors, strict=False)):
-        img, cmap = _shown(images[e["index"]])
+        img, cmap = _shown(images[k])
         ax.imshow(img, cmap=cmap, interpolation="nearest")
         if heatmaps is not None:
             ax.imshow(heatmaps[k], cmap="jet", alpha=0.45, interpolation="bilinear",

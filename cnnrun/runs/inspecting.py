@@ -58,7 +58,7 @@ def _errors(req: LookRequest) -> answers.Errors:
     x, y, probs, where, _ = run_answers(str(req.run_dir))
     worst = worst_errors(y, probs, answers.LIMIT)
     wrong = int((probs.argmax(axis=1) != y).sum())
-    return answers.Errors(x, worst, wrong, len(y), where)
+    return answers.Errors(take(x, [e["index"] for e in worst]), worst, wrong, len(y), where)
 
 
 def _inputs(req: LookRequest, meta: dict) -> tuple[np.ndarray, list[str], Any, float]:
@@ -97,14 +97,8 @@ def look(req: LookRequest) -> dict[str, Any]:
     names = list(meta.get("class_names") or [])
     if req.errors:
         e = _errors(req)
-        heat, layer = None, None
-        if req.cam and e.errors:
-            heat, layer = _cam_of(req, e.images[[x["index"] for x in e.errors]], meta)
-        shown = (
-            [{**x, "index": k} for k, x in enumerate(e.errors)] if heat is not None else e.errors
-        )
-        images = e.images[[x["index"] for x in e.errors]] if heat is not None else e.images
-        gallery.draw_errors(images, shown, names, e.total, out, e.where, heat, e.wrong)
+        heat, layer = _cam_of(req, e.images, meta) if req.cam and e.errors else (None, None)
+        gallery.draw_errors(e.images, e.errors, names, e.total, out, e.where, heat, e.wrong)
         return {"figure": str(out), "set": e.where, "wrong": e.wrong, "total": e.total,
                 "errors": [_named(x, names) for x in e.errors], "layer": layer}  # fmt: skip
     from cnnrun import engine

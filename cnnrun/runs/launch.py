@@ -1,9 +1,9 @@
 """Running command lines as parallel child processes: the workers of sweeps and searches.
 
-Each child gets `cores // parallel` TensorFlow threads,
-so parallel runs split the machine instead of fighting over it. A child dies with its parent
-(SIGTERM on Linux), and Ctrl-C or SIGTERM to the parent stops the children gracefully: each
-run is left `interrupted`, ready to resume.
+Each child gets `cores // parallel` TensorFlow threads, so parallel workers split the machine
+instead of fighting over it. A child dies with its parent (SIGTERM on Linux), and Ctrl-C or
+SIGTERM to the parent stops the children gracefully: each run is left `interrupted`, ready
+to resume.
 """
 
 from __future__ import annotations

@@ -245,10 +245,9 @@ def _gallery(
 
     worst = worst_errors(data.y, probabilities)
     rows = np.array([e["index"] for e in worst], dtype=np.int64)
-    images = take(data.x, rows)
-    kept = [{**e, "index": k} for k, e in enumerate(worst)]
     wrong = int((probabilities.argmax(axis=1) != data.y).sum())
-    draw_errors(images, kept, class_names, len(data.y), folder / ERRORS, "inputs", None, wrong)
+    draw_errors(take(data.x, rows), worst, class_names, len(data.y), folder / ERRORS, "inputs",
+                None, wrong)  # fmt: skip
     draw_reliability(calib, folder / RELIABILITY, "inputs")
 
 

@@ -13,8 +13,8 @@ own run folder. Taking a trial and checking for dead ones happen under one folde
 two workers never take the same trial or run past the count.
 
 Example:
-    >>> study, store = open_study(search_dir, read_plan(search_dir))
-    >>> work(search_dir, plan, reporter, print)   # one worker, to the trial count
+    >>> study, store = open_study(search_dir, plan, solo=True)
+    >>> work(study, store, search_dir, plan, reporter, print)   # one worker, to the count
     True
 """
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from cnnrun.errors import EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.runs import trials
+from cnnrun.runs.folder import claim
 from cnnrun.runs.search_plan import SearchPlan, grid_values, indexed
 from cnnrun.runs.start import TrainRequest
 from cnnrun.runs.summary import RunSummary
@@ -185,7 +186,7 @@ def requeue_dead(study: Any, store: Any, search_dir: Path) -> list[int]:
 
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        with trials.claim(_lock(search_dir, t.number)) as free:
+        with claim(_lock(search_dir, t.number)) as free:
             if free:
                 dead.append(t)
     for t in dead:
@@ -236,7 +237,7 @@ def _take(
         if taken(study) >= plan.trials:
             return None
         trial = study.ask()
-        stack.enter_context(trials.claim(_lock(search_dir, trial.number)))
+        stack.enter_context(claim(_lock(search_dir, trial.number)))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         return trial
 
@@ -254,10 +255,11 @@ def _tell(study: Any, trial: Any, outcome: Any) -> None:
         study.tell(trial, state=TrialState.FAIL)
 
 
-def work(search_dir: Path, plan: SearchPlan, reporter: Any, say: Any, solo: bool = False) -> bool:
-    """Be one worker of a search: take trials and train them here until the count is
-    reached. Returns False if interrupted (the trial is queued again, to resume)."""
-    study, store = open_study(search_dir, plan, solo)
+def work(study: Any, store: Any, search_dir: Path, plan: SearchPlan, reporter: Any,
+         say: Any) -> bool:  # fmt: skip
+    """Be one worker of a search (`open_study`'s study and storage): take trials and train
+    them here until the count is reached. Returns False if interrupted (the trial is queued
+    again, to resume)."""
     with trials.sigterm_interrupts():
         while True:
             with contextlib.ExitStack() as stack:

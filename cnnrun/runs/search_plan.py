@@ -26,12 +26,9 @@ from cnnrun.config.plan import make_plan
 from cnnrun.config.search_space import SearchConfig, SearchParam
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.folder import SEARCH
+from cnnrun.runs.sweep import set_line
 
 SCALARS = (bool, int, float, str, type(None))
-
-
-def set_line(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value, separators=(',', ':'))}"
 
 
 def indexed(p: SearchParam) -> bool:

@@ -70,7 +70,7 @@ def _new(req: SearchRequest) -> tuple[Path, search_plan.SearchPlan]:
             "tracking_uri": plan.mlflow["tracking_uri"],
             "experiment": plan.mlflow["experiment"],
         }
-        plan.sets = [*plan.sets, search_plan.set_line("logging.mlflow", where)]
+        plan.sets = [*plan.sets, sweep.set_line("logging.mlflow", where)]
     search_plan.write_plan(search_dir, plan)
     return search_dir, plan
 
@@ -101,12 +101,11 @@ def _open(req: SearchRequest) -> tuple[Path, search_plan.SearchPlan]:
     return search_dir, plan
 
 
-def _execute(search_dir: Path, plan: search_plan.SearchPlan, req: SearchRequest, reporter: Any,
-             say: Callable[[str], None]) -> bool:  # fmt: skip
-    study, _ = search.open_study(search_dir, plan)
+def _execute(study: Any, store: Any, search_dir: Path, plan: search_plan.SearchPlan,
+             req: SearchRequest, reporter: Any, say: Callable[[str], None]) -> bool:  # fmt: skip
     say(f"{search.taken(study)} of {plan.trials} trials taken, {req.jobs} worker(s)")
     if req.jobs == 1:
-        return search.work(search_dir, plan, reporter, say, solo=req.join is None)
+        return search.work(study, store, search_dir, plan, reporter, say)
     seen: set[int] = set()
 
     def poll() -> None:
@@ -122,9 +121,9 @@ def _execute(search_dir: Path, plan: search_plan.SearchPlan, req: SearchRequest,
 
 
 def _finish(
-    search_dir: Path, plan: search_plan.SearchPlan, joined: bool, say: Callable[[str], None]
-) -> SearchOutcome:
-    study, _ = search.open_study(search_dir, plan)
+    study: Any, search_dir: Path, plan: search_plan.SearchPlan, joined: bool,
+    say: Callable[[str], None],
+) -> SearchOutcome:  # fmt: skip
     results = search_results.collect(search_dir, plan, study)
     best = search_results.write_best(search_dir, results["best"]) if results["best"] else None
     figure = search_results.draw(results, search_dir / search_results.FIGURE, search_dir.name)
@@ -139,12 +138,10 @@ def _finish(
     return SearchOutcome(EXIT_OK if done else EXIT_FAILED, search_dir, results, figure, best)
 
 
-def confirm(search_dir: Path, plan: search_plan.SearchPlan, seeds: int, jobs: int, reporter: Any,
-            say: Callable[[str], None]) -> dict:  # fmt: skip
-    """Train the best trial and the starting config at `seeds` seeds (a sweep in
-    `confirm/`), and compare them with the sweep's test."""
-    study, _ = search.open_study(search_dir, plan)
-    best = study.best_trial
+def confirm(best: Any, search_dir: Path, plan: search_plan.SearchPlan, seeds: int, jobs: int,
+            reporter: Any, say: Callable[[str], None]) -> dict:  # fmt: skip
+    """Train the best trial (Optuna's `study.best_trial`) and the starting config at `seeds`
+    seeds (a sweep in `confirm/`), and compare them with the sweep's test."""
     values = {k: plan.param(k).choices[v] if search_plan.indexed(plan.param(k)) else v  # type: ignore[index]
               for k, v in best.params.items()}  # fmt: skip
     folder = search_dir / CONFIRM
@@ -191,14 +188,17 @@ def run_search(req: SearchRequest, reporter: Any, say: Callable[[str], None]) ->
     search_dir, plan = _open(req)
     if req.config is not None:
         say(f"search folder: {search_dir}")
-    complete = _execute(search_dir, plan, req, reporter, say)
-    outcome = _finish(search_dir, plan, req.join is not None, say)
+    # one study for this process: its sampler seeded when this process is the only worker
+    study, store = search.open_study(search_dir, plan, solo=req.jobs == 1 and req.join is None)
+    complete = _execute(study, store, search_dir, plan, req, reporter, say)
+    outcome = _finish(study, search_dir, plan, req.join is not None, say)
     outcome.complete = complete
     if not complete:
         outcome.code = EXIT_INTERRUPTED
         return outcome
     if req.confirm_seeds and outcome.results.get("best"):
-        outcome.confirm = confirm(search_dir, plan, req.confirm_seeds, req.jobs, reporter, say)
+        outcome.confirm = confirm(study.best_trial, search_dir, plan, req.confirm_seeds,
+                                  req.jobs, reporter, say)  # fmt: skip
         if not outcome.confirm["complete"]:
             outcome.code = EXIT_INTERRUPTED
     return outcome

@@ -285,7 +285,9 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
         return TrainOutcome(EXIT_INTERRUPTED, None, message)
     finally:
         if tracker is not None:
-            tracker.end_run(training.save_mlflow_model)
+            from cnnrun.engine.tracking import save_mlflow_model  # the engine is loaded
+
+            tracker.end_run(save_mlflow_model)
     if tracker is not None and summary.run_dir:  # the tracker's final state
         summary = read_summary(Path(summary.run_dir))
     if summary.worker:  # a non-chief worker: the chief wrote the run folder

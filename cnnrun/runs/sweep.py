@@ -47,7 +47,8 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
 
 
-def _set_line(key: str, value: Any) -> str:
+def set_line(key: str, value: Any) -> str:
+    """A `--set KEY=VALUE` line for any value."""
     # JSON is YAML: numbers, strings, booleans, null and whole layer lists survive `--set`.
     return f"{key}={json.dumps(value, separators=(',', ':'))}"
 
@@ -109,8 +110,8 @@ def expand(
         if len(variant) > MAX_VARIANT:  # run names are limited; keep them unique with a hash
             digest = hashlib.sha256(variant.encode()).hexdigest()[:6]
             variant = f"{variant[: MAX_VARIANT - 7]}-{digest}"
-        sets = [_set_line(k, v) for k, v in vsets.items()]
-        sets += [_set_line(k, v) for k, v in zip(grid, combo, strict=True)]
+        sets = [set_line(k, v) for k, v in vsets.items()]
+        sets += [set_line(k, v) for k, v in zip(grid, combo, strict=True)]
         for i in range(seeds):
             seed = base_seed + i
             out.append(SweepRun(f"{variant}-seed{seed}", variant, seed, (*sets, f"seed={seed}")))

@@ -8,7 +8,6 @@ A worker takes the next run nobody holds, resumed where an earlier attempt left 
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
@@ -113,7 +112,7 @@ def _open(req: SweepRequest) -> tuple[Path, sweep.SweepPlan]:
         plan.mlflow = tracking_parent(req.config, req.sets, req.runs_dir, sweep_dir.name, "sweep")
     if plan.mlflow is not None:  # every run logs to the same store, as a child
         where = {k: plan.mlflow[k] for k in ("tracking_uri", "experiment")}
-        line = f"logging.mlflow={json.dumps(where)}"
+        line = sweep.set_line("logging.mlflow", where)
         plan.runs = [replace(r, sets=(*r.sets, line)) for r in plan.runs]
     sweep.write_plan(sweep_dir, plan)
     return sweep_dir, plan
@@ -180,7 +179,7 @@ def work(
     with trials.sigterm_interrupts():
         try:
             for run in plan.runs:
-                with trials.claim(sweep_dir / trials.LOCKS / f"{run.name}.lock") as mine:
+                with runs.claim(sweep_dir / trials.LOCKS / f"{run.name}.lock") as mine:
                     req = _request(sweep_dir, plan, run) if mine else None
                     if req is None:
                         continue

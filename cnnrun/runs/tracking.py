@@ -145,8 +145,9 @@ class Tracker:
         exists, before the first epoch.
         """
         self.run_dir = Path(summary.run_dir) if summary.run_dir else None
-        known = (summary.tracking or {}).get("mlflow", {}).get("run_id")
-        if known and (summary.tracking or {})["mlflow"].get("tracking_uri") == self.uri:
+        was = (summary.tracking or {}).get("mlflow", {})
+        known = was.get("run_id") if was.get("tracking_uri") == self.uri else None
+        if known:
             self.run_id = known
             self.safely("reopen", lambda: self.client.update_run(known, status="RUNNING"))
         else:

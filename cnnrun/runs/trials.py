@@ -53,29 +53,6 @@ def run_trial(req: TrainRequest, reporter: Any) -> TrainOutcome:
 
 
 @contextmanager
-def claim(lock: Path) -> Iterator[bool]:
-    """Hold `lock` (a file) while the block runs; yields False at once if another holds it.
-
-    The lock is the operating system's (`flock`): a worker that dies, even by SIGKILL,
-    releases it, which is how a run or trial left `running` by a dead worker is told from
-    one still training (on another machine too, over NFS v4).
-    """
-    import fcntl
-
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
-@contextmanager
 def folder_lock(lock: Path) -> Iterator[None]:
     """Hold `lock` exclusively, waiting for it: one worker at a time reads and takes work."""
     import fcntl
