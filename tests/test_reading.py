@@ -164,6 +164,8 @@ def test_a_digits_run_reports_its_errors_scores_and_calibration(cli, tiny_config
     assert r.code == 0, r.stderr
     drawn = json.loads(r.stdout)
     assert drawn["wrong"] == wrong and Path(drawn["figure"]).stat().st_size > 10_000
+    # each error keeps its place in the test set
+    assert [e["index"] for e in drawn["errors"]] == [e["index"] for e in errors["worst"]]
 
     r = cli("report", run)
     assert r.code == 0, r.stderr
