@@ -30,7 +30,6 @@ from bench_cli import cpu  # noqa: E402
 
 from cnnrun.cli.reporters import NullReporter  # noqa: E402
 from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.config.plan import make_plan  # noqa: E402
 from cnnrun.engine import training  # noqa: E402
 from cnnrun.engine.precise_bn import (  # noqa: E402
     PreciseBatchNorm,
@@ -39,6 +38,7 @@ from cnnrun.engine.precise_bn import (  # noqa: E402
     sample_images,
     sums_of,
 )
+from cnnrun.plan import make_plan  # noqa: E402
 
 CASES = {
     "digits.yaml": (ROOT / "configs" / "digits.yaml", []),

@@ -30,10 +30,10 @@ from bench_cli import cpu  # noqa: E402
 
 from cnnrun.cli.reporters import NullReporter  # noqa: E402
 from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.config.plan import make_plan  # noqa: E402
 from cnnrun.data.hdf5 import H5Images  # noqa: E402
 from cnnrun.engine import training  # noqa: E402
 from cnnrun.engine.pipeline import pipeline, steps  # noqa: E402
+from cnnrun.plan import make_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

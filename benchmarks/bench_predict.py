@@ -27,12 +27,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.config.plan import make_plan  # noqa: E402
 from cnnrun.data.inputs import read_inputs  # noqa: E402
 from cnnrun.data.sources import load_dataset  # noqa: E402
 from cnnrun.engine.model import build_model  # noqa: E402
 from cnnrun.engine.predict import load_predictor, predict_probabilities  # noqa: E402
 from cnnrun.engine.recorder import save_weights  # noqa: E402
+from cnnrun.plan import make_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -67,7 +67,7 @@ def cnnrun(*args: object, env: dict[str, str] = ENV) -> subprocess.CompletedProc
 def one_process_each(cfg: Path, trials: list[dict], runs: Path, jobs: int) -> float:
     """Wall seconds to train every trial's values as its own `cnnrun train` process."""
 
-    from cnnrun.runs.launch import thread_env
+    from cnnrun.app.launch import thread_env
 
     env = {**ENV, **thread_env(jobs)} if jobs > 1 else ENV  # as the search's workers get
 

@@ -47,7 +47,6 @@ import tensorflow as tf  # noqa: E402
 
 from cnnrun.cli.reporters import NullReporter  # noqa: E402
 from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.config.plan import make_plan  # noqa: E402
 from cnnrun.data.sources import load_dataset  # noqa: E402
 from cnnrun.engine import (
     recorder,
@@ -55,6 +54,7 @@ from cnnrun.engine import (
 )
 from cnnrun.engine.model import build_model  # noqa: E402
 from cnnrun.engine.precision import resolve as resolve_precision  # noqa: E402
+from cnnrun.plan import make_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,3 +1,3 @@
 """cnnrun: a command-line experiment runner for convolutional networks on Keras 3."""
 
-__version__ = "0.1.0"
+from cnnrun.version import __version__

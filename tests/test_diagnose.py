@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cnnrun.runs.diagnose import best_epoch, diagnose, generalization_loss, training_progress
+from cnnrun.analysis.diagnose import best_epoch, diagnose, generalization_loss, training_progress
 
 
 def test_overfitting_train_falls_while_validation_rises():
@@ -79,7 +79,7 @@ def test_helpers():
 
 
 def test_label_smoothing_floor_is_read_as_zero():
-    from cnnrun.runs.diagnose import smoothing_floor
+    from cnnrun.analysis.diagnose import smoothing_floor
 
     floor = smoothing_floor(0.1, 10)
     assert floor == pytest.approx(0.5003, abs=1e-4)

@@ -268,8 +268,8 @@ def test_odd_model_files_get_one_plain_line(cli, tmp_path):
 def test_missing_export_packages_name_the_extra(monkeypatch):
     import importlib.util
 
+    from cnnrun.app.keras_io import require_packages
     from cnnrun.errors import UserError
-    from cnnrun.runs.keras_files import require_packages
 
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from cnnrun.runs.scores import calibration, classification_scores, worst_errors
+from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
 
 
 def test_per_class_scores_and_their_means_match_the_definitions():

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from cnnrun.analysis import stats
+from cnnrun.app.sweep import plan as sweep
 from cnnrun.errors import UserError
-from cnnrun.runs import stats, sweep
 
 GRID = "model.layers[1].maxpool2d.pool_size=2,4"
 

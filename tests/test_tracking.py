@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 
 from cnnrun.runs.summary import read_summary
-from cnnrun.runs.tracking import Tracker, flatten
+from cnnrun.tracking.tracker import Tracker, flatten
 
 
 def _client(uri: str):

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnrun import __version__
+from cnnrun.version import __version__
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -46,4 +46,4 @@ def main() -> None:
 
 
 # The commands register themselves on `app` when imported, in the order `--help` lists them.
-from cnnrun.cli import train, sweep, search, check, predict, review, inspect, keras_files  # noqa: E402, F401, I001
+from cnnrun.cli import train, sweep, search, check, predict, review, inspect, keras_io  # noqa: E402, F401, I001

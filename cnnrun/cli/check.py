@@ -120,7 +120,7 @@ def validate(
     """
 
     def body() -> int:
-        from cnnrun.config.plan import check_configs
+        from cnnrun.plan import check_configs
 
         out, err = consoles()
         results = check_configs(configs, list(set_ or []), strict)

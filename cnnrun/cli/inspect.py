@@ -65,7 +65,7 @@ def inspect(
             raise UserError(Problem("say what to inspect: --bn, or --errors and/or --cam"))
         if bn:
             return _bn(run_dir, opts, out)
-        from cnnrun.runs.inspecting import LookRequest, look
+        from cnnrun.app.inspect import LookRequest, look
 
         if cam_method not in ("elementwise", "gradcam"):
             raise UserError(Problem(f"expected elementwise or gradcam, got {cam_method!r}",

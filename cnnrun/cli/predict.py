@@ -151,8 +151,8 @@ def predict(
     """
 
     def body() -> int:
-        from cnnrun.runs.prediction import PredictRequest
-        from cnnrun.runs.prediction import predict as run_prediction
+        from cnnrun.app.predict import PredictRequest
+        from cnnrun.app.predict import predict as run_prediction
 
         _, err = consoles()
         request = PredictRequest(

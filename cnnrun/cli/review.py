@@ -63,7 +63,7 @@ def plot(
     """
 
     def body() -> int:
-        from cnnrun.runs.curves import plot_runs
+        from cnnrun.analysis.curves import plot_runs
 
         out, _ = consoles()
         written = plot_runs([existing_run(d) for d in run_dirs], output, metric, smooth, log_y)
@@ -127,8 +127,8 @@ def compare(
     """
 
     def body() -> int:
+        from cnnrun.analysis.compare import compare_runs
         from cnnrun.cli.render import render_comparison
-        from cnnrun.runs.compare import compare_runs
 
         out, err = consoles()
         c = compare_runs(existing_run(run_a), existing_run(run_b), metric, tolerance, output)
@@ -158,7 +158,7 @@ def report(
     """
 
     def body() -> int:
-        from cnnrun.runs.report import write_report
+        from cnnrun.analysis.report import write_report
 
         out, _ = consoles()
         path = write_report(existing_run(run_dir), output)

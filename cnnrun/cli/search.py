@@ -57,7 +57,7 @@ def _show(outcome: Any, out: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from cnnrun.runs.search import short
+    from cnnrun.app.search.study import short
 
     results = outcome.results
     keys = list(dict.fromkeys(k for r in results["trials"] for k in r["params"]))
@@ -115,8 +115,8 @@ def search(
     """
 
     def body() -> int:
+        from cnnrun.app.search.run import SearchRequest, run_search
         from cnnrun.cli.reporters import reporter_for
-        from cnnrun.runs.searching import SearchRequest, run_search
 
         out, err = consoles()
         request = SearchRequest(

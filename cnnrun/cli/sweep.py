@@ -144,8 +144,8 @@ def sweep(
     """
 
     def body() -> int:
+        from cnnrun.app.sweep.run import SweepRequest, run_sweep
         from cnnrun.cli.reporters import reporter_for
-        from cnnrun.runs.sweeping import SweepRequest, run_sweep
 
         out, err = consoles()
         request = SweepRequest(

@@ -107,9 +107,9 @@ def train(
     """
 
     def body() -> int:
+        from cnnrun.app.train import TrainRequest
+        from cnnrun.app.train import train as start_training
         from cnnrun.cli.reporters import reporter_for
-        from cnnrun.runs.start import TrainRequest
-        from cnnrun.runs.start import train as start_training
 
         out, err = consoles()
         request = TrainRequest(

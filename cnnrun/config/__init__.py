@@ -1,2 +1,2 @@
-"""Core: the experiment config: schema, layer registry, loading with line numbers, --set,
+"""Core: the experiment config: schema, layer kinds, loading with line numbers, --set,
 shapes and placement lint. Plain Python: never imports TensorFlow."""

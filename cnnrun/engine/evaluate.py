@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnrun.analysis.answers import record
+from cnnrun.analysis.curves import draw_confusion
 from cnnrun.engine.model import make_loss
 from cnnrun.engine.pipeline import one_pass
 from cnnrun.engine.predict import to_probabilities
 from cnnrun.runs import folder as runs
-from cnnrun.runs.answers import record
-from cnnrun.runs.curves import draw_confusion
 from cnnrun.runs.summary import RunSummary
 
 
@@ -30,7 +30,7 @@ def _predict_local(model: keras.Model, loss_fn: Any, test_ds: tf.data.Dataset) -
 
 def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     """Score the test split with the run's best weights, into `summary`: loss, metrics,
-    per-class scores, calibration and the worst errors (`cnnrun.runs.answers`). Without a
+    per-class scores, calibration and the worst errors (`cnnrun.analysis.answers`). Without a
     test split, the validation split's answers are read the same way, with no test scores."""
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
     keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])

@@ -28,14 +28,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun import __version__, atomic
-from cnnrun.config.keras_model import CNNRUN_MEMBER
+from cnnrun import atomic
+from cnnrun.app.keras_io import ARTIFACTS
 from cnnrun.config.schema import Config
 from cnnrun.data.hdf5 import take
 from cnnrun.engine.model import from_logits
 from cnnrun.engine.predict import to_probabilities
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs.keras_files import ARTIFACTS
+from cnnrun.interop.keras.read import CNNRUN_MEMBER
+from cnnrun.version import __version__
 
 REFERENCE = "reference.npz"
 # An artifact whose probabilities differ from cnnrun's by more than this disagrees.
@@ -278,9 +279,9 @@ def load_source(target: Path) -> Source:
     """The network of a run folder, a cnnrun weights file or a Keras model file, with a
     reference batch: the run's test images (validation images without a test split), or
     seeded random images when the data is not at hand."""
-    from cnnrun.config.keras_model import is_keras_model
     from cnnrun.engine.keras_io import read_keras
     from cnnrun.engine.predict import load_predictor
+    from cnnrun.interop.keras.read import is_keras_model
     from cnnrun.runs.folder import BEST
 
     if is_keras_model(target):

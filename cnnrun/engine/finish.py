@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnrun.analysis.curves import draw_run
+from cnnrun.analysis.diagnose import batchnorm_inflation, diagnose
 from cnnrun.engine.recorder import Recorder
 from cnnrun.runs import folder as runs
-from cnnrun.runs.curves import draw_run
-from cnnrun.runs.diagnose import batchnorm_inflation, diagnose
 from cnnrun.runs.summary import RunSummary, Timings, write_summary
 
 

@@ -1,6 +1,6 @@
 """Keras model files in: predicted from, imported as a cnnrun config and weights file.
 
-`cnnrun.config.keras_model` reads a file's architecture without Keras and refuses what it
+`cnnrun.interop.keras.read` reads a file's architecture without Keras and refuses what it
 cannot map; only then is the file loaded, with `safe_mode=True`, and its weights copied into
 the network cnnrun builds from the mapped config, so a Keras model predicts, exports and
 trains through the same code as a cnnrun run.
@@ -22,14 +22,14 @@ from typing import Any
 import keras
 from pydantic import ValidationError
 
-from cnnrun import __version__
-from cnnrun.config.keras_mapping import MappedModel, to_cnnrun
-from cnnrun.config.keras_model import KerasModelFile, read_keras_model
 from cnnrun.config.messages import from_pydantic
 from cnnrun.config.schema import Config
 from cnnrun.engine.model import build_model
 from cnnrun.engine.predict import Predictor
 from cnnrun.errors import Problem, UserError
+from cnnrun.interop.keras.mapping import MappedModel, to_cnnrun
+from cnnrun.interop.keras.read import KerasModelFile, read_keras_model
+from cnnrun.version import __version__
 
 NO_DATA = {"source": "none"}
 
@@ -111,7 +111,7 @@ def read_keras(
         data: the `data:` section for the config (default: none).
 
     Raises:
-        UserError: anything `cnnrun.config.keras_model` refuses, a file Keras cannot load,
+        UserError: anything `cnnrun.interop.keras.read` refuses, a file Keras cannot load,
             or class names that do not match the output.
     """
     source = read_keras_model(path)

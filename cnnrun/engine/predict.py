@@ -138,7 +138,7 @@ def load_predictor(
         scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
     else:
         from cnnrun.config.load import load_config
-        from cnnrun.config.plan import make_plan
+        from cnnrun.plan import make_plan
 
         plan = make_plan(load_config(config_path, overrides))
         config, names = plan.config, plan.class_names

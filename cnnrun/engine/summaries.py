@@ -13,11 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun import __version__
-from cnnrun.config.plan import Plan
+from cnnrun.analysis.diagnose import smoothing_floor
 from cnnrun.data.splits import Splits
-from cnnrun.runs.diagnose import smoothing_floor
+from cnnrun.plan import Plan
 from cnnrun.runs.summary import DataSummary, RunSummary
+from cnnrun.version import __version__
 
 
 def versions() -> dict[str, str]:

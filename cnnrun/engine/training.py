@@ -19,8 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from cnnrun import __version__, atomic
-from cnnrun.config.plan import Plan
+from cnnrun import atomic
 from cnnrun.data.splits import Splits, class_weights
 from cnnrun.engine import distribute
 from cnnrun.engine.callbacks import keras_callbacks
@@ -39,9 +38,11 @@ from cnnrun.engine.predict import check_weights_match
 from cnnrun.engine.recorder import Observer, Recorder, Reporter, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
 from cnnrun.errors import Problem, UserError
+from cnnrun.plan import Plan
 from cnnrun.runs import folder as runs
 from cnnrun.runs import weights
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
+from cnnrun.version import __version__
 
 
 class Diverged(Exception):

@@ -1,2 +1,3 @@
-"""Core: run folders, the typed summary, weights metadata, curves, diagnosis, compare,
-report, sweeps, and starting the engine. Plain Python: never imports TensorFlow."""
+"""Core: the run-folder format: file names, folders and locks, the typed summary, weights
+metadata, gates, and the events a run reports (the Reporter and Observer protocols). Plain
+Python: never imports TensorFlow."""

@@ -42,8 +42,8 @@ def import_(
     """
 
     def body() -> int:
+        from cnnrun.app.keras_io import ImportRequest, import_model
         from cnnrun.cli.check import render_layer_table
-        from cnnrun.runs.keras_files import ImportRequest, import_model
 
         out, err = consoles()
         names = class_names.split(",") if class_names else None
@@ -114,8 +114,8 @@ def export(
     """
 
     def body() -> int:
-        from cnnrun.runs.keras_files import ExportRequest
-        from cnnrun.runs.keras_files import export as run_export
+        from cnnrun.app.keras_io import ExportRequest
+        from cnnrun.app.keras_io import export as run_export
 
         out, err = consoles()
         req = ExportRequest(target, list(format_ or ["all"]), output, quantize, verify,

@@ -1,7 +1,7 @@
 """Running a search: check its space, open the study, run workers to the count, collect.
 
 `run_search` is what `cnnrun search` calls. Every point of the space is checked before the
-search folder is made (exit 2); the trials run on workers (`cnnrun.runs.trials`): this
+search folder is made (exit 2); the trials run on workers (`cnnrun.app.workers`): this
 process with `--jobs 1`, else J child processes, and any `cnnrun search --join` elsewhere.
 `--confirm-seeds N` then trains the best trial and the starting config at N seeds, as a
 sweep, and says whether the best beats the start beyond the seed noise.
@@ -14,11 +14,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnnrun.app import workers as trials
+from cnnrun.app.search import plan as search_plan
+from cnnrun.app.search import results as search_results
+from cnnrun.app.search import study as search
+from cnnrun.app.sweep import plan as sweep
+from cnnrun.app.sweep import run as sweeping
+from cnnrun.app.sweep.results import collect as collect_sweep
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
-from cnnrun.runs import search, search_plan, search_results, sweep, sweeping, trials
-from cnnrun.runs.sweep_results import collect as collect_sweep
 
 CONFIRM = "confirm"
 
@@ -130,7 +135,7 @@ def _finish(
     plan.results = results
     search_plan.write_plan(search_dir, plan)
     if plan.mlflow is not None and not joined:  # a joining worker leaves that to the search
-        from cnnrun.runs.tracking import end_parent
+        from cnnrun.tracking.tracker import end_parent
 
         files = [search_dir / runs.SEARCH, figure, *([best] if best else [])]
         end_parent(plan.mlflow["tracking_uri"], plan.mlflow["run_id"], files, say)

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
+from cnnrun.app.sweep.plan import set_line
 from cnnrun.config.load import load_config
 from cnnrun.config.overrides import parse_key
-from cnnrun.config.plan import make_plan
 from cnnrun.config.search_space import SearchConfig, SearchParam
 from cnnrun.errors import Problem, UserError
+from cnnrun.plan import make_plan
 from cnnrun.runs.folder import SEARCH
-from cnnrun.runs.sweep import set_line
 
 SCALARS = (bool, int, float, str, type(None))
 

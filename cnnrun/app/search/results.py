@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.runs.search import short
-from cnnrun.runs.search_plan import SearchPlan, indexed
+from cnnrun.app.search.plan import SearchPlan, indexed
+from cnnrun.app.search.study import short
 from cnnrun.runs.summary import read_summary
 
 BEST_CONFIG, FIGURE = "best.yaml", "search.png"
@@ -118,7 +118,7 @@ def collect(search_dir: Path, plan: SearchPlan, study: Any) -> dict[str, Any]:
 
 def draw(results: dict[str, Any], output: Path, title: str) -> Path:
     """`search.png`: each trial's value and the best so far, and the parameter importances."""
-    from cnnrun.runs.figure import figure, save
+    from cnnrun.analysis.figure import figure, save
 
     fig = figure(11.5, 4.2, left=0.07, right=0.97, bottom=0.14, top=0.84, wspace=0.45)
     hist, imp = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
@@ -131,7 +131,7 @@ def draw(results: dict[str, Any], output: Path, title: str) -> Path:
 
 
 def _history(ax: Any, results: dict[str, Any]) -> None:
-    from cnnrun.runs.figure import title
+    from cnnrun.analysis.figure import title
 
     metric, minimize = results["metric"], results["direction"] == "minimize"
     styles = {"completed": ("o", "tab:blue"), "pruned": ("x", "0.55"), "failed": ("v", "tab:red")}
@@ -167,7 +167,7 @@ def _history(ax: Any, results: dict[str, Any]) -> None:
 
 
 def _importances(ax: Any, imp: dict[str, float]) -> None:
-    from cnnrun.runs.figure import title
+    from cnnrun.analysis.figure import title
 
     title(ax, "parameter importance (fANOVA)", fontsize=10)
     for side in ("top", "right"):

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cnnrun.analysis import stats
+from cnnrun.app.sweep.plan import SweepPlan, SweepRun, find_runs, score
 from cnnrun.runs import folder as runs
-from cnnrun.runs import stats
 from cnnrun.runs.summary import RunSummary
-from cnnrun.runs.sweep import SweepPlan, SweepRun, find_runs, score
 
 
 def collect(sweep_dir: Path, plan: SweepPlan) -> dict:

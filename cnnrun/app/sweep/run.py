@@ -1,7 +1,7 @@
 """Running a sweep: check every variant, run what is left, collect the results.
 
 `run_sweep` is what `cnnrun sweep` calls. Every variant's config is checked before anything
-runs (exit 2); each run is an ordinary run folder trained by a worker (`cnnrun.runs.trials`):
+runs (exit 2); each run is an ordinary run folder trained by a worker (`cnnrun.app.workers`):
 this process with `--jobs 1`, else J child processes, and any `cnnrun sweep --join` elsewhere.
 A worker takes the next run nobody holds, resumed where an earlier attempt left it.
 """
@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cnnrun.app import workers as trials
+from cnnrun.app.sweep import plan as sweep
+from cnnrun.app.sweep.results import collect, histories
+from cnnrun.app.train import TrainRequest
 from cnnrun.config.load import load_config
-from cnnrun.config.plan import make_plan
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir_or_new
+from cnnrun.plan import make_plan
 from cnnrun.runs import folder as runs
-from cnnrun.runs import sweep, trials
-from cnnrun.runs.start import TrainRequest
-from cnnrun.runs.sweep_results import collect, histories
 
 FIGURE = "sweep_curves.png"
 
@@ -124,7 +125,7 @@ def check_tracking(config: Path, sets: list[str], runs_dir: Path) -> bool:
     cfg = load_config(config, sets).config.logging.mlflow_config
     if cfg is None:
         return False
-    from cnnrun.runs.tracking import connect
+    from cnnrun.tracking.tracker import connect
 
     connect(cfg, runs_dir)
     return True
@@ -138,7 +139,7 @@ def tracking_parent(
     cfg = load_config(config, sets).config.logging.mlflow_config
     if cfg is None:
         return None
-    from cnnrun.runs.tracking import parent_run
+    from cnnrun.tracking.tracker import parent_run
 
     uri, run_id = parent_run(cfg, runs_dir, name, kind)
     return {"tracking_uri": uri, "run_id": run_id, "experiment": cfg.experiment}
@@ -238,7 +239,7 @@ def execute(
 
 def run_sweep(req: SweepRequest, reporter: object, say: Callable[[str], None]) -> SweepOutcome:
     """Plan (or reopen) a sweep, run what is left, and collect its table and figure."""
-    from cnnrun.runs.curves import draw_bands
+    from cnnrun.analysis.curves import draw_bands
 
     sweep_dir, plan = _open(req)
     if req.print_commands and req.config is not None:
@@ -255,7 +256,7 @@ def run_sweep(req: SweepRequest, reporter: object, say: Callable[[str], None]) -
     groups = histories(sweep_dir, plan.results)
     figure = draw_bands(groups, sweep_dir / FIGURE, sweep_dir.name) if groups else None
     if plan.mlflow is not None and req.join is None:
-        from cnnrun.runs.tracking import end_parent
+        from cnnrun.tracking.tracker import end_parent
 
         files = [sweep_dir / runs.SWEEP, *([figure] if figure else [])]
         end_parent(plan.mlflow["tracking_uri"], plan.mlflow["run_id"], files, say)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun.runs import figure as mpl
+from cnnrun.analysis import figure as mpl
 
 ERRORS, RELIABILITY, CAM = "errors.png", "reliability.png", "cam.png"
 

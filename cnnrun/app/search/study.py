@@ -3,7 +3,7 @@
 A search folder holds `search.json` (the plan: the config, its space, the trial count, where
 the study lives, and once collected, the results), the study itself (Optuna's journal file
 storage, `study.journal`, unless `--storage` names another), and one ordinary run folder per
-trial. Workers (`cnnrun.runs.trials`) ask Optuna for a trial, train it in their own process,
+trial. Workers (`cnnrun.app.workers`) ask Optuna for a trial, train it in their own process,
 report each epoch's monitored value to the pruner and tell the study how it ended.
 
 The journal storage has no heartbeat, so each worker holds a lock file per running trial
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnnrun.app import workers as trials
+from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
+from cnnrun.app.train import TrainRequest
 from cnnrun.errors import EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
-from cnnrun.runs import trials
 from cnnrun.runs.folder import claim
-from cnnrun.runs.search_plan import SearchPlan, grid_values, indexed
-from cnnrun.runs.start import TrainRequest
 from cnnrun.runs.summary import RunSummary
 
 JOURNAL = "study.journal"
@@ -282,7 +282,7 @@ def work(study: Any, store: Any, search_dir: Path, plan: SearchPlan, reporter: A
 
 def trial_line(study: Any, number: int, plan: SearchPlan) -> str:
     """One finished trial, for the progress lines."""
-    from cnnrun.runs.search_results import row_of
+    from cnnrun.app.search.results import row_of
 
     row = row_of(study.get_trials(deepcopy=False)[number], plan)
     value = f"{plan.metric} {row['value']:.4f}" if row["value"] is not None else row["reason"]

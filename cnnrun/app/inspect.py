@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnrun.analysis import answers, gallery
+from cnnrun.analysis.scores import worst_errors
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.data.hdf5 import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_dir_or_new
-from cnnrun.runs import answers, gallery
 from cnnrun.runs.folder import BEST, CURVES
-from cnnrun.runs.scores import worst_errors
 from cnnrun.runs.summary import read_summary
 from cnnrun.runs.weights import read_metadata
 

@@ -11,8 +11,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnrun.runs import figure as mpl
-from cnnrun.runs.diagnose import Diagnosis, batchnorm_inflation, best_epoch, diagnose
+from cnnrun.analysis import figure as mpl
+from cnnrun.analysis.diagnose import Diagnosis, batchnorm_inflation, best_epoch, diagnose
 from cnnrun.runs.folder import CURVES, read_history
 from cnnrun.runs.summary import RunSummary, read_summary
 
@@ -242,7 +242,7 @@ def draw_confusion(scores: dict, path: Path, title: str = "confusion matrix") ->
 
 def _mean_std_by_epoch(series: list[list[float]]) -> tuple[list[int], list[float], list[float]]:
     """Per epoch, mean and std over the runs that reached it (runs may stop early)."""
-    from cnnrun.runs.stats import mean_std
+    from cnnrun.analysis.stats import mean_std
 
     epochs, means, stds = [], [], []
     for e in range(max((len(s) for s in series), default=0)):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnrun.config.keras_model import KerasModelFile
-from cnnrun.config.keras_model import refuse as _refuse
+from cnnrun.interop.keras.read import KerasModelFile
+from cnnrun.interop.keras.read import refuse as _refuse
 
 
 def tensors(spec: Any) -> list:

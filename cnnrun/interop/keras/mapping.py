@@ -1,6 +1,6 @@
 """A Keras model's architecture mapped onto cnnrun's layer kinds, in plain Python.
 
-The config comes from `cnnrun.config.keras_model`, read without Keras. Every layer class is
+The config comes from `cnnrun.interop.keras.read`, read without Keras. Every layer class is
 looked up here; a Sequential model or a functional one made of chains and residual blocks
 becomes a cnnrun layer list, and anything without an equivalent is refused with the layer's
 index, its Keras class and the argument.
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnrun.config.keras_graph import Graph, Node, tensors
-from cnnrun.config.keras_model import KerasModelFile
-from cnnrun.config.keras_model import refuse as _refuse
+from cnnrun.interop.keras.graph import Graph, Node, tensors
+from cnnrun.interop.keras.read import KerasModelFile
+from cnnrun.interop.keras.read import refuse as _refuse
 
 # Arguments that only choose an initialiser, or that every cnnrun layer has as Keras's default:
 # dropped (initialisers, with a note: trained weights replace them).

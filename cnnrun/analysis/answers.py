@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from cnnrun import atomic
+from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
 from cnnrun.data.hdf5 import take
-from cnnrun.runs.scores import calibration, classification_scores, worst_errors
 from cnnrun.runs.summary import RunSummary
 
 ERRORS_FILE = "errors.npz"

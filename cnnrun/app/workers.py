@@ -2,9 +2,9 @@
 
 A fresh process per run pays TensorFlow's import and start-up each time, which is more than
 a short run trains. A worker pays it once: it trains each run exactly as `cnnrun train`
-would (`cnnrun.runs.start.train`: the same checks, run folder, lock and files), clears
+would (`cnnrun.app.train.train`: the same checks, run folder, lock and files), clears
 Keras's state between runs, and marks a run that crashes failed without going down itself.
-`--jobs J` starts J workers as child processes (`cnnrun.runs.launch`), each with its share
+`--jobs J` starts J workers as child processes (`cnnrun.app.launch`), each with its share
 of the cores; which worker takes which run is decided by file locks in the sweep or search
 folder, so workers on other machines sharing the folder (`--join`) take part too.
 
@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cnnrun.app import launch
+from cnnrun.app.train import TrainOutcome, TrainRequest, train
 from cnnrun.errors import EXIT_FAILED, EXIT_USAGE, UserError
-from cnnrun.runs import launch
-from cnnrun.runs.start import TrainOutcome, TrainRequest, train
 
 LOCKS = ".locks"  # hidden: `cnnrun runs` lists the folder's runs, not its locks
 POLL_S = 2.0

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.config.keras_model import is_keras_model
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
+from cnnrun.interop.keras.read import is_keras_model
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import gates as gating
 from cnnrun.runs.folder import BEST
@@ -181,8 +181,8 @@ def predict(req: PredictRequest) -> PredictOutcome:
         UserError: bad options, inputs or files (exit 2), before anything is written.
     """
     from cnnrun import engine
+    from cnnrun.analysis.scores import calibration, classification_scores
     from cnnrun.data.inputs import read_inputs
-    from cnnrun.runs.scores import calibration, classification_scores
 
     path = _weights_path(req)
     gates = _check(req, path)
@@ -239,9 +239,9 @@ def _gallery(
     """The report's errors gallery and reliability diagram of labelled inputs."""
     import numpy as np
 
+    from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
+    from cnnrun.analysis.scores import worst_errors
     from cnnrun.data.hdf5 import take
-    from cnnrun.runs.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
-    from cnnrun.runs.scores import worst_errors
 
     worst = worst_errors(data.y, probabilities)
     rows = np.array([e["index"] for e in worst], dtype=np.int64)
@@ -256,7 +256,7 @@ def _write(req: PredictRequest, path: Path, text: str, scores: dict | None) -> N
         req.output.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(req.output, text)
     if req.report and scores is not None:
-        from cnnrun.runs.curves import draw_confusion
+        from cnnrun.analysis.curves import draw_confusion
 
         req.report.mkdir(parents=True, exist_ok=True)
         draw_confusion(scores, req.report / "confusion_matrix.png", title=path.parent.name)

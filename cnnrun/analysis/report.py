@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from cnnrun import atomic
+from cnnrun.analysis.compare import load
+from cnnrun.analysis.curves import VERDICT_COLOURS, draw_run
+from cnnrun.analysis.gallery import CAM, ERRORS, RELIABILITY
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import infer_shapes
-from cnnrun.runs.compare import load
-from cnnrun.runs.curves import VERDICT_COLOURS, draw_run
 from cnnrun.runs.folder import CURVES
-from cnnrun.runs.gallery import CAM, ERRORS, RELIABILITY
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
@@ -158,7 +158,7 @@ def _per_class(scores: dict) -> str:
 def _answers(run: Path, summary: Any) -> list[str]:
     """Per-class scores, the reliability diagram and the errors gallery, drawn from the run
     folder (nothing for a run from before they were kept)."""
-    from cnnrun.runs import answers, gallery
+    from cnnrun.analysis import answers, gallery
 
     parts = []
     if summary.test_scores and summary.test_scores.get("averages"):

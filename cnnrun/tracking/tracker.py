@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnrun import __version__
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.folder import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
+from cnnrun.version import __version__
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call

@@ -95,7 +95,7 @@ def compare_runs(
     a_dir: Path, b_dir: Path, metric: str | None, tolerance: float | None, output: Path | None
 ) -> Comparison:
     """Compare run B with run A; with `tolerance`, `regression` says whether B is worse."""
-    from cnnrun.runs.curves import draw_overlay
+    from cnnrun.analysis.curves import draw_overlay
 
     (cfg_a, sum_a), (cfg_b, sum_b) = load(a_dir), load(b_dir)
     sa, sb = sum_a.scores(), sum_b.scores()

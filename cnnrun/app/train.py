@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnrun.analysis.compare import config_diff
 from cnnrun.config.load import load_config, parse_config
-from cnnrun.config.plan import Plan, make_plan
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.paths import require_dir, require_dir_or_new
+from cnnrun.plan import Plan, make_plan
 from cnnrun.runs import gates as gating
-from cnnrun.runs.compare import config_diff
 from cnnrun.runs.folder import CONFIG, run_lock
 from cnnrun.runs.summary import RunSummary, read_summary
 from cnnrun.runs.weights import read_metadata
@@ -186,7 +186,7 @@ def _tracker(req: TrainRequest, plan: Plan, reporter: Any) -> Any:
     cfg = plan.config.logging.mlflow_config
     if cfg is None or not _is_chief(req):
         return None
-    from cnnrun.runs.tracking import open_tracker
+    from cnnrun.tracking.tracker import open_tracker
 
     runs_dir = req.resume.parent if req.resume is not None else req.runs_dir
     name = req.name or plan.config.name or Path(plan.loaded.file).stem
@@ -285,7 +285,7 @@ def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
         return TrainOutcome(EXIT_INTERRUPTED, None, message)
     finally:
         if tracker is not None:
-            from cnnrun.engine.tracking import save_mlflow_model  # the engine is loaded
+            from cnnrun.engine.mlflow_model import save_mlflow_model  # the engine is loaded
 
             tracker.end_run(save_mlflow_model)
     if tracker is not None and summary.run_dir:  # the tracker's final state

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnrun.config.keras_model import is_keras_model, read_keras_model
 from cnnrun.errors import Problem, UserError
+from cnnrun.interop.keras.read import is_keras_model, read_keras_model
 from cnnrun.paths import require_dir_or_new, require_file
 
 SOURCES_WITH_PATH = ("npz", "hdf5", "images")
@@ -102,8 +102,8 @@ def import_model(req: ImportRequest) -> ImportOutcome:
 def _plan(config: Path, data: dict | None) -> Any:
     """The layer table of the written config (the data's too when `--data` gave it)."""
     from cnnrun.config.load import load_config
-    from cnnrun.config.plan import Plan, make_plan
     from cnnrun.config.shapes import infer_shapes
+    from cnnrun.plan import Plan, make_plan
 
     loaded = load_config(config)
     if data is not None:

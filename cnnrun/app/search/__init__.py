@@ -1,0 +1,1 @@
+"""`cnnrun search`: a hyperparameter search on Optuna (plan, study, run, results)."""

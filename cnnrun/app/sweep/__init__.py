@@ -1,0 +1,1 @@
+"""`cnnrun sweep`: variants x seeds of one config (plan, run, results)."""

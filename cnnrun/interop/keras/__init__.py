@@ -1,0 +1,1 @@
+"""Keras model files read, walked and mapped onto cnnrun's layer kinds, without Keras."""
