@@ -18,11 +18,22 @@ def test_every_link_in_the_readme_and_docs_resolves():
                 assert (page.parent / target).exists(), f"{page.name}: {target}"
 
 
-def test_every_layer_kind_is_in_the_config_reference():
+def test_the_table_of_layer_kinds_is_the_declarations():
+    """docs/config.md's table pairs each kind with the Keras class its declaration names,
+    and the README's list names every kind."""
     from cnnrun.config.layers import REGISTRY
 
     text = (ROOT / "docs" / "config.md").read_text()
-    assert not [k for k in REGISTRY if f"`{k}`" not in text]
+    table = text.split("| kind | Keras layer | main arguments |")[1].split("\n\n")[0]
+    documented = {}
+    for row in table.strip().splitlines()[1:]:
+        kinds, classes = (re.findall(r"`([A-Za-z0-9]+)`", cell) for cell in row.split("|")[1:3])
+        assert len(kinds) == len(classes), row
+        documented |= dict(zip(kinds, classes, strict=True))
+    declared = {k: spec.keras for k, spec in REGISTRY.items() if not spec.block}
+    assert documented == declared
+    blocks = [k for k, spec in REGISTRY.items() if spec.block]
+    assert not [k for k in [*blocks, *declared] if f"`{k}`" not in text + README]
 
 
 def test_every_command_is_in_the_readme_table(cli):

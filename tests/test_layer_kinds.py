@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cnnrun.config.layers import REGISTRY, LayerKind, Step, register
+from cnnrun.config.layers import REGISTRY, Step, kind
 from cnnrun.config.lint import lint_layers
 from cnnrun.config.schema import Config, json_schema
 from cnnrun.config.shapes import LayerTable, infer_shapes
@@ -21,30 +21,13 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
     """A random but mostly plausible layer stack for a random input size."""
     shape = (rng.choice([8, 12, 16, 28, 32]), rng.choice([8, 10, 16, 28]), rng.choice([1, 3]))
     layers: list[dict] = []
+    image_kinds = sorted(
+        k
+        for k, spec in REGISTRY.items()
+        if not spec.block and k not in ("dense", "flatten") and not k.startswith("global")
+    )
     for _ in range(rng.randint(1, 6)):
-        kind = rng.choice(
-            [
-                "conv2d",
-                "conv2d",
-                "separableconv2d",
-                "depthwiseconv2d",
-                "layernorm",
-                "groupnorm",
-                "gaussiandropout",
-                "gaussiannoise",
-                "maxpool2d",
-                "avgpool2d",
-                "zeropadding2d",
-                "batchnorm",
-                "dropout",
-                "spatialdropout2d",
-                "activation",
-                "randomflip",
-                "randomrotation",
-                "randomzoom",
-                "randomtranslation",
-            ]
-        )
+        kind = rng.choice(["conv2d", *image_kinds])
         k = rng.choice([1, 2, 3, 5, [3, 1], [2, 3]])
         if kind == "conv2d":
             strides = rng.choice([1, 1, 2, [2, 1]])
@@ -109,8 +92,8 @@ def random_stack(rng: random.Random) -> tuple[list[dict], tuple[int, int, int]]:
             layers.append({"randomrotation": 0.1})
         elif kind == "randomzoom":
             layers.append({"randomzoom": {"height_factor": 0.1}})
-        else:
-            layers.append({"randomtranslation": {"height_factor": 0.1, "width_factor": 0.1}})
+        else:  # any other kind: the example its declaration gives
+            layers.append({kind: REGISTRY[kind].example})
     layers.append(rng.choice([{"flatten": {}}, {"globalavgpool2d": {}}, {"globalmaxpool2d": {}}]))
     for _ in range(rng.randint(0, 2)):
         layers.append({"dense": {"units": rng.randint(1, 40), "use_bias": rng.random() < 0.8}})
@@ -183,79 +166,55 @@ def test_impossible_stacks_are_rejected_before_keras():
     assert "larger than the 4x4 input" in problems[0].message
 
 
-# One example per kind, in the context it needs: (input shape, layers before, its arguments).
-EXAMPLES = {
-    "conv2d": ((8, 8, 3), [], {"filters": 5, "kernel_size": [3, 2], "strides": 2}),
-    "dense": ((8, 8, 1), ["flatten"], {"units": 7, "use_bias": False}),
-    "maxpool2d": ((9, 9, 2), [], {"pool_size": 3, "strides": 2, "padding": "same"}),
-    "zeropadding2d": ((5, 6, 2), [], {"padding": [[1, 2], [0, 3]]}),
-    "avgpool2d": ((9, 9, 2), [], {"pool_size": 2}),
-    "globalavgpool2d": ((6, 6, 4), [], {}),
-    "globalmaxpool2d": ((6, 6, 4), [], {}),
-    "flatten": ((6, 6, 4), [], {}),
-    "dropout": ((6, 6, 4), [], {"rate": 0.3}),
-    "spatialdropout2d": ((6, 6, 4), [], {"rate": 0.3}),
-    "batchnorm": ((6, 6, 4), [], {"momentum": 0.9, "center": False}),
-    "activation": ((6, 6, 4), [], {"activation": "gelu"}),
-    "randomflip": ((6, 6, 3), [], {"mode": "horizontal"}),
-    "randomrotation": ((6, 6, 3), [], {"factor": 0.1}),
-    "randomzoom": ((6, 6, 3), [], {"height_factor": [-0.2, 0.1]}),
-    "randomtranslation": ((6, 6, 3), [], {"height_factor": 0.1, "width_factor": 0.2}),
-    "separableconv2d": ((9, 9, 3), [], {"filters": 5, "strides": 2, "depth_multiplier": 2}),
-    "depthwiseconv2d": ((9, 9, 3), [], {"kernel_size": [3, 2], "depth_multiplier": 3}),
-    "layernorm": ((6, 6, 4), [], {"scale": False}),
-    "groupnorm": ((6, 6, 4), [], {"groups": 2}),
-    "gaussiandropout": ((6, 6, 4), [], {"rate": 0.3}),
-    "gaussiannoise": ((6, 6, 4), [], {"stddev": 0.1}),
-}
-
-
-def example_config(kind: str) -> tuple[Config, tuple]:
-    shape, before, example = EXAMPLES[kind]
-    layers = [*before, {kind: example}]
+def example_config(name: str) -> tuple[Config, tuple]:
+    """A kind's declared example on its declared input, flattened first when it needs a
+    flat input and flattened after when its output is a map, then a 3-class head."""
+    spec = REGISTRY[name]
+    shape, layers = spec.example_input, [{name: spec.example}]
     probe = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
-    if len(infer_shapes(probe.model.layers, shape).output_shape or ()) != 1:
+    table = infer_shapes(probe.model.layers, shape)
+    if table.problems and not spec.image_only:
+        layers = ["flatten", *layers]
+        probe = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+        table = infer_shapes(probe.model.layers, shape)
+    if len(table.output_shape or ()) != 1:
         layers.append("flatten")
     layers.append({"dense": {"units": 3, "activation": "softmax"}})
     raw = {"data": {"source": "digits"}, "model": {"input_shape": list(shape), "layers": layers}}
     return Config.model_validate(raw), shape
 
 
-@pytest.mark.parametrize("kind", sorted(k for k, s in REGISTRY.items() if not s.block))
-def test_every_kind_validates_builds_and_matches_keras(kind: str):
-    assert kind in EXAMPLES, f"add an example of {kind!r} to EXAMPLES"
-    cfg, shape = example_config(kind)
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_kind_validates_builds_and_matches_keras(name: str):
+    cfg, shape = example_config(name)
     table = infer_shapes(cfg.model.layers, shape, 3)
     assert not table.problems, table.problems
-    assert_matches_keras(cfg, table, kind)
+    assert_matches_keras(cfg, table, name)
     # the resolved config comes back whole
     assert Config.model_validate(cfg.resolved()).resolved() == cfg.resolved()
-
-
-def _stack_shape(a, shape, loc, infer) -> Step:
-    rows, out = infer(a.layers, shape, (*loc, "layers"))
-    return Step(out, inner=rows)
 
 
 @pytest.fixture
 def stack_kind():
     """A block kind of the test's own: its inner layers one after the other."""
-    from cnnrun.config.fields import Section
-    from cnnrun.config.layers import LayerEntry
-    from cnnrun.engine.layers import BLOCKS
+    from cnnrun.config.layers import LayerArgs, LayerEntry
+    from cnnrun.engine.builders import BUILDERS, builds
 
-    class Stack(Section):
+    @kind("stack")
+    class Stack(LayerArgs):
         layers: list[LayerEntry]
 
-    register(LayerKind("stack", Stack, _stack_shape))
+        def output(self, shape, loc, infer) -> Step:
+            rows, out = infer(self.layers, shape, (*loc, "layers"))
+            return Step(out, inner=rows)
 
+    @builds("stack")
     def build(a, kw: dict, x, apply, get):
         inner = apply(a.layers, x, f"{kw['name'].split('_', 1)[1]}_", kw["dtype"])
         return get(kw["name"], lambda: keras.layers.Identity(**kw))(inner)  # carries its name
 
-    BLOCKS["stack"] = build
     yield "stack"
-    del REGISTRY["stack"], BLOCKS["stack"]
+    del REGISTRY["stack"], BUILDERS["stack"]
 
 
 def test_a_registered_block_kind_recurses_through_schema_shapes_builder_and_lint(stack_kind):

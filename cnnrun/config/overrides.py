@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
 from cnnrun.config.layers import REGISTRY
 from cnnrun.errors import Problem, UserError, format_path
 

@@ -2,7 +2,7 @@
 
 A small config needs only `data.source` and `model.layers`; everything else has a default, and
 the resolved config (every default filled in) is what a run records. The layer kinds live in
-the registry (`cnnrun.config.layers`, `cnnrun.config.kinds`); loading, line numbers and error
+`cnnrun.config.layers`, one module per family; loading, line numbers and error
 messages in `cnnrun.config.load`; `--set` overrides in `cnnrun.config.overrides`.
 
 Example:
@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag
 from pydantic.json_schema import models_json_schema
 
-from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
 from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
 from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
 from cnnrun.config.search_space import SearchConfig

@@ -1,6 +1,6 @@
 """Output shape, parameters and multiply-adds of every layer, in plain Python (no TensorFlow).
 
-Each kind's rule lives in the layer registry (`cnnrun.config.kinds`); this module walks a
+Each kind's rule is its arguments' `output` method (`cnnrun.config.layers`); this module walks a
 layer list with them, into blocks too, and checks the network's output against the data.
 Impossible stacks are errors here, before any training: a kernel larger than its input,
 `dense` on an image without `flatten`, a last layer that does not match the classes or the
@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cnnrun.config import kinds  # noqa: F401 - registers the built-in kinds
 from cnnrun.config.fields import Section
 from cnnrun.config.layers import LayerEntry, Loc, Shape, ShapeError
 from cnnrun.errors import Problem
@@ -106,7 +105,7 @@ def _rows(
         def infer(inner: Sequence[LayerEntry], start: Shape, at: Loc, _p: tuple = (*path, i)):
             return _rows(inner, start, at, _p)
 
-        step = spec.shape(entry.args, shape, here, infer)
+        step = entry.args.output(shape, here, infer)
         top = path[0] if path else i
         rows.append(
             LayerRow(

@@ -1,10 +1,5 @@
-"""The Keras builder of every layer kind in the registry, keyed by the kind's name.
-
-A plain kind's builder takes its validated arguments and a layer name and returns a Keras
-layer. A block's builder (`BLOCKS`) takes the arguments, a name, the input tensor and
-`apply`, which builds a layer list onto a tensor, and returns the block's output tensor,
-made by a layer named as the block (`residual_3`): blocks are made of stock Keras layers,
-so a saved model loads in plain Keras.
+"""Building a layer list onto a tensor with each kind's builder (`cnnrun.engine.builders`),
+or replaying a built model's layers for precise batchnorm statistics (`Replay`).
 """
 
 from __future__ import annotations
@@ -16,116 +11,10 @@ from typing import Any
 
 import keras
 
-from cnnrun.config.kinds import projection_strides
 from cnnrun.config.layers import REGISTRY, LayerEntry
+from cnnrun.engine.builders import BUILDERS, Get
 
 L = keras.layers
-
-
-def _reg(l2: float | None) -> Any:
-    return keras.regularizers.L2(l2) if l2 else None
-
-
-def _act(name: str) -> str | None:
-    return None if name == "linear" else name
-
-
-def _window(a: Any) -> dict[str, Any]:
-    """The arguments every sliding-window convolution kind shares, as Keras names them."""
-    return {
-        "strides": a.strides,
-        "padding": a.padding,
-        "dilation_rate": a.dilation_rate,
-        "activation": _act(a.activation),
-        "use_bias": a.use_bias,
-    }
-
-
-# A builder gets the kind's arguments and Keras's `name` and `dtype` (the precision policy).
-LAYERS: dict[str, Callable[[Any, dict], keras.layers.Layer]] = {
-    "conv2d": lambda a, kw: L.Conv2D(
-        a.filters, a.kernel_size, kernel_regularizer=_reg(a.l2), **_window(a), **kw
-    ),
-    "dense": lambda a, kw: L.Dense(
-        a.units,
-        activation=_act(a.activation),
-        use_bias=a.use_bias,
-        kernel_regularizer=_reg(a.l2),
-        **kw,
-    ),
-    "depthwiseconv2d": lambda a, kw: L.DepthwiseConv2D(
-        a.kernel_size, depth_multiplier=a.depth_multiplier, **_window(a), **kw
-    ),
-    "separableconv2d": lambda a, kw: L.SeparableConv2D(
-        a.filters,
-        a.kernel_size,
-        depth_multiplier=a.depth_multiplier,
-        depthwise_regularizer=_reg(a.l2),
-        pointwise_regularizer=_reg(a.l2),
-        **_window(a),
-        **kw,
-    ),
-    "maxpool2d": lambda a, kw: L.MaxPooling2D(
-        a.pool_size, strides=a.strides, padding=a.padding, **kw
-    ),
-    "avgpool2d": lambda a, kw: L.AveragePooling2D(
-        a.pool_size, strides=a.strides, padding=a.padding, **kw
-    ),
-    "zeropadding2d": lambda a, kw: L.ZeroPadding2D(a.padding, **kw),
-    "globalavgpool2d": lambda a, kw: L.GlobalAveragePooling2D(**kw),
-    "globalmaxpool2d": lambda a, kw: L.GlobalMaxPooling2D(**kw),
-    "flatten": lambda a, kw: L.Flatten(**kw),
-    "dropout": lambda a, kw: L.Dropout(a.rate, **kw),
-    "spatialdropout2d": lambda a, kw: L.SpatialDropout2D(a.rate, **kw),
-    "batchnorm": lambda a, kw: L.BatchNormalization(
-        momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
-    ),
-    "activation": lambda a, kw: L.Activation(a.activation, **kw),
-    "layernorm": lambda a, kw: L.LayerNormalization(
-        epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
-    ),
-    "groupnorm": lambda a, kw: L.GroupNormalization(
-        a.groups, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
-    ),
-    "gaussiandropout": lambda a, kw: L.GaussianDropout(a.rate, **kw),
-    "gaussiannoise": lambda a, kw: L.GaussianNoise(a.stddev, **kw),
-    "randomflip": lambda a, kw: L.RandomFlip(a.mode, **kw),
-    "randomrotation": lambda a, kw: L.RandomRotation(a.factor, fill_mode=a.fill_mode, **kw),
-    "randomzoom": lambda a, kw: L.RandomZoom(
-        a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw
-    ),
-    "randomtranslation": lambda a, kw: L.RandomTranslation(
-        a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw
-    ),
-}
-
-Apply = Callable[..., Any]
-Get = Callable[[str, Callable[[], Any]], Any]
-
-
-def residual(a: Any, kw: dict, x: Any, apply: Apply, get: Get) -> Any:
-    """activation(inner(x) + shortcut(x)): stock `Add` and `Activation` layers, no custom class.
-
-    The shortcut is `x` itself, or a 1x1 convolution (a dense layer on flat inputs) onto the
-    inner output's shape, named `<block>_projection`; the shape rule has checked it exists.
-    `get(name, make)` makes a layer, or, replaying a built model, finds it.
-    """
-    name, dtype = kw["name"], kw["dtype"]
-    inner = apply(a.layers, x, f"{name.split('_', 1)[1]}_", dtype)
-    short = x
-    if a.shortcut == "projection":
-        out, proj = inner.shape, f"{name}_projection"
-        if len(out) == 2:
-            short = get(proj, lambda: L.Dense(out[-1], name=proj, dtype=dtype))(x)
-        else:
-            strides = projection_strides(tuple(x.shape[1:]), tuple(out[1:]))
-            make = lambda: L.Conv2D(out[-1], 1, strides=strides, name=proj, dtype=dtype)  # noqa: E731
-            short = get(proj, make)(x)
-    added = get(f"{name}_add", lambda: L.Add(name=f"{name}_add", dtype=dtype))([inner, short])
-    return get(name, lambda: L.Activation(a.activation, **kw))(added)
-
-
-BLOCKS: dict[str, Callable[[Any, dict, Any, Apply, Get], Any]] = {"residual": residual}
 
 
 @dataclass
@@ -192,9 +81,9 @@ def apply_layers(
         kw = {"name": f"{entry.kind}_{prefix}{i}", "dtype": policy}
         if REGISTRY[entry.kind].block:
             apply = partial(apply_layers, replay=replay)
-            x = BLOCKS[entry.kind](entry.args, kw, x, apply, _make(replay and replay.get))
+            x = BUILDERS[entry.kind](entry.args, kw, x, apply, _make(replay and replay.get))
         elif replay is None:
-            x = LAYERS[entry.kind](entry.args, kw)(x)
+            x = BUILDERS[entry.kind](entry.args, kw)(x)
         elif (layer := replay.layer(entry, kw, x)) is not None:
             x = layer(x)
     return x

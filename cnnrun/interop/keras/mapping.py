@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnrun.config.layers import REGISTRY
 from cnnrun.interop.keras.graph import Graph, Node, tensors
 from cnnrun.interop.keras.read import KerasModelFile
 from cnnrun.interop.keras.read import refuse as _refuse
@@ -56,38 +57,23 @@ REQUIRED = {
     "value_range": [0, 255],
 }
 
-# Keras class -> (cnnrun kind, {keras argument: cnnrun argument}) for the arguments it keeps.
-CONV = ["filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias"]
-LAYER_MAP: dict[str, tuple[str, list[str]]] = {
-    "Conv2D": ("conv2d", CONV),
-    "SeparableConv2D": ("separableconv2d", [*CONV, "depth_multiplier"]),
-    "DepthwiseConv2D": ("depthwiseconv2d", [*CONV[1:], "depth_multiplier"]),
-    "Dense": ("dense", ["units", "activation", "use_bias"]),
-    "MaxPooling2D": ("maxpool2d", ["pool_size", "strides", "padding"]),
-    "AveragePooling2D": ("avgpool2d", ["pool_size", "strides", "padding"]),
-    "GlobalAveragePooling2D": ("globalavgpool2d", []),
-    "GlobalMaxPooling2D": ("globalmaxpool2d", []),
-    "Flatten": ("flatten", []),
-    "ZeroPadding2D": ("zeropadding2d", ["padding"]),
-    "Dropout": ("dropout", ["rate"]),
-    "SpatialDropout2D": ("spatialdropout2d", ["rate"]),
-    "GaussianDropout": ("gaussiandropout", ["rate"]),
-    "GaussianNoise": ("gaussiannoise", ["stddev"]),
-    "BatchNormalization": ("batchnorm", ["momentum", "epsilon", "center", "scale"]),
-    "LayerNormalization": ("layernorm", ["epsilon", "center", "scale"]),
-    "GroupNormalization": ("groupnorm", ["groups", "epsilon", "center", "scale"]),
-    "Activation": ("activation", ["activation"]),
-    "ReLU": ("activation", []),
-    "RandomFlip": ("randomflip", ["mode"]),
-    "RandomRotation": ("randomrotation", ["factor", "fill_mode"]),
-    "RandomZoom": ("randomzoom", ["height_factor", "width_factor", "fill_mode"]),
-    "RandomTranslation": ("randomtranslation", ["height_factor", "width_factor", "fill_mode"]),
-}
+
+def layer_map() -> dict[str, tuple[str, list[str]]]:
+    """Keras class -> (cnnrun kind, the Keras arguments it keeps), from the kinds' declarations;
+    a plain `ReLU` is `activation: relu`.
+
+    Example:
+        >>> layer_map()["MaxPooling2D"]
+        ('maxpool2d', ['pool_size', 'strides', 'padding'])
+    """
+    out = {k.keras: (k.name, k.keras_arguments) for k in REGISTRY.values() if k.keras}
+    return {**out, "ReLU": ("activation", [])}
+
+
+LAYER_MAP = layer_map()
 # Classes that hold no layer of the network: the input, and a leading pixel scaling.
 STRUCTURAL = {"InputLayer", "Rescaling", "Add"}
 KNOWN = {*LAYER_MAP, *STRUCTURAL}
-# Arguments whose Keras default cnnrun's kind differs from or does not have: checked by value.
-AXIS_LAST = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
 
 
 @dataclass
@@ -167,7 +153,7 @@ def _map_layer(model: KerasModelFile, i: int, layer: dict, notes: list[str]) -> 
     cls, cfg = layer["class_name"], dict(layer.get("config") or {})
     kind, keep = LAYER_MAP[cls]
     where = f"layer {i} ({cls})"
-    if cls in AXIS_LAST and cfg.get("axis", -1) not in (-1, 3, [-1], [3]):
+    if cfg.get("axis", -1) not in (-1, 3, [-1], [3]):
         raise _refuse(model.path, f"{where}: axis {cfg['axis']!r}; cnnrun normalises the last axis")
     if cls == "ReLU":
         return _relu(model, where, cfg)
@@ -178,7 +164,7 @@ def _map_layer(model: KerasModelFile, i: int, layer: dict, notes: list[str]) -> 
         if key in INITIALISERS:
             if value is not None and not _stock_initializer(value):
                 notes.append(f"{where}: {key} dropped (trained weights replace it)")
-        elif key == "kernel_regularizer" and kind in ("conv2d", "dense", "separableconv2d"):
+        elif key == "kernel_regularizer" and "l2" in REGISTRY[kind].args.model_fields:
             args.update(_l2(model, where, value))
         elif key in keep:
             args[key] = _value(value)

@@ -1,16 +1,21 @@
-"""The layer registry: every layer kind defined once, with its arguments, shape rule and facts.
+"""What a layer kind is, and how one is declared: once, on its arguments class.
 
-A kind is a `LayerKind`: the pydantic model of its arguments (so validation, error messages
-and the JSON Schema follow from it), its shape rule (output shape, parameters and
-multiply-adds in plain Python), and its placement facts (is it a dropout, a normalisation,
-does its `activation` decide the network's output). Its Keras builder lives in the engine,
-keyed by the same name (`cnnrun.engine.layers`). A block is a kind whose arguments hold a
-`layers` list of their own; the schema, the shape pass and the builder recurse into it.
+A kind is its arguments (a pydantic model with Keras's own argument names, so validation,
+error messages and the JSON Schema follow from it), its shape rule (the model's `output`
+method: output shape, parameters and multiply-adds in plain Python) and its facts, given to
+the `kind` decorator: the Keras class it builds, its shorthand, its placement facts (is it a
+dropout, a normalisation, does its `activation` decide the network's output) and an example.
+Its Keras builder lives in the engine, declared with `cnnrun.engine.layers.builds` under the
+same name. A block is a kind whose arguments hold a `layers` list of their own; the schema,
+the shape pass and the builder recurse into it.
 
 Example:
-    >>> entry = LayerEntry.parse({"dropout": 0.25})
-    >>> entry.kind, entry.args.rate, REGISTRY["dropout"].dropout
-    ('dropout', 0.25, True)
+    ```python
+    @kind("dropout", keras="Dropout", shorthand="rate", dropout=True, passthrough=True,
+          example={"rate": 0.3})
+    class Dropout(LayerArgs):
+        rate: Rate
+    ```
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import create_model
 from pydantic_core import PydanticCustomError, core_schema
@@ -57,31 +62,48 @@ class ShapeError(Exception):
         self.problem = problem
 
 
-# A rule gets the layer's arguments, its input shape, its field path, and a function that
-# runs the shape pass over a layer list (for blocks): `infer(layers, shape, loc) -> (rows, shape)`.
-ShapeRule = Callable[[Any, Shape, Loc, Callable[..., tuple[list[Any], Shape]]], Step]
+# The shape pass over a layer list, handed to blocks: `infer(layers, shape, loc) -> (rows, shape)`.
+Infer = Callable[[Sequence["LayerEntry"], Shape, Loc], tuple[list[Any], Shape]]
+
+
+class LayerArgs(Section):
+    """The base of every kind's arguments; `output` is the kind's shape rule."""
+
+    def output(self, shape: Shape, loc: Loc, infer: Infer) -> Step:
+        """The layer's output shape and cost on an input of `shape` (batch axis excluded).
+
+        Raises:
+            ShapeError: the layer cannot take that shape; the problem is located at `loc`.
+        """
+        return Step(shape)  # the rule of layers that change no shape and hold no weights
+
+
+class NoArgs(LayerArgs):
+    """A layer that takes no arguments."""
 
 
 @dataclass(frozen=True)
 class LayerKind:
-    """One layer kind of the config.
+    """One layer kind of the config, as the `kind` decorator declared it.
 
     Args:
         name: the YAML key, e.g. `conv2d`.
         args: the pydantic model of its arguments, with Keras's own argument names.
-        shape: its shape rule (see `ShapeRule`).
+        keras: the Keras class it builds (and that a Keras model file's layer maps back to).
         shorthand: the argument a bare scalar stands for (`dropout: 0.25`).
         image_only: needs an input of shape (height, width, channels).
         dropout: drops or perturbs activations during training only.
-        normalization: normalises its input (batchnorm and the like).
+        normalization: normalises its input with moving statistics (batchnorm).
         weighted: a dense or convolution layer whose weights a normalisation may follow.
         activation_arg: its `activation` argument is what the layer outputs through.
         passthrough: changes neither shape nor what the output activation is.
+        example: arguments that build it, for the tests and the docs.
+        example_input: the input shape the example is built on.
     """
 
     name: str
-    args: type[Section]
-    shape: ShapeRule
+    args: type[LayerArgs]
+    keras: str | None = None
     shorthand: str | None = None
     image_only: bool = False
     dropout: bool = False
@@ -89,6 +111,8 @@ class LayerKind:
     weighted: bool = False
     activation_arg: bool = False
     passthrough: bool = False
+    example: dict[str, Any] = field(default_factory=dict)
+    example_input: Shape = (8, 8, 4)
 
     @property
     def block(self) -> bool:
@@ -105,15 +129,37 @@ class LayerKind:
     def takes_no_arguments(self) -> bool:
         return not any(f.is_required() for f in self.args.model_fields.values())
 
+    @property
+    def keras_arguments(self) -> list[str]:
+        """The arguments that are Keras's own, as a Keras layer's config names them."""
+        return [f for f in self.args.model_fields if f not in CNNRUN_ARGUMENTS]
 
+
+# Arguments of cnnrun's own, not of the Keras class: `l2` is Keras's `kernel_regularizer`,
+# `layers` a block's inner list.
+CNNRUN_ARGUMENTS = ("l2", "layers")
+
+# Every declared kind by name, in declaration order. The `kind` decorator fills it as each
+# family module of `cnnrun.config.layers` is imported, which that package does for all of them.
 REGISTRY: dict[str, LayerKind] = {}
 LAYER_MARK = "x-cnnrun-layer"
+A = TypeVar("A", bound=type[LayerArgs])
 
 
-def register(kind: LayerKind) -> LayerKind:
-    """Add a layer kind to the registry (its Keras builder goes in `cnnrun.engine.layers`)."""
-    REGISTRY[kind.name] = kind
-    return kind
+def kind(name: str, **facts: Any) -> Callable[[A], A]:
+    """Declare a layer kind on its arguments class; `facts` are `LayerKind`'s fields.
+
+    Raises:
+        ValueError: a second kind of the same name.
+    """
+
+    def declare(args: A) -> A:
+        if name in REGISTRY:
+            raise ValueError(f"layer kind {name!r} is declared twice")
+        REGISTRY[name] = LayerKind(name, args, **facts)
+        return args
+
+    return declare
 
 
 def _validate_entry(value: Any) -> LayerEntry:
@@ -135,17 +181,17 @@ def _validate_entry(value: Any) -> LayerEntry:
             {"keys": ", ".join(map(str, value)) or "none"},
         )
     ((name, args),) = value.items()
-    kind = REGISTRY.get(str(name))
-    if kind is None:
+    spec = REGISTRY.get(str(name))
+    if spec is None:
         raise PydanticCustomError(
             "unknown_layer_kind", "unknown layer kind '{kind}'", {"kind": name}
         )
     if args is None:
         args = {}
-    elif kind.shorthand and not isinstance(args, dict):
-        args = {kind.shorthand: args}
-    entry = kind.entry_model.model_validate({name: args})
-    return LayerEntry(kind.name, getattr(entry, kind.name))
+    elif spec.shorthand and not isinstance(args, dict):
+        args = {spec.shorthand: args}
+    entry = spec.entry_model.model_validate({name: args})
+    return LayerEntry(spec.name, getattr(entry, spec.name))
 
 
 def _serialize_entry(entry: LayerEntry, info: Any) -> dict:
@@ -169,7 +215,13 @@ class LayerEntry:
 
     @classmethod
     def parse(cls, value: Any) -> LayerEntry:
-        """Validate one layer as written in YAML."""
+        """Validate one layer as written in YAML.
+
+        Example:
+            >>> entry = LayerEntry.parse({"dropout": 0.25})
+            >>> entry.kind, entry.args.rate, entry.spec.dropout
+            ('dropout', 0.25, True)
+        """
         try:
             return _validate_entry(value)
         except PydanticCustomError as e:
@@ -210,8 +262,11 @@ def feeding(
     first layer, the one before the block.
 
     Example:
-        >>> feeding(cfg.model.layers, (5, 0))
-        ('model.layers[5].residual.layers[0].batchnorm', LayerEntry(kind='dropout', ...))
+        >>> layers = [LayerEntry.parse(x) for x in ({"dropout": 0.5}, {"activation": "relu"},
+        ...                                          {"residual": {"layers": ["batchnorm"]}})]
+        >>> path, before = feeding(layers, (2, 0))
+        >>> path, before.kind
+        ('model.layers[2].residual.layers[0].batchnorm', 'dropout')
     """
     before: LayerEntry | None = None
     here: Loc = loc
@@ -228,6 +283,7 @@ def feeding(
 
 
 def mark_to_ref(node: Any) -> Any:
+    """The JSON Schema with each layer-list marker replaced by `$ref: #/$defs/Layer`."""
     if isinstance(node, dict):
         if node.get(LAYER_MARK):
             return {"$ref": "#/$defs/Layer"}
@@ -238,24 +294,24 @@ def mark_to_ref(node: Any) -> Any:
 
 
 def layer_schemas(defs: dict[str, dict]) -> dict:
-    """The JSON Schema of one layer item: every registered kind in each form YAML allows.
+    """The JSON Schema of one layer item: every declared kind in each form YAML allows.
 
     Args:
         defs: the `$defs` of the config schema, holding each kind's arguments model by name.
     """
     forms: list[dict] = []
-    for kind in REGISTRY.values():
-        value: list[dict] = [{"$ref": f"#/$defs/{kind.args.__name__}"}]
-        if kind.shorthand:
-            props = defs.get(kind.args.__name__, {}).get("properties", {})
-            value.append(props.get(kind.shorthand, {}))
-        if kind.takes_no_arguments:
+    for spec in REGISTRY.values():
+        value: list[dict] = [{"$ref": f"#/$defs/{spec.args.__name__}"}]
+        if spec.shorthand:
+            props = defs.get(spec.args.__name__, {}).get("properties", {})
+            value.append(props.get(spec.shorthand, {}))
+        if spec.takes_no_arguments:
             value.append({"type": "null"})
         forms.append(
             {
                 "type": "object",
-                "properties": {kind.name: value[0] if len(value) == 1 else {"anyOf": value}},
-                "required": [kind.name],
+                "properties": {spec.name: value[0] if len(value) == 1 else {"anyOf": value}},
+                "required": [spec.name],
                 "additionalProperties": False,
             }
         )
