@@ -1,8 +1,11 @@
 """Errors a user can act on: which file, which field, which line, what was expected.
 
 Every error that is the user's to fix (bad config, bad data, bad file) is a `UserError`; the
-CLI prints it in a few plain lines and exits 2. Anything else is a bug or a failure of the
-work, exits 1 and shows a traceback only with `--debug`.
+CLI prints it in a few plain lines and exits 2. Work that ran and failed is a `WorkFailed`
+(a diverged run, a missed `--fail-under` gate): exit 1, its message and no traceback. A run
+stopped by Ctrl-C or SIGTERM is `Interrupted`: exit 130. Anything else is a bug, exits 1 and
+shows a traceback only with `--debug`. The Python API raises the same exceptions, so a
+notebook gets the same messages.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,53 @@ class UserError(Exception):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(p.format() for p in self.problems))
+
+
+class WorkFailed(Exception):
+    """The work ran and failed; exit code 1, the message without a traceback."""
+
+
+class Diverged(WorkFailed):
+    """The loss became NaN or infinite; the run is marked failed, its best weights kept.
+
+    Args:
+        message: when and where, and where the best weights so far are.
+        run_dir: the run folder.
+    """
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+class GateFailed(WorkFailed):
+    """The work finished, and missed a `--fail-under` bar.
+
+    Args:
+        missed: one line per bar missed, e.g. `val_accuracy 0.8500 < 0.9`.
+        result: what the work produced (a run's summary, a prediction's scores).
+    """
+
+    def __init__(self, missed: Sequence[str], result: Any) -> None:
+        super().__init__("; ".join(missed))
+        self.missed, self.result = list(missed), result
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; it is marked interrupted and can be resumed.
+
+    A `KeyboardInterrupt`, so that a script stops as it would without cnnrun.
+
+    Args:
+        run_dir: the run folder, whose best and last weights stay valid.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(
+            f"interrupted: {run_dir} keeps its best and last weights; continue with: "
+            f"cnnrun train --resume {run_dir}"
+        )
+        self.run_dir = run_dir
 
 
 def suggest(received: str, valid: Iterable[str]) -> str:

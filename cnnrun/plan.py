@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cnnrun.config.lint import lint_batchnorm_settling, lint_layers
-from cnnrun.config.load import LoadedConfig, load_config
+from cnnrun.config.load import LoadedConfig
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
 from cnnrun.data.sources import Dataset, describe
@@ -123,16 +122,3 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
         }
     )
     return Plan(loaded, resolved, names, table, [loaded.locate(w) for w in warnings], dataset)
-
-
-def check_configs(
-    paths: list[Path], overrides: list[str], strict: bool = False
-) -> list[tuple[Path, Plan | None, list[Problem]]]:
-    """What `cnnrun validate` checks: each config's plan, or the problems that refuse it."""
-    out: list[tuple[Path, Plan | None, list[Problem]]] = []
-    for path in paths:
-        try:
-            out.append((path, make_plan(load_config(path, overrides), strict=strict), []))
-        except UserError as e:
-            out.append((path, None, e.problems))
-    return out

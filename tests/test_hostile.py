@@ -226,7 +226,7 @@ def test_a_report_folder_that_is_a_file_refuses_before_any_output(cli, tmp_path:
 def test_a_second_resume_of_a_run_in_training_is_refused(cli, tmp_path: Path):
     import shutil
 
-    from cnnrun.runs.folder import run_lock
+    from cnnrun.runs.locks import run_lock
 
     run = tmp_path / "run"
     shutil.copytree(ROOT / "tests" / "fixtures" / "v0.1-run", run)

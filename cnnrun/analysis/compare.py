@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs.folder import CONFIG
+from cnnrun.runs.names import CONFIG
 from cnnrun.runs.summary import RunSummary, read_summary
 
 

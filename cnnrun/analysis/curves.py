@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cnnrun.analysis import figure as mpl
 from cnnrun.analysis.diagnose import Diagnosis, batchnorm_inflation, best_epoch, diagnose
-from cnnrun.runs.folder import CURVES, read_history
+from cnnrun.runs.folder import read_history
+from cnnrun.runs.names import CURVES
 from cnnrun.runs.summary import RunSummary, read_summary
 
 NOT_METRICS = {"epoch", "lr", "seconds"}

@@ -22,7 +22,7 @@ from cnnrun.analysis.curves import VERDICT_COLOURS, draw_run
 from cnnrun.analysis.gallery import CAM, ERRORS, RELIABILITY
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import infer_shapes
-from cnnrun.runs.folder import CURVES
+from cnnrun.runs.names import CURVES
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;

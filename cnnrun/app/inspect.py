@@ -1,113 +1,171 @@
-"""`cnnrun inspect --errors` and `--cam`: what a run gets wrong, and where it looks.
+"""`cnnrun inspect`: looking inside a trained network: batchnorm's variance shift (`--bn`),
+what it gets wrong (`--errors`) and where it looks (`--cam`).
 
 The errors gallery comes from the run folder alone (`errors.npz`, kept at the end of
-training), without TensorFlow; Grad-CAM needs the network's gradients, so `--cam` starts the
-engine (`cnnrun.engine.cam`).
+training), without TensorFlow; `--bn` and Grad-CAM need the network, so they start the
+engine.
 
 Example:
-    >>> look(LookRequest(Path("runs/2026-12-02T05-20-00_digits"), errors=True, cam=True))
-    {'figure': 'runs/.../curves/errors.png', 'layer': 'conv2d_2', ...}
+    ```python
+    drawn = inspect("runs/2026-12-02T05-20-00_digits", errors=True, cam=True)
+    drawn["figure"], drawn["layer"]
+    ```
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnrun import engine
 from cnnrun.analysis import answers, gallery
 from cnnrun.analysis.scores import worst_errors
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.data.hdf5 import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_dir_or_new
-from cnnrun.runs.folder import BEST, CURVES
+from cnnrun.runs.names import BEST, CURVES
 from cnnrun.runs.summary import read_summary
 from cnnrun.runs.weights import read_metadata
 
 MAX_CAM = 25
+CAM_METHODS = ("elementwise", "gradcam")
 
 
-@dataclass
-class LookRequest:
-    """What `cnnrun inspect` was asked to draw (see its `--help`)."""
+@dataclass(frozen=True, kw_only=True)
+class Look:
+    """What to draw, checked: the run, its metadata, the figure, Grad-CAM's options."""
 
     run_dir: Path
-    errors: bool = False
-    cam: bool = False
-    inputs: list[str] = field(default_factory=list)
-    layer: str | None = None
-    output: Path | None = None
-    debug: bool = False
-    method: str = "elementwise"  # Grad-CAM's weighting (`cnnrun.engine.cam`)
+    meta: dict
+    output: Path
+    layer: str | None
+    method: str
+    debug: bool
 
 
-def _errors(req: LookRequest) -> answers.Errors:
+def inspect(
+    run_dir: str | Path,
+    *,
+    bn: bool = False,
+    errors: bool = False,
+    cam: bool = False,
+    inputs: Sequence[str] = (),
+    layer: str | None = None,
+    output: str | Path | None = None,
+    cam_method: str = "elementwise",
+    debug: bool = False,
+) -> dict[str, Any]:
+    """Measure a run's batchnorm layers, or draw its errors gallery or Grad-CAM heatmaps.
+
+    Args:
+        run_dir: a run folder with `best.weights.h5`.
+        bn: each batchnorm's moving variance against the variance its input has at test
+            time, on the validation images (the lag, and Dropout's variance shift).
+        errors: the most confidently wrong test images (validation ones without a test split).
+        cam: Grad-CAM heatmaps over `inputs` (the run's first test images by default), or
+            over the errors with `errors`.
+        inputs: images, a folder, `.npz`, `.h5` or `name:split`, for `cam`.
+        layer: the row of `validate`'s table Grad-CAM looks through (default: the last
+            convolution or block whose output is a map).
+        output: the figure (.png, .svg or .pdf; default `RUN_DIR/curves/errors.png` or
+            `cam.png`).
+        cam_method: `elementwise` (each position's own gradient) or `gradcam` (averaged).
+
+    Returns:
+        What was measured or drawn, as plain data: `batchnorm` rows, or the `figure`'s path,
+        the `layer`, and the errors or images shown.
+
+    Raises:
+        UserError: not a run folder, or options that do not go together (exit 2).
+    """
+    run = Path(run_dir)
+    if bn == (errors or cam):
+        raise UserError(Problem("say what to inspect: --bn, or --errors and/or --cam"))
+    if not (run / BEST).is_file():
+        raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run)))
+    if bn:
+        engine.start(debug)
+        from cnnrun.engine import api
+
+        rows, images = api.inspect_run(run)
+        return {"run": str(run), "validation_images": images, "batchnorm": rows}
+    look = _look(run, errors, cam, inputs, layer, output, cam_method, debug)
+    return _errors_figure(look, cam) if errors else _cam_figure(look, list(inputs))
+
+
+def _look(
+    run: Path,
+    errors: bool,
+    cam: bool,
+    inputs: Sequence[str],
+    layer: str | None,
+    output: str | Path | None,
+    method: str,
+    debug: bool,
+) -> Look:
+    if method not in CAM_METHODS:
+        raise UserError(
+            Problem(f"expected elementwise or gradcam, got {method!r}", file="--cam-method")
+        )
+    if inputs and errors:
+        raise UserError(
+            Problem("--errors draws the run's own errors; give INPUTs with --cam alone")
+        )
+    if (inputs or layer) and not cam:
+        raise UserError(Problem("INPUTs and --layer go with --cam"))
+    out = Path(output) if output else run / CURVES / (gallery.ERRORS if errors else gallery.CAM)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(out)))
+    require_dir_or_new(out.parent, "a folder for -o")
+    meta = read_metadata(run / BEST)
+    return Look(run_dir=run, meta=meta, output=out, layer=layer, method=method, debug=debug)
+
+
+def _errors_figure(look: Look, cam: bool) -> dict[str, Any]:
+    """The errors gallery, with Grad-CAM over each error when asked."""
+    names = list(look.meta.get("class_names") or [])
+    e = _errors(look)
+    heat, layer = _cam_of(look, e.images) if cam and e.errors else (None, None)
+    gallery.draw_errors(e.images, e.errors, names, e.total, look.output, e.where, heat, e.wrong)
+    return {
+        "figure": str(look.output),
+        "set": e.where,
+        "wrong": e.wrong,
+        "total": e.total,
+        "errors": [_named(x, names) for x in e.errors],
+        "layer": layer,
+    }
+
+
+def _errors(look: Look) -> answers.Errors:
     """The run's worst errors: kept in its folder, or (an older run) computed now."""
-    summary = read_summary(req.run_dir)
-    kept = answers.read_errors(req.run_dir, summary)
+    summary = read_summary(look.run_dir)
+    kept = answers.read_errors(look.run_dir, summary)
     if kept is not None:
         return kept
-    from cnnrun import engine
+    engine.start(look.debug)
+    from cnnrun.engine import api
 
-    engine.load(req.debug)
-    from cnnrun.engine.cam import run_answers
-
-    x, y, probs, where, _ = run_answers(str(req.run_dir))
+    x, y, probs, where, _ = api.run_answers(str(look.run_dir))
     worst = worst_errors(y, probs, answers.LIMIT)
     wrong = int((probs.argmax(axis=1) != y).sum())
     return answers.Errors(take(x, [e["index"] for e in worst]), worst, wrong, len(y), where)
 
 
-def _inputs(req: LookRequest, meta: dict) -> tuple[np.ndarray, list[str], Any, float]:
-    """The images `--cam` explains: the INPUTs, or the run's first test images."""
-    names = list(meta.get("class_names") or [])
-    if req.inputs:
-        from cnnrun.data.inputs import read_inputs
+def _cam_figure(look: Look, inputs: list[str]) -> dict[str, Any]:
+    """Grad-CAM over the INPUTs, or the run's first test images."""
+    names = list(look.meta.get("class_names") or [])
+    engine.start(look.debug)
+    from cnnrun.engine import api
 
-        scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
-        shape = tuple(meta.get("input_shape") or ())
-        data = read_inputs(req.inputs, shape, names, scale, max_pixels=MAX_IMAGE_PIXELS)
-        x = take(data.x, np.arange(len(data.names)))
-        return np.asarray(x)[:MAX_CAM], [str(n) for n in data.names][:MAX_CAM], (
-            None if data.y is None else data.y[:MAX_CAM]), data.scale  # fmt: skip
-    from cnnrun.engine.cam import run_answers
-
-    x, y, _, where, scale = run_answers(str(req.run_dir))
-    return x[:MAX_CAM], [f"{where} #{i}" for i in range(min(MAX_CAM, len(y)))], y[:MAX_CAM], scale
-
-
-def look(req: LookRequest) -> dict[str, Any]:
-    """Draw the errors gallery, Grad-CAM heatmaps, or both; what was drawn, for `--json`."""
-    if not (req.run_dir / BEST).is_file():
-        raise UserError(Problem(f"is not a run folder with {BEST}", file=str(req.run_dir)))
-    if req.inputs and req.errors:
-        raise UserError(
-            Problem("--errors draws the run's own errors; give INPUTs with --cam alone")
-        )
-    if (req.inputs or req.layer) and not req.cam:
-        raise UserError(Problem("INPUTs and --layer go with --cam"))
-    out = req.output or req.run_dir / CURVES / (gallery.ERRORS if req.errors else gallery.CAM)
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(out)))
-    require_dir_or_new(out.parent, "a folder for -o")
-    meta = read_metadata(req.run_dir / BEST)
-    names = list(meta.get("class_names") or [])
-    if req.errors:
-        e = _errors(req)
-        heat, layer = _cam_of(req, e.images, meta) if req.cam and e.errors else (None, None)
-        gallery.draw_errors(e.images, e.errors, names, e.total, out, e.where, heat, e.wrong)
-        return {"figure": str(out), "set": e.where, "wrong": e.wrong, "total": e.total,
-                "errors": [_named(x, names) for x in e.errors], "layer": layer}  # fmt: skip
-    from cnnrun import engine
-
-    engine.load(req.debug)
-    x, labels, y, scale = _inputs(req, meta)
-    from cnnrun.engine.cam import explain
-
-    probs, heat, layer = explain(str(req.run_dir / BEST), x, scale, req.layer, req.method)
+    x, labels, y, scale = _cam_inputs(look, inputs)
+    weights = str(look.run_dir / BEST)
+    probs, heat, layer = api.explain(weights, x, scale, look.layer, look.method)
     said = probs.argmax(axis=1)
     captions = [
         f"{'' if y is None else f'true {names[y[i]]}, '}said {names[said[i]]} "
@@ -115,20 +173,46 @@ def look(req: LookRequest) -> dict[str, Any]:
         for i in range(len(x))
     ]
     wrong = [False] * len(x) if y is None else [bool(y[i] != said[i]) for i in range(len(x))]
-    gallery.draw_cam(x, heat, captions, out, f"Grad-CAM at {layer} of {req.run_dir.name}: "
-                     "where the network looked for the class it said", wrong)  # fmt: skip
-    return {"figure": str(out), "layer": layer, "images": labels,
-            "predicted": [names[i] for i in said]}  # fmt: skip
+    title = (
+        f"Grad-CAM at {layer} of {look.run_dir.name}: where the network looked for the class "
+        "it said"
+    )
+    gallery.draw_cam(x, heat, captions, look.output, title, wrong)
+    return {
+        "figure": str(look.output),
+        "layer": layer,
+        "images": labels,
+        "predicted": [names[i] for i in said],
+    }
 
 
-def _cam_of(req: LookRequest, images: np.ndarray, meta: dict) -> tuple[np.ndarray, str]:
-    from cnnrun import engine
+def _cam_inputs(look: Look, inputs: list[str]) -> tuple[np.ndarray, list[str], Any, float]:
+    """The images `--cam` explains: the INPUTs, or the run's first test images."""
+    from cnnrun.engine import api
 
-    engine.load(req.debug)
-    from cnnrun.engine.cam import explain
+    if not inputs:
+        x, y, _, where, scale = api.run_answers(str(look.run_dir))
+        shown = [f"{where} #{i}" for i in range(min(MAX_CAM, len(y)))]
+        return x[:MAX_CAM], shown, y[:MAX_CAM], scale
+    from cnnrun.data.inputs import read_inputs
 
+    meta = look.meta
     scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
-    _, heat, layer = explain(str(req.run_dir / BEST), images, scale, req.layer, req.method)
+    shape = tuple(meta.get("input_shape") or ())
+    names = list(meta.get("class_names") or [])
+    data = read_inputs(inputs, shape, names, scale, max_pixels=MAX_IMAGE_PIXELS)
+    x = np.asarray(take(data.x, np.arange(len(data.names))))[:MAX_CAM]
+    y = None if data.y is None else data.y[:MAX_CAM]
+    return x, [str(n) for n in data.names][:MAX_CAM], y, data.scale
+
+
+def _cam_of(look: Look, images: np.ndarray) -> tuple[np.ndarray, str]:
+    engine.start(look.debug)
+    from cnnrun.engine import api
+
+    scale = float(look.meta.get("preprocessing", {}).get("scale", 1 / 255))
+    weights = str(look.run_dir / BEST)
+    _, heat, layer = api.explain(weights, images, scale, look.layer, look.method)
     return heat, layer
 
 

@@ -1,42 +1,61 @@
-"""`cnnrun import`: a Keras model file becomes a cnnrun config and a self-describing weights
-file. What can be refused without TensorFlow is refused here, before it starts and before
-anything is written.
+"""`cnnrun import` and `cnnrun export`: Keras model files in, deployable artifacts out.
+
+What can be refused without TensorFlow is refused here, before it starts and before anything
+is written: a file that is not a Keras model (read by `cnnrun.interop.keras` first, without
+Keras), targets that exist, formats whose packages are missing.
+
+Example:
+    ```python
+    imported = import_model("model.keras", out_dir="imported", data="npz:train.npz")
+    checks, folder, origin = export("runs/2026-12-01T21-45-37_digits", formats=["onnx"])
+    ```
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from cnnrun import engine
+from cnnrun.config.load import load_config
+from cnnrun.config.shapes import infer_shapes
 from cnnrun.errors import Problem, UserError
 from cnnrun.interop.keras.read import is_keras_model, read_keras_model
 from cnnrun.paths import require_dir_or_new, require_file
+from cnnrun.plan import Plan, make_plan
+from cnnrun.runs.names import ARTIFACTS, FORMATS
+
+if TYPE_CHECKING:
+    from cnnrun.engine.api import Checked
 
 SOURCES_WITH_PATH = ("npz", "hdf5", "images")
+# The packages each format needs beyond TensorFlow: the `export` extra.
+NEEDS = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "litert": ("ai_edge_litert",)}
 
 
 @dataclass
-class ImportRequest:
-    """What `cnnrun import` was asked for."""
-
-    model: Path
-    out_dir: Path = Path(".")
-    data: str | None = None
-    class_names: list[str] | None = None
-    overwrite: bool = False
-    debug: bool = False
-
-
-@dataclass
-class ImportOutcome:
-    """The files written, the notes on what was dropped or assumed, and the plan to show."""
+class Imported:
+    """The files `import_model` wrote, what was dropped or assumed, and the config's plan."""
 
     config: Path
     weights: Path
+    plan: Plan
     notes: list[str] = field(default_factory=list)
-    plan: Any = None
+
+
+def _refuse_existing(paths: Sequence[Path], hint: str) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        raise UserError(
+            [
+                Problem("exists already; cnnrun does not overwrite it", file=str(p), hint=hint)
+                for p in existing
+            ]
+        )
 
 
 def data_section(spec: str | None, out_dir: Path) -> dict | None:
@@ -66,45 +85,49 @@ def data_section(spec: str | None, out_dir: Path) -> dict | None:
     return {"source": source}
 
 
-def import_model(req: ImportRequest) -> ImportOutcome:
-    """Check the model file and the targets, then write the config and the weights file.
+def import_model(
+    model: str | Path,
+    *,
+    out_dir: str | Path = ".",
+    data: str | None = None,
+    class_names: Sequence[str] | None = None,
+    overwrite: bool = False,
+    debug: bool = False,
+) -> Imported:
+    """A Keras `.keras` or legacy `.h5` model as a cnnrun config and self-describing weights.
+
+    Args:
+        model: the Keras model file.
+        out_dir: where `MODEL.yaml` and `MODEL.weights.h5` are written.
+        data: the config's data, `SOURCE[:PATH]` (`npz:train.npz`, `digits`); default none.
+        class_names: the output classes' names, in order.
+        overwrite: replace files that exist.
 
     Raises:
-        UserError: a file that is not a Keras model, one cnnrun cannot map or that is unsafe,
-            or targets that exist (without `overwrite`); nothing is written then.
+        UserError: a file that is not a Keras model, one cnnrun cannot map or that is unsafe
+            (a `Lambda` layer, custom objects), or targets that exist; nothing is written then.
     """
-    require_file(req.model, "a Keras model file (.keras or .h5)")
-    if not is_keras_model(req.model):
-        read_keras_model(req.model)  # says what the file is instead
-        raise UserError(Problem("is not a Keras model file", file=str(req.model)))
-    require_dir_or_new(req.out_dir, "a folder for the imported files (-o)")
-    stem = req.model.name.removesuffix(req.model.suffix).removesuffix(".weights")
-    config, weights = req.out_dir / f"{stem}.yaml", req.out_dir / f"{stem}.weights.h5"
-    existing = [p for p in (config, weights) if p.exists()]
-    if existing and not req.overwrite:
-        raise UserError(
-            [
-                Problem("exists already; cnnrun does not overwrite it", file=str(p),
-                        hint="choose another -o folder, or pass --overwrite")
-                for p in existing
-            ]
-        )  # fmt: skip
-    data = data_section(req.data, req.out_dir)
-    from cnnrun import engine
+    path, out = Path(model), Path(out_dir)
+    require_file(path, "a Keras model file (.keras or .h5)")
+    if not is_keras_model(path):
+        read_keras_model(path)  # says what the file is instead
+        raise UserError(Problem("is not a Keras model file", file=str(path)))
+    require_dir_or_new(out, "a folder for the imported files (-o)")
+    stem = path.name.removesuffix(path.suffix).removesuffix(".weights")
+    config, weights = out / f"{stem}.yaml", out / f"{stem}.weights.h5"
+    if not overwrite:
+        _refuse_existing([config, weights], "choose another -o folder, or pass --overwrite")
+    section = data_section(data, out)
+    engine.start(debug)
+    from cnnrun.engine import api
 
-    engine.load(req.debug)
-    from cnnrun.engine.keras_io import write_import
-
-    notes = write_import(req.model, config, weights, data, req.class_names)
-    return ImportOutcome(config, weights, notes, _plan(config, data))
+    names = list(class_names) if class_names else None
+    notes = api.write_import(path, config, weights, section, names)
+    return Imported(config, weights, _plan(config, section), notes)
 
 
-def _plan(config: Path, data: dict | None) -> Any:
+def _plan(config: Path, data: dict | None) -> Plan:
     """The layer table of the written config (the data's too when `--data` gave it)."""
-    from cnnrun.config.load import load_config
-    from cnnrun.config.shapes import infer_shapes
-    from cnnrun.plan import Plan, make_plan
-
     loaded = load_config(config)
     if data is not None:
         return make_plan(loaded)
@@ -114,21 +137,8 @@ def _plan(config: Path, data: dict | None) -> Any:
     return Plan(loaded, cfg, [str(i) for i in range(max(2, units))], table)
 
 
-FORMATS = ("keras", "savedmodel", "onnx", "litert")
-ARTIFACTS = {
-    "keras": "model.keras",
-    "savedmodel": "savedmodel",
-    "onnx": "model.onnx",
-    "litert": "model.tflite",
-}
-# The packages each format needs beyond TensorFlow: the `export` extra.
-NEEDS = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "litert": ("ai_edge_litert",)}
-
-
-def require_packages(formats: list[str]) -> None:
+def require_packages(formats: Sequence[str]) -> None:
     """A one-line error naming the extra when a format's packages are missing."""
-    import importlib.util
-
     missing = sorted(
         {p for f in formats for p in NEEDS.get(f, ()) if importlib.util.find_spec(p) is None}
     )
@@ -142,68 +152,79 @@ def require_packages(formats: list[str]) -> None:
         )
 
 
-@dataclass
-class ExportRequest:
-    """What `cnnrun export` was asked for."""
-
-    target: Path | None = None
-    formats: list[str] = field(default_factory=lambda: ["all"])
-    output: Path | None = None
-    quantize: str | None = None
-    verify: Path | None = None
-    overwrite: bool = False
-    debug: bool = False
-
-
-def export_plan(req: ExportRequest) -> tuple[list[str], Path]:
-    """The formats and the output folder, refusing bad options before TensorFlow starts."""
-    wanted = list(FORMATS) if "all" in req.formats else req.formats
+def _formats(formats: Sequence[str], quantize: str | None) -> list[str]:
+    wanted = list(FORMATS) if "all" in formats else list(formats)
     bad = [f for f in wanted if f not in FORMATS]
     if bad:
         raise UserError(
-            Problem(f"unknown format {', '.join(bad)}", file="--format",
-                    hint="one or more of keras, savedmodel, onnx, litert, or all")
-        )  # fmt: skip
-    if req.quantize not in (None, "float16", "int8"):
-        raise UserError(
-            Problem(f"expected float16 or int8, got {req.quantize!r}", file="--quantize")
+            Problem(
+                f"unknown format {', '.join(bad)}",
+                file="--format",
+                hint="one or more of keras, savedmodel, onnx, litert, or all",
+            )
         )
-    if req.quantize and "litert" not in wanted:
+    if quantize not in (None, "float16", "int8"):
+        raise UserError(Problem(f"expected float16 or int8, got {quantize!r}", file="--quantize"))
+    if quantize and "litert" not in wanted:
         raise UserError(Problem("--quantize applies to the litert format", file="--quantize"))
-    if req.target is None:
-        raise UserError(Problem("give a RUN_DIR, a weights file or a Keras model to export"))
-    if not req.target.exists():
-        raise UserError(Problem("no such file or folder", file=str(req.target)))
-    require_packages(wanted)
-    out = req.output or (
-        req.target / "export"
-        if req.target.is_dir()
-        else req.target.parent / f"{req.target.stem}-export"
+    return wanted
+
+
+def _out_dir(target: Path, output: Path | None, wanted: list[str], overwrite: bool) -> Path:
+    out = output or (
+        target / "export" if target.is_dir() else target.parent / f"{target.stem}-export"
     )
     require_dir_or_new(out, "a folder for the exported files (-o)")
-    taken = [out / ARTIFACTS[f] for f in wanted if (out / ARTIFACTS[f]).exists()]
-    if taken and not req.overwrite:
-        raise UserError(
-            [Problem("exists already; cnnrun does not overwrite it", file=str(p),
-                     hint="choose another -o folder, or pass --overwrite") for p in taken]
-        )  # fmt: skip
-    return wanted, out
+    if not overwrite:
+        taken = [out / ARTIFACTS[f] for f in wanted]
+        _refuse_existing(taken, "choose another -o folder, or pass --overwrite")
+    return out
 
 
-def export(req: ExportRequest) -> tuple[list[Any], Path, str]:
-    """Export (or with `verify`, re-check) and return each artifact's check, the folder, and
-    where the reference images came from."""
-    from cnnrun import engine
+def export(
+    target: str | Path | None = None,
+    *,
+    formats: Sequence[str] = ("all",),
+    output: str | Path | None = None,
+    quantize: str | None = None,
+    verify: str | Path | None = None,
+    overwrite: bool = False,
+    debug: bool = False,
+) -> tuple[list[Checked], Path, str]:
+    """Export a network to `.keras`, SavedModel, ONNX and LiteRT, each checked in its runtime.
 
-    if req.verify is not None:
-        require_dir_or_new(req.verify, "an export folder")
-        engine.load(req.debug)
-        from cnnrun.engine.export import verify
+    Args:
+        target: a run folder, a cnnrun weights file or a Keras model file.
+        formats: `keras`, `savedmodel`, `onnx`, `litert`, or `all`.
+        output: the export folder (default `RUN_DIR/export`, or `<file>-export`).
+        quantize: LiteRT only: `float16` or `int8` (full-integer), checked by accuracy.
+        verify: instead of exporting, check an export folder's artifacts again.
+        overwrite: replace artifacts that exist.
 
-        return verify(req.verify), req.verify, "the kept reference batch"
-    formats, out = export_plan(req)
-    engine.load(req.debug)
-    from cnnrun.engine.export import export_all, load_source
+    Returns:
+        Each artifact's check (its largest probability difference from cnnrun's, or its
+        accuracy when quantized), the folder, and where the reference images came from.
 
-    source = load_source(req.target)  # type: ignore[arg-type]
-    return export_all(source, formats, out, req.quantize), out, source.origin
+    Raises:
+        UserError: bad options, a missing target, targets that exist, or a missing extra.
+    """
+    if verify is not None:
+        folder = Path(verify)
+        require_dir_or_new(folder, "an export folder")
+        engine.start(debug)
+        from cnnrun.engine import api
+
+        return api.verify(folder), folder, "the kept reference batch"
+    wanted = _formats(formats, quantize)
+    if target is None:
+        raise UserError(Problem("give a RUN_DIR, a weights file or a Keras model to export"))
+    source = Path(target)
+    if not source.exists():
+        raise UserError(Problem("no such file or folder", file=str(source)))
+    require_packages(wanted)
+    out = _out_dir(source, Path(output) if output else None, wanted, overwrite)
+    engine.start(debug)
+    from cnnrun.engine import api
+
+    loaded = api.load_source(source)
+    return api.export_all(loaded, wanted, out, quantize), out, loaded.origin

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,7 +79,9 @@ def run_jobs(
             for proc in running:
                 proc.send_signal(signal.SIGTERM)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    signals = (signal.SIGINT, signal.SIGTERM) if main else ()
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         while running or (pending and not stop["requested"]):
             while pending and len(running) < parallel and not stop["requested"]:

@@ -1,107 +1,187 @@
-"""Predicting: a network rebuilt from its weights file classifies inputs; scores and files.
+"""`cnnrun predict`, `cnnrun.predict` and `cnnrun.load_model`: a network rebuilt from its
+weights file alone classifies inputs.
 
-`predict` is what `cnnrun predict` calls. Everything the user can get wrong (options, files
-that would be overwritten, a weights file without metadata) is refused before TensorFlow
-starts and before the first byte is written.
+Everything the user can get wrong (options, files that would be overwritten, a weights file
+without metadata) is refused before TensorFlow starts and before the first byte is written.
+
+Example:
+    ```python
+    result = predict("runs/2026-11-27T10-15-03_digits", "digits:test")
+    result.scores["accuracy"], result.predicted[:3]
+    ```
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from cnnrun import atomic
+import numpy as np
+
+from cnnrun import atomic, engine
+from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
+from cnnrun.app.predictions import Predictions
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
-from cnnrun.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
+from cnnrun.data.hdf5 import take
+from cnnrun.data.inputs import Inputs, from_array, read_inputs
+from cnnrun.errors import GateFailed, Problem, UserError
 from cnnrun.interop.keras.read import is_keras_model
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import gates as gating
-from cnnrun.runs.folder import BEST
+from cnnrun.runs.names import BEST
 from cnnrun.runs.weights import read_metadata
 
+if TYPE_CHECKING:
+    import keras
 
-@dataclass
-class PredictRequest:
-    """What `cnnrun predict` was asked for (see its `--help`)."""
+    from cnnrun.engine.api import Predictor
 
-    inputs: list[str] = field(default_factory=list)
-    weights: Path | None = None
-    run: Path | None = None
-    config: Path | None = None
-    sets: list[str] = field(default_factory=list)
-    batch_size: int = 256
-    fmt: str = "csv"
-    output: Path | None = None
-    probs: bool = False
-    top_k: int = 1
-    report: Path | None = None
-    fail_under: list[str] = field(default_factory=list)
-    skip_bad: bool = False
-    x_dataset: str = "x"
-    y_dataset: str = "y"
-    overwrite: bool = False
-    debug: bool = False
-    max_image_pixels: int | None = None  # None: the default limit
-    class_names: list[str] | None = None  # a Keras model file's classes
-    scale: float | None = None  # a Keras model file's pixel scaling
+REPORT_FILES = ("confusion_matrix.png", "metrics.json", "errors.png", "reliability.png")
 
 
-@dataclass
-class PredictOutcome:
-    """The predictions as text (for stdout when no `--output`), scores, and what was skipped."""
+def weights_of(weights_or_run: str | Path) -> Path:
+    """A weights or model file as given, or a run folder's `best.weights.h5`.
 
-    code: int
-    text: str
-    count: int
-    scores: dict | None = None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    note: str = ""
-    missed: list[str] = field(default_factory=list)
-
-
-def _prediction_rows(
-    names: list[str], probs: Any, classes: list[str], labels: Any, top_k: int, with_probs: bool
-) -> list[dict]:
-    import numpy as np
-
-    order = np.argsort(-probs, axis=1, kind="stable")[:, : max(1, top_k)]
-    rows = []
-    for i, name in enumerate(names):
-        best = order[i]
-        row: dict[str, Any] = {
-            "input": name,
-            "predicted": classes[best[0]],
-            "probability": round(float(probs[i, best[0]]), 6),
-        }
-        if labels is not None:
-            row["label"] = classes[labels[i]]
-        for rank, c in enumerate(best[1:], start=2):
-            row[f"top_{rank}"] = classes[c]
-            row[f"probability_{rank}"] = round(float(probs[i, c]), 6)
-        if with_probs:
-            for c, cname in enumerate(classes):
-                row[f"p:{cname}"] = round(float(probs[i, c]), 6)
-        rows.append(row)
-    return rows
+    Raises:
+        UserError: a folder without `best.weights.h5`.
+    """
+    path = Path(weights_or_run)
+    if not path.is_dir():
+        return path
+    if not (path / BEST).is_file():
+        raise UserError(
+            Problem(
+                f"is a folder, expected a weights file (.weights.h5, .keras, .h5) or a run "
+                f"folder with {BEST}",
+                file=str(path),
+            )
+        )
+    return path / BEST
 
 
-def _csv_text(rows: list[dict]) -> str:
-    import csv
-    import io
+def predict(
+    weights_or_run: str | Path,
+    inputs: str | Path | Sequence[str | Path] | np.ndarray,
+    *,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    batch_size: int = 256,
+    skip_bad: bool = False,
+    x_dataset: str = "x",
+    y_dataset: str = "y",
+    max_image_pixels: int | None = None,
+    class_names: Sequence[str] | None = None,
+    scale: float | None = None,
+    output: str | Path | None = None,
+    fmt: str = "csv",
+    top_k: int = 1,
+    probs: bool = False,
+    report: str | Path | None = None,
+    overwrite: bool = False,
+    fail_under: Sequence[str] = (),
+    debug: bool = False,
+) -> Predictions:
+    """Classify `inputs` with the network a weights file describes.
 
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=list(rows[0]) if rows else ["input"], lineterminator="\n"
+    Args:
+        weights_or_run: a cnnrun `.weights.h5`, a run folder (its best weights), or a Keras
+            model file (`.keras`, legacy `.h5`).
+        inputs: image files; or one folder, `.npz`, `.npy` or `.h5`/`.hdf5` file; or a
+            built-in split such as `digits:test`; or a NumPy batch (N, height, width[,
+            channels]) of pixels in the training data's own units (an integer array is
+            multiplied by the run's pixel scale, a float one is used as it is).
+        config, overrides: the config that built plain Keras weights (no cnnrun metadata).
+        batch_size: images per forward pass.
+        skip_bad: leave undecodable images out (listed in `skipped`) instead of refusing.
+        x_dataset, y_dataset: the dataset names in an HDF5 input.
+        max_image_pixels: image files larger than this are refused before decoding.
+        class_names, scale: a Keras model file's class names and pixel scaling.
+        output: write the predictions there (CSV, or JSON with `fmt="json"`), atomically.
+        fmt, top_k, probs: the written rows: format, how many classes, every probability.
+        report: a folder for the confusion matrix, metrics, errors gallery and reliability
+            diagram of labelled inputs.
+        overwrite: replace `output` and `report` files that exist.
+        fail_under: `accuracy=VALUE`: raise `GateFailed` below it.
+        debug: keep TensorFlow's start-up messages on stderr.
+
+    Raises:
+        UserError: bad options, inputs or files, before anything is written.
+        GateFailed: a `fail_under` bar was missed (`.result` is the predictions).
+    """
+    path = weights_of(weights_or_run)
+    out = Path(output) if output is not None else None
+    folder = Path(report) if report is not None else None
+    if not isinstance(inputs, np.ndarray) and not _items(inputs):
+        raise UserError(
+            Problem(
+                "no INPUT given",
+                hint="pass image files, a folder, an .npz, an .h5 file or a split like digits:test",
+            )
+        )
+    gates = _check(path, config, class_names, scale, fmt, out, folder, overwrite, fail_under)
+    engine.start(debug)
+    from cnnrun.engine import api
+
+    if is_keras_model(path):
+        pred = api.keras_predictor(path, list(class_names) if class_names else None, scale)
+    else:
+        pred = api.load_predictor(path, _path(config), overrides)
+    data = _inputs(inputs, pred, skip_bad, x_dataset, y_dataset, max_image_pixels, scale)
+    if gates and data.y is None:
+        raise UserError(
+            Problem(
+                "--fail-under needs labelled inputs (class sub-folders, an .npz with y, "
+                "or a built-in split)"
+            )
+        )
+    probabilities = api.predict_probabilities(pred, data.x, data.scale, batch_size)
+    result = Predictions(
+        inputs=data.names,
+        class_names=pred.class_names,
+        probabilities=probabilities,
+        labels=data.y,
+        scores=_scores(data.y, probabilities, pred.class_names),
+        skipped=data.skipped,
+        assumed=list(pred.meta.get("assumed") or []),
+        notes=[data.note] if data.note else [],
+        weights=path,
     )
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    _write(result, out, fmt, top_k, probs, folder, data)
+    missed = gating.missed(gates, {"accuracy": result.scores["accuracy"]}) if result.scores else []
+    if missed:
+        raise GateFailed(missed, result)
+    return result
 
 
-def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
-    existing = [p for p in paths if p.exists()]
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _check(
+    path: Path,
+    config: str | Path | None,
+    class_names: Sequence[str] | None,
+    scale: float | None,
+    fmt: str,
+    output: Path | None,
+    report: Path | None,
+    overwrite: bool,
+    fail_under: Sequence[str],
+) -> dict[str, float]:
+    """Every refusal that needs no TensorFlow; returns the gates."""
+    if fmt not in ("csv", "json"):
+        raise UserError(Problem(f"expected csv or json, got {fmt!r}", file="--format"))
+    gates = gating.parse_gates(fail_under)
+    gating.require_known(gates, ["accuracy"], "predict")
+    if output:
+        require_dir_or_new(output.parent, "a folder for --output")
+    if report:
+        require_dir_or_new(report, "a folder for --report")
+    targets = [output] if output else []
+    targets += [report / n for n in REPORT_FILES] if report else []
+    existing = [p for p in targets if p.exists()]
     if existing and not overwrite:
         raise UserError(
             [
@@ -113,34 +193,11 @@ def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
                 for p in existing
             ]
         )
-
-
-def _weights_path(req: PredictRequest) -> Path:
-    if req.fmt not in ("csv", "json"):
-        raise UserError(Problem(f"expected csv or json, got {req.fmt!r}", file="--format"))
-    if (req.weights is None) == (req.run is None):
-        raise UserError(Problem("give exactly one of --weights FILE and --run RUN_DIR"))
-    return req.weights if req.weights is not None else req.run / BEST  # type: ignore[operator]
-
-
-def _check(req: PredictRequest, path: Path) -> dict[str, float]:
-    """Every refusal that needs no TensorFlow; returns the gates."""
-    gates = gating.parse_gates(req.fail_under)
-    gating.require_known(gates, ["accuracy"], "predict")
-    if req.output:
-        require_dir_or_new(req.output.parent, "a folder for --output")
-    if req.report:
-        require_dir_or_new(req.report, "a folder for --report")
-    targets = [req.output] if req.output else []
-    if req.report:
-        targets += [req.report / n for n in ("confusion_matrix.png", "metrics.json",
-                                              "errors.png", "reliability.png")]  # fmt: skip
-    _refuse_overwrite(targets, req.overwrite)
     if is_keras_model(path):
-        if req.config is not None:
+        if config is not None:
             raise UserError(Problem("a Keras model file holds its architecture: drop --config"))
         return gates
-    if req.class_names is not None or req.scale is not None:
+    if class_names is not None or scale is not None:
         raise UserError(
             Problem(
                 "--class-names and --scale are for Keras model files (.keras, .h5); a cnnrun "
@@ -148,7 +205,7 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
                 file=str(path),
             )
         )
-    if not read_metadata(path) and req.config is None:
+    if not read_metadata(path) and config is None:
         raise UserError(
             Problem(
                 "holds plain Keras weights without cnnrun metadata",
@@ -159,105 +216,102 @@ def _check(req: PredictRequest, path: Path) -> dict[str, float]:
     return gates
 
 
-def _text(
-    req: PredictRequest, path: Path, rows: list[dict], scores: Any, skipped: list, assumed: list
-) -> str:
-    if req.fmt == "csv":
-        return _csv_text(rows)
-    doc = {
-        "weights": str(path),
-        "assumed": assumed,
-        "predictions": rows,
-        "scores": scores,
-        "skipped": [{"file": f, "reason": r} for f, r in skipped],
-    }
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def predict(req: PredictRequest) -> PredictOutcome:
-    """Classify `req.inputs` with the network in the weights file; write the files asked for.
-
-    Raises:
-        UserError: bad options, inputs or files (exit 2), before anything is written.
-    """
-    from cnnrun import engine
-    from cnnrun.analysis.scores import calibration, classification_scores
-    from cnnrun.data.inputs import read_inputs
-
-    path = _weights_path(req)
-    gates = _check(req, path)
-    engine.load(req.debug)  # TensorFlow's start-up kept quiet
-    from cnnrun.engine.predict import load_predictor, predict_probabilities
-
-    if is_keras_model(path):
-        from cnnrun.engine.keras_io import keras_predictor
-
-        pred = keras_predictor(path, req.class_names, req.scale)
-    else:
-        pred = load_predictor(path, req.config, req.sets)
-    assumed = list(pred.meta.get("assumed") or [])
-    image_scale = req.scale if req.scale is not None else 1 / 255  # image files are 0..255
+def _inputs(
+    inputs: str | Path | Sequence[str | Path] | np.ndarray,
+    pred: Predictor,
+    skip_bad: bool,
+    x_dataset: str,
+    y_dataset: str,
+    max_image_pixels: int | None,
+    scale: float | None,
+) -> Inputs:
     shape = tuple(pred.config.model.input_shape or ())
-    data = read_inputs(
-        req.inputs,
+    if isinstance(inputs, np.ndarray):
+        return from_array(inputs, shape, pred.scale)
+    items = _items(inputs)
+    image_scale = scale if scale is not None else 1 / 255  # image files are 0..255
+    return read_inputs(
+        items,
         shape,
         pred.class_names,
         pred.scale,
-        req.skip_bad,
-        req.x_dataset,
-        req.y_dataset,
-        req.max_image_pixels or MAX_IMAGE_PIXELS,
+        skip_bad,
+        x_dataset,
+        y_dataset,
+        max_image_pixels or MAX_IMAGE_PIXELS,
         image_scale,
     )
-    if gates and data.y is None:
-        raise UserError(
-            Problem("--fail-under needs labelled inputs (class sub-folders, an .npz with y, "
-                    "or a built-in split)")
-        )  # fmt: skip
-    probabilities = predict_probabilities(pred, data.x, data.scale, req.batch_size)
-    rows = _prediction_rows(
-        data.names, probabilities, pred.class_names, data.y, req.top_k, req.probs
-    )
-    scores = None
-    if data.y is not None:
-        scores = classification_scores(data.y, probabilities.argmax(axis=1), pred.class_names)
-        scores["calibration"] = calibration(data.y, probabilities)
-    text = _text(req, path, rows, scores, data.skipped, assumed)
-    _write(req, path, text, scores)
-    if req.report and scores is not None:
-        _gallery(req.report, data, probabilities, pred.class_names, scores["calibration"])
-    missed = gating.missed(gates, {"accuracy": scores["accuracy"]}) if scores else []
-    code = EXIT_FAILED if missed else EXIT_OK
-    notes = (["assumed: " + "; ".join(assumed)] if assumed else []) + [data.note]
-    note = "; ".join(n for n in notes if n)
-    return PredictOutcome(code, text, len(rows), scores, data.skipped, note, missed)
 
 
-def _gallery(
-    folder: Path, data: Any, probabilities: Any, class_names: list[str], calib: dict
+def _items(inputs: str | Path | Sequence[str | Path]) -> list[str]:
+    return [str(inputs)] if isinstance(inputs, str | Path) else [str(i) for i in inputs]
+
+
+def _scores(y: np.ndarray | None, probabilities: np.ndarray, names: list[str]) -> dict | None:
+    if y is None:
+        return None
+    scores = classification_scores(y, probabilities.argmax(axis=1), names)
+    scores["calibration"] = calibration(y, probabilities)
+    return scores
+
+
+def _write(
+    result: Predictions,
+    output: Path | None,
+    fmt: str,
+    top_k: int,
+    probs: bool,
+    report: Path | None,
+    data: Inputs,
 ) -> None:
-    """The report's errors gallery and reliability diagram of labelled inputs."""
-    import numpy as np
-
+    """The predictions file, and the report of labelled inputs."""
+    from cnnrun.analysis.curves import draw_confusion
     from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
-    from cnnrun.analysis.scores import worst_errors
-    from cnnrun.data.hdf5 import take
 
-    worst = worst_errors(data.y, probabilities)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(output, result.text(fmt, top_k, probs))
+    scores = result.scores
+    if report is None or scores is None or data.y is None:
+        return
+    report.mkdir(parents=True, exist_ok=True)
+    title = result.weights.parent.name if result.weights else "predictions"
+    draw_confusion(scores, report / "confusion_matrix.png", title=title)
+    atomic.write_text(report / "metrics.json", json.dumps(scores, indent=2))
+    worst = worst_errors(data.y, result.probabilities)
     rows = np.array([e["index"] for e in worst], dtype=np.int64)
-    wrong = int((probabilities.argmax(axis=1) != data.y).sum())
-    draw_errors(take(data.x, rows), worst, class_names, len(data.y), folder / ERRORS, "inputs",
-                None, wrong)  # fmt: skip
-    draw_reliability(calib, folder / RELIABILITY, "inputs")
+    wrong = int((result.probabilities.argmax(axis=1) != data.y).sum())
+    images = take(data.x, rows)
+    names = result.class_names
+    draw_errors(images, worst, names, len(data.y), report / ERRORS, "inputs", None, wrong)
+    draw_reliability(scores["calibration"], report / RELIABILITY, "inputs")
 
 
-def _write(req: PredictRequest, path: Path, text: str, scores: dict | None) -> None:
-    if req.output:
-        req.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(req.output, text)
-    if req.report and scores is not None:
-        from cnnrun.analysis.curves import draw_confusion
+def load_model(weights_or_run: str | Path, debug: bool = False) -> tuple[keras.Model, dict]:
+    """The network of a cnnrun weights file (or a run folder's best), with its weights.
 
-        req.report.mkdir(parents=True, exist_ok=True)
-        draw_confusion(scores, req.report / "confusion_matrix.png", title=path.parent.name)
-        atomic.write_text(req.report / "metrics.json", json.dumps(scores, indent=2))
+    The model takes raw pixels, in the units the training data was stored in (0..255 for
+    image files and uint8 arrays, 0..16 for the built-in digits): its first layer, a Keras
+    `Rescaling` named `pixel_scale`, multiplies them by the run's pixel scale. Its output is
+    what the network's last layer gives: class probabilities after a softmax (or one sigmoid
+    unit), logits after a linear layer.
+
+    Returns:
+        The model and the file's metadata (`config`, `class_names`, `input_shape`,
+        `preprocessing.scale`, `epoch`, `monitor`, `value`, versions).
+
+    Raises:
+        UserError: a missing, unreadable or foreign weights file.
+    """
+    path = weights_of(weights_or_run)
+    read_metadata(path)  # refused before TensorFlow starts
+    engine.start(debug)
+    import keras
+
+    from cnnrun.engine import api
+
+    network, meta = api.load_model(path)
+    scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
+    inputs = keras.Input(shape=network.input_shape[1:], name="pixels")
+    scaled = keras.layers.Rescaling(scale, name="pixel_scale")(inputs)
+    return keras.Model(inputs, network(scaled), name=network.name), meta

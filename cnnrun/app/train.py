@@ -1,140 +1,158 @@
-"""Starting a training: every check that can refuse comes first, then the engine trains.
+"""`cnnrun train` and `cnnrun.train`: every check that can refuse comes first, then the engine
+trains a new run, or continues one in its own folder.
 
-`train` is what `cnnrun train` calls: it loads and checks the config (or the run to resume),
-the gates and the workers before TensorFlow is imported, so a bad input is refused in about
-a second with exit 2; then it hands the plan to the engine and says how the run ended.
+The config (or the run to resume), the gates and the workers are checked before TensorFlow
+is imported, so a bad input is refused in about a second, before any run folder is made.
 
 Example:
-    >>> outcome = train(TrainRequest(config=Path("configs/digits.yaml")), reporter)
-    >>> outcome.code, outcome.summary.best_epoch
-    (0, 20)
+    ```python
+    summary = train("configs/digits.yaml", overrides=["train.epochs=3"])
+    summary.best_epoch, summary.run_dir
+    ```
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from cnnrun.analysis.compare import config_diff
-from cnnrun.config.load import load_config, parse_config
-from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
+from cnnrun import engine
+from cnnrun.app import resume as resuming
+from cnnrun.app.distributed import is_chief, tf_config_env
+from cnnrun.config.load import load_config
+from cnnrun.config.schema import MlflowConfig
+from cnnrun.errors import GateFailed, Problem, UserError
 from cnnrun.paths import require_dir, require_dir_or_new
 from cnnrun.plan import Plan, make_plan
 from cnnrun.runs import gates as gating
-from cnnrun.runs.folder import CONFIG, run_lock
+from cnnrun.runs.events import Observer, PrintReporter, Reporter
+from cnnrun.runs.locks import run_lock
 from cnnrun.runs.summary import RunSummary, read_summary
 from cnnrun.runs.weights import read_metadata
 
-
-@dataclass
-class TrainRequest:
-    """What `cnnrun train` was asked for (see its `--help` for each option)."""
-
-    config: Path | None = None
-    sets: list[str] = field(default_factory=list)
-    runs_dir: Path = Path("runs")
-    name: str | None = None
-    resume: Path | None = None
-    epochs: int | None = None
-    force: bool = False
-    fail_under: list[str] = field(default_factory=list)
-    workers: str | None = None
-    worker_index: int | None = None
-    strict: bool = False
-    debug: bool = False
-    init_weights: Path | None = None  # fine-tuning: the weights training starts from
-    mlflow: str | None = None  # --mlflow URI: track the run there
-    # Set by sweeps and searches that run trials in this process:
-    observers: list[Any] = field(default_factory=list)  # `cnnrun.engine.recorder.Observer`s
-    tracking_parent: str | None = None  # the sweep's or search's MLflow run
-
-
-@dataclass
-class TrainOutcome:
-    """How it ended: the exit code, the summary, and what to tell the user."""
-
-    code: int
-    summary: RunSummary | None
-    message: str = ""
-    missed: list[str] = field(default_factory=list)
-
-
-def tf_config(workers: str | None, index: int | None) -> str:
-    """TF_CONFIG for `--workers HOST:PORT,... --worker-index I` (exit 2 when malformed)."""
-    hosts = [w.strip() for w in (workers or "").split(",") if w.strip()]
-    bad = [h for h in hosts if not re.fullmatch(r"[^\s:]+:\d{1,5}", h)]
-    if not hosts or bad or index is None or index >= len(hosts):
-        raise UserError(
-            Problem(
-                f"expected --workers HOST:PORT,HOST:PORT,... and --worker-index 0..{len(hosts) - 1}"
-                + (f"; not HOST:PORT: {', '.join(bad)}" if bad else ""),
-                file="--workers",
-                hint="e.g. --workers 10.0.0.1:12345,10.0.0.2:12345 --worker-index 0",
-            )
-        )
-    return json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})
-
-
-def resume_plan(req: TrainRequest, sets: list[str]) -> tuple[Plan, RunSummary]:
-    """The plan to continue a run with, refusing (exit 2) a config that differs from it."""
-    run_dir = req.resume
-    assert run_dir is not None
-    if not (run_dir / CONFIG).is_file():
-        raise UserError(Problem(f"is not a run folder (it has no {CONFIG})", file=str(run_dir)))
-    try:
-        summary = read_summary(run_dir)
-    except (OSError, ValueError) as e:
-        raise UserError(
-            Problem(f"cannot resume: summary.json is unreadable ({e})", file=str(run_dir))
-        ) from None
-    text = (run_dir / CONFIG).read_text(encoding="utf-8")
-    # The run's config.yaml is already resolved (data paths, input shape): validating it is
-    # enough to compare against, without loading the data a second time.
-    # A run from before `train.batchnorm_stats` existed trained on the moving averages; its
-    # resumed epochs keep them rather than take today's default.
-    # Runs from before `train.precision` trained in float32, and keep it too.
-    kept = [] if "batchnorm_stats:" in text else ["train.batchnorm_stats=moving"]
-    kept += [] if "precision:" in text else ["train.precision=float32"]
-    original = parse_config(text, str(run_dir / CONFIG), run_dir, kept).config
-    loaded = (
-        load_config(req.config, sets)
-        if req.config
-        else parse_config(text, str(run_dir / CONFIG), run_dir, [*kept, *sets])
-    )
-    plan = make_plan(loaded, strict=req.strict)
-    diff = [
-        d
-        for d in config_diff(original.resolved(), plan.config.resolved())
-        if d[0] not in ("name", "train.epochs")
-    ]
-    if diff and not req.force:
-        where = f"cannot resume {run_dir}"
-        problems = [
-            Problem(f"{p}: the run has {a!r}, the new config {b!r}", file=where) for p, a, b in diff
-        ]
-        problems.append(
-            Problem(
-                "resuming with another config would mix two experiments in one run",
-                file=where,
-                hint="pass --force to resume anyway, or train a new run",
-            )
-        )
-        raise UserError(problems)
-    target = req.epochs or max(plan.config.train.epochs, original.train.epochs)
-    train_cfg = plan.config.train.model_copy(update={"epochs": target})
-    plan.config = plan.config.model_copy(update={"train": train_cfg})
-    return plan, summary
-
+if TYPE_CHECKING:
+    from cnnrun.engine.api import Prepared
+    from cnnrun.tracking.tracker import Tracker
 
 # A run folder is <timestamp>_<name>: names are kept well inside file systems' 255 bytes.
 MAX_NAME = 64
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainRequest:
+    """What a training was asked for; `train` documents each field."""
+
+    config: Path | None = None
+    overrides: tuple[str, ...] = ()
+    runs_dir: Path = Path("runs")
+    name: str | None = None
+    resume: Path | None = None
+    epochs: int | None = None
+    force: bool = False
+    fail_under: tuple[str, ...] = ()
+    init_weights: Path | None = None
+    mlflow: str | None = None
+    strict: bool = False
+    workers: str | None = None
+    worker_index: int | None = None
+    observers: tuple[Observer, ...] = ()
+    tracking_parent: str | None = None
+    debug: bool = False
+
+
+def train(
+    config: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    resume: str | Path | None = None,
+    epochs: int | None = None,
+    force: bool = False,
+    fail_under: Sequence[str] = (),
+    init_weights: str | Path | None = None,
+    mlflow: str | None = None,
+    strict: bool = False,
+    workers: str | None = None,
+    worker_index: int | None = None,
+    reporter: Reporter | None = None,
+    observers: Sequence[Observer] = (),
+    tracking_parent: str | None = None,
+    debug: bool = False,
+) -> RunSummary:
+    """Train an experiment into a new run folder, or continue one (`resume`).
+
+    Args:
+        config: the experiment's YAML file (not needed with `resume`).
+        overrides: `KEY=VALUE` strings, as `--set`: `["train.epochs=5"]`.
+        runs_dir: where the run folder is made.
+        name: the run's name (default: the config's `name`, else the file's stem).
+        resume: a run folder to continue from its last finished epoch.
+        epochs: with `resume`: train up to this many epochs.
+        force: with `resume`: accept a config or data that differ from the run's.
+        fail_under: `METRIC=VALUE` bars (`val_accuracy=0.9`, `test_accuracy=0.85`).
+        init_weights: a `.weights.h5` of the same network to start from (fine-tuning).
+        mlflow: an MLflow tracking URI to log the run to.
+        strict: placement warnings are errors.
+        workers, worker_index: `HOST:PORT,...` and this process's place among them, for
+            `multi_worker` training.
+        reporter: shows warnings, notes and progress (default: plain lines on stdout).
+        observers: follow the run epoch by epoch; one that asks to stop prunes it.
+        tracking_parent: the MLflow run of a sweep or search this run belongs to.
+        debug: keep TensorFlow's start-up messages on stderr.
+
+    Returns:
+        The run's summary (`summary.run_dir` is its folder); for a resumed run that had
+        nothing left to do, its summary as it was.
+
+    Raises:
+        UserError: anything the user must fix, before any run folder is made.
+        Diverged: the loss became NaN or infinite (the run is `failed`, its best weights kept).
+        GateFailed: a `fail_under` bar was missed (`.result` is the summary).
+        Interrupted: Ctrl-C or SIGTERM (the run is `interrupted` and can be resumed).
+
+    Signal handlers are installed only when this runs in the main thread, so `train` can be
+    called from any thread (Ctrl-C then reaches only the main one).
+    """
+    request = TrainRequest(
+        config=_path(config),
+        overrides=tuple(overrides),
+        runs_dir=Path(runs_dir),
+        name=name,
+        resume=_path(resume),
+        epochs=epochs,
+        force=force,
+        fail_under=tuple(fail_under),
+        init_weights=_path(init_weights),
+        mlflow=mlflow,
+        strict=strict,
+        workers=workers,
+        worker_index=worker_index,
+        observers=tuple(observers),
+        tracking_parent=tracking_parent,
+        debug=debug,
+    )
+    return train_request(request, reporter or PrintReporter())
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def train_request(req: TrainRequest, reporter: Reporter) -> RunSummary:
+    """`train` on a request: what sweep and search workers call for each run."""
+    if req.resume is None:
+        return _train(req, reporter)
+    require_dir(req.resume, "a run folder to resume")
+    with run_lock(req.resume):  # refused at once while another process trains this run
+        return _train(req, reporter)
+
+
 def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
+    """The checked plan, and the summary of the run to resume; every refusal before
+    TensorFlow starts."""
     if req.name is not None and not 0 < len(req.name) <= MAX_NAME:
         raise UserError(
             Problem(
@@ -144,9 +162,9 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
             )
         )
     require_dir_or_new(req.runs_dir, "a folder for run folders (--runs-dir)")
-    sets = list(req.sets)
+    sets = list(req.overrides)
     if req.workers is not None or req.worker_index is not None:
-        os.environ["TF_CONFIG"] = tf_config(req.workers, req.worker_index)
+        tf_config_env(req.workers, req.worker_index)
         sets.append("distribute=multi_worker")
     if req.resume is None and req.config is None:
         raise UserError(Problem("give a CONFIG to train, or --resume RUN_DIR"))
@@ -157,12 +175,11 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
     if req.init_weights is not None:
         read_metadata(req.init_weights)  # a readable weights file, before TensorFlow starts
     if req.resume is not None:
-        plan, before = resume_plan(req, sets)
+        plan, before = resuming.resume_plan(req.resume, req.config, sets, req.epochs,
+                                            req.force, req.strict)  # fmt: skip
     else:
         plan, before = make_plan(load_config(req.config, sets), strict=req.strict), None
     if req.mlflow is not None:
-        from cnnrun.config.schema import MlflowConfig
-
         was = plan.config.logging.mlflow_config or MlflowConfig()
         tracked = was.model_copy(update={"tracking_uri": req.mlflow})
         logging_cfg = plan.config.logging.model_copy(update={"mlflow": tracked})
@@ -170,129 +187,75 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
     return plan, before
 
 
-def _is_chief(req: TrainRequest) -> bool:
-    """Whether this process writes the run (and alone tracks it): not a non-chief worker."""
-    if req.worker_index is not None:
-        return req.worker_index == 0
-    try:
-        task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
-    except ValueError:
-        return True
-    return int(task.get("index", 0)) == 0
-
-
-def _tracker(req: TrainRequest, plan: Plan, reporter: Any) -> Any:
+def _tracker(req: TrainRequest, plan: Plan, reporter: Reporter) -> Tracker | None:
     """The run's MLflow tracker, connected before TensorFlow starts (a dead server: exit 2)."""
     cfg = plan.config.logging.mlflow_config
-    if cfg is None or not _is_chief(req):
+    if cfg is None or not is_chief(req.worker_index):
         return None
     from cnnrun.tracking.tracker import open_tracker
 
     runs_dir = req.resume.parent if req.resume is not None else req.runs_dir
     name = req.name or plan.config.name or Path(plan.loaded.file).stem
-    return open_tracker(
-        cfg, runs_dir, plan.config.resolved(), name,
-        lambda m: reporter.warn([Problem(m, warning=True)]), req.tracking_parent,
-    )  # fmt: skip
+    warn = lambda m: reporter.warn([Problem(m, warning=True)])  # noqa: E731
+    return open_tracker(cfg, runs_dir, plan.config.resolved(), name, warn, req.tracking_parent)
 
 
-def _check_prepared(req: TrainRequest, prep: Any, before: RunSummary | None, gates: dict) -> None:
-    """Checks that need the data loaded: the resumed run's data, and what can be gated on."""
-    if before is not None and not req.force:
-        was = before.data.fingerprint
-        if was and was != prep.splits.fingerprint:
-            raise UserError(
-                Problem(
-                    f"the data differs from the run's (fingerprint {prep.splits.fingerprint}, "
-                    f"the run trained on {was})",
-                    file=f"cannot resume {req.resume}",
-                    hint="pass --force to resume anyway",
-                )
-            )
-    metrics = prep.plan.config.train.metrics
-    known = {*metrics, *(f"val_{m}" for m in metrics)}
-    if prep.splits.counts["test"]:
-        known |= {"test_loss", *(f"test_{m}" for m in metrics)}
-    gating.require_known(gates, known, "this run")
-
-
-def _describe(prep: Any, before: RunSummary | None, req: TrainRequest) -> str:
+def _describe(prep: Prepared, before: RunSummary | None, req: TrainRequest) -> str:
     c, plan = prep.splits.counts, prep.plan
     text = (
         f"data: {plan.config.data.source}: {c['train']} train, {c['validation']} validation, "
         f"{c['test']} test images, {len(plan.class_names)} classes; "
         f"{plan.table.total_params:,} parameters"
     )
-    p = prep.precision
-    text += f"\nprecision: {p['policy']} ({p['reason']})"
+    p = prep.precision or {}
+    text += f"\nprecision: {p.get('policy')} ({p.get('reason')})"
     if before is not None:
         text += f"\nresuming {req.resume} after epoch {before.epochs_run}"
     return text
 
 
-def train(req: TrainRequest, reporter: Any) -> TrainOutcome:
-    """Check, then train a new run or resume one; see the module docstring.
-
-    Args:
-        req: what was asked for.
-        reporter: shows warnings, notes and progress (`cnnrun.cli.reporters`).
-
-    Raises:
-        UserError: anything the user must fix, before any run folder is made.
-    """
-    if req.resume is None:
-        return _train(req, reporter)
-    require_dir(req.resume, "a run folder to resume")
-    with run_lock(req.resume):  # refused at once while another process trains this run
-        return _train(req, reporter)
+def _known_metrics(prep: Prepared) -> set[str]:
+    """What a gate can name: the metrics of every epoch, and the test scores if any."""
+    metrics = prep.plan.config.train.metrics
+    known = {*metrics, *(f"val_{m}" for m in metrics)}
+    if prep.splits.counts["test"]:
+        known |= {"test_loss", *(f"test_{m}" for m in metrics)}
+    return known
 
 
-def _train(req: TrainRequest, reporter: Any) -> TrainOutcome:
-    from cnnrun import engine
-
+def _train(req: TrainRequest, reporter: Reporter) -> RunSummary:
     plan, before = _plan(req)
-    if (
-        before is not None
-        and before.status == "completed"
-        and before.epochs_run >= plan.config.train.epochs
-    ):
-        message = (
+    if resuming.nothing_left(before, plan):
+        assert before is not None
+        reporter.note(
             f"{req.resume} is completed ({before.epochs_run} epochs); nothing to do. "
             "--epochs N trains it further."
         )
-        return TrainOutcome(EXIT_OK, before, message)
+        return before
     gates = gating.parse_gates(req.fail_under)
     reporter.warn(plan.warnings)
     tracker = _tracker(req, plan, reporter)
-    training = engine.load(req.debug)
+    engine.start(req.debug)
+    from cnnrun.engine import api
+
     kept = (before.precision or {}).get("policy") if before is not None else None
-    prep = training.prepare(plan, precision=kept, init_weights=req.init_weights)
-    _check_prepared(req, prep, before, gates)
+    prep = api.prepare(plan, precision=kept, init_weights=req.init_weights)
+    if before is not None and not req.force:
+        resuming.check_data(req.resume, before, prep.splits.fingerprint)
+    gating.require_known(gates, _known_metrics(prep), "this run")
     reporter.note(_describe(prep, before, req))
     observers = [*req.observers, *([tracker] if tracker is not None else [])]
     try:
         if req.resume is not None:
-            summary = training.resume(prep, req.resume, reporter, observers)
+            summary = api.resume(prep, req.resume, reporter, observers)
         else:
-            summary = training.run(prep, req.runs_dir, reporter, req.name, observers)
-    except training.Diverged as e:
-        return TrainOutcome(EXIT_FAILED, None, f"failed: {e}")
-    except training.Interrupted as e:
-        message = (
-            f"interrupted: {e.run_dir} keeps its best and last weights; continue with: "
-            f"cnnrun train --resume {e.run_dir}"
-        )
-        return TrainOutcome(EXIT_INTERRUPTED, None, message)
+            summary = api.run(prep, req.runs_dir, reporter, req.name, observers)
     finally:
         if tracker is not None:
-            from cnnrun.engine.mlflow_model import save_mlflow_model  # the engine is loaded
-
-            tracker.end_run(save_mlflow_model)
+            tracker.end_run(api.save_mlflow_model)
     if tracker is not None and summary.run_dir:  # the tracker's final state
         summary = read_summary(Path(summary.run_dir))
-    if summary.worker:  # a non-chief worker: the chief wrote the run folder
-        return TrainOutcome(
-            EXIT_OK, summary, f"{summary.worker} done; worker 0 wrote the run folder"
-        )
-    missed = gating.missed(gates, summary.scores())
-    return TrainOutcome(EXIT_FAILED if missed else EXIT_OK, summary, missed=missed)
+    missed = [] if summary.worker else gating.missed(gates, summary.scores())
+    if missed:
+        raise GateFailed(missed, summary)
+    return summary

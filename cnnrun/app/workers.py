@@ -2,68 +2,68 @@
 
 A fresh process per run pays TensorFlow's import and start-up each time, which is more than
 a short run trains. A worker pays it once: it trains each run exactly as `cnnrun train`
-would (`cnnrun.app.train.train`: the same checks, run folder, lock and files), clears
+would (`cnnrun.app.train.train_request`: the same checks, run folder, lock and files), clears
 Keras's state between runs, and marks a run that crashes failed without going down itself.
 `--jobs J` starts J workers as child processes (`cnnrun.app.launch`), each with its share
 of the cores; which worker takes which run is decided by file locks in the sweep or search
 folder, so workers on other machines sharing the folder (`--join`) take part too.
 
 Example:
-    >>> outcome = run_trial(TrainRequest(config=Path("configs/digits.yaml")), reporter)
-    >>> outcome.code
-    0
+    ```python
+    outcome = run_trial(TrainRequest(config=Path("configs/digits.yaml")), NullReporter())
+    outcome.code, outcome.summary.run_dir
+    ```
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnrun.app import launch
-from cnnrun.app.train import TrainOutcome, TrainRequest, train
-from cnnrun.errors import EXIT_FAILED, EXIT_USAGE, UserError
+from cnnrun.app.train import TrainRequest, train_request
+from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Interrupted, UserError
+from cnnrun.runs.events import Reporter
+from cnnrun.runs.summary import RunSummary
 
-LOCKS = ".locks"  # hidden: `cnnrun runs` lists the folder's runs, not its locks
 POLL_S = 2.0
 
 
-def run_trial(req: TrainRequest, reporter: Any) -> TrainOutcome:
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How one run of a worker ended: its exit code, its summary, and why, when it failed."""
+
+    code: int
+    summary: RunSummary | None = None
+    message: str = ""
+
+
+def run_trial(req: TrainRequest, reporter: Reporter) -> TrialOutcome:
     """Train one run in this process, as `cnnrun train` would, then free Keras for the next.
 
     A bad config or input is exit 2 and a crash exit 1, with the reason in `message`;
     Ctrl-C and SIGTERM end the run `interrupted` (exit 130), as in `cnnrun train`.
     """
-    from cnnrun import engine
-
     try:
-        return train(req, reporter)
+        return TrialOutcome(EXIT_OK, train_request(req, reporter))
     except UserError as e:
-        return TrainOutcome(EXIT_USAGE, None, "; ".join(p.format() for p in e.problems))
+        return TrialOutcome(EXIT_USAGE, None, "; ".join(p.format() for p in e.problems))
+    except Interrupted as e:
+        return TrialOutcome(EXIT_INTERRUPTED, None, str(e))
     except Exception as e:  # the run folder is marked failed; the worker goes on
-        return TrainOutcome(EXIT_FAILED, None, f"{type(e).__name__}: {e}")
+        return TrialOutcome(EXIT_FAILED, None, f"{type(e).__name__}: {e}")
     finally:
-        if "cnnrun.engine.training" in sys.modules:  # else no run got as far as TensorFlow
-            engine.load().release()
+        if "cnnrun.engine.api" in sys.modules:  # else no run got as far as TensorFlow
+            from cnnrun.engine import api
 
-
-@contextmanager
-def folder_lock(lock: Path) -> Iterator[None]:
-    """Hold `lock` exclusively, waiting for it: one worker at a time reads and takes work."""
-    import fcntl
-
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+            api.release()
 
 
 @contextmanager
@@ -73,6 +73,9 @@ def sigterm_interrupts() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    if threading.current_thread() is not threading.main_thread():  # Python allows no handler
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield

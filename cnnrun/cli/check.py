@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     Output,
     SetOpt,
@@ -15,7 +14,6 @@ from cnnrun.cli.common import (
     complete_config,
     consoles,
     emit_json,
-    guard,
     output_options,
     print_problems,
 )
@@ -105,52 +103,42 @@ def _error_doc(path: Path, problems: list) -> dict:
     return {"file": str(path), "valid": False, "errors": errors, "warnings": []}
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def validate(
     opts: Output,
     configs: ConfigsArg,
     set_: SetOpt = None,
     strict: StrictOpt = False,
-) -> None:
+) -> int:
     """Check configs and print their layer tables.
 
     Each layer's output shape, parameters and multiply-adds, and the placement warnings,
     without importing TensorFlow.
     """
+    from cnnrun.app.validate import validate_all
 
-    def body() -> int:
-        from cnnrun.plan import check_configs
-
-        out, err = consoles()
-        results = check_configs(configs, list(set_ or []), strict)
-        if opts.json:
-            docs = [_plan_doc(p) if p else _error_doc(c, e) for c, p, e in results]
-            emit_json({"valid": all(p for _, p, _ in results), "results": docs})
-        for path, plan, errors in [] if opts.json else results:
-            print_problems(errors or plan.warnings, err)
-            if plan is not None and not opts.quiet:
-                out.print(f"{path}: valid")
-                render_layer_table(plan, out)
-        return EXIT_OK if all(p for _, p, _ in results) else EXIT_USAGE
-
-    guard(opts.debug, body)
+    out, err = consoles()
+    results = validate_all(configs, set_ or (), strict)
+    if opts.json:
+        docs = [_plan_doc(p) if p else _error_doc(c, e) for c, p, e in results]
+        emit_json({"valid": all(p for _, p, _ in results), "results": docs})
+    for path, plan, errors in [] if opts.json else results:
+        print_problems(errors or plan.warnings, err)
+        if plan is not None and not opts.quiet:
+            out.print(f"{path}: valid")
+            render_layer_table(plan, out)
+    return EXIT_OK if all(p for _, p, _ in results) else EXIT_USAGE
 
 
-@app.command()
 @output_options("debug")
 def schema(
     opts: Output,
-) -> None:
+) -> int:
     """Print the JSON Schema of the config file.
 
     For editors' YAML plugins and for CI linting with any JSON Schema validator.
     """
+    from cnnrun.config.schema import json_schema
 
-    def body() -> int:
-        from cnnrun.config.schema import json_schema
-
-        emit_json(json_schema())
-        return EXIT_OK
-
-    guard(opts.debug, body)
+    emit_json(json_schema())
+    return EXIT_OK

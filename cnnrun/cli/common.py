@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Problem, UserError
+from cnnrun.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    GateFailed,
+    Interrupted,
+    Problem,
+    UserError,
+    WorkFailed,
+)
 
 # ---- completion: paths of the right kind and --set keys, without TensorFlow ---------------
 
@@ -123,33 +132,41 @@ class Output:
 _OUTPUT_OPTIONS = {"json": JsonOpt, "quiet": QuietOpt, "debug": DebugOpt}
 
 
-def output_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the shared output options `names` (json, quiet, debug).
+def output_options(*names: str) -> Callable[[Callable[..., int]], Callable[..., None]]:
+    """Give a command the shared output options `names` (json, quiet, debug), and turn what
+    it returns or raises into the documented exit code (`guard`).
 
     The command declares one `opts: Output` parameter instead of repeating the three
-    options; its signature, as Typer reads it, gets `--json`, `--quiet` and `--debug`.
+    options, and returns its exit code; its signature, as Typer reads it, gets `--json`,
+    `--quiet` and `--debug`.
 
     Example:
-        >>> @app.command()
-        ... @output_options("json", "debug")
-        ... def runs(opts: Output, runs_dir: RunsDirArg = Path("runs")) -> None: ...
+        ```python
+        @output_options("json", "debug")
+        def runs(opts: Output, runs_dir: RunsDirArg = Path("runs")) -> int: ...
+        ```
     """
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+    def decorate(command: Callable[..., int]) -> Callable[..., None]:
         signature = inspect.signature(command, eval_str=True)
         own = [p for name, p in signature.parameters.items() if name != "opts"]
         shared = [
-            inspect.Parameter(f"{n}_", inspect.Parameter.KEYWORD_ONLY, default=False,
-                              annotation=_OUTPUT_OPTIONS[n])
+            inspect.Parameter(
+                f"{n}_",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False,
+                annotation=_OUTPUT_OPTIONS[n],
+            )
             for n in names
-        ]  # fmt: skip
+        ]
 
         @functools.wraps(command)
         def with_options(**kwargs: Any) -> None:
             opts = Output(**{n: kwargs.pop(f"{n}_") for n in names})
-            command(opts, **kwargs)
+            guard(opts.debug, lambda: command(opts, **kwargs))
 
-        with_options.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        params = [*own, *shared]
+        with_options.__signature__ = signature.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
         return with_options
 
     return decorate
@@ -185,13 +202,23 @@ def emit_json(doc: Any) -> None:
 
 
 def guard(debug: bool, body: Callable[[], int]) -> None:
-    """Run a command body and turn every outcome into the documented exit code."""
+    """Run a command and turn every outcome into the documented exit code (docs/errors.md)."""
     _, err = consoles()
     try:
         code = body()
     except UserError as e:
         print_problems(e.problems, err)
         code = EXIT_USAGE
+    except GateFailed as e:
+        for line in e.missed:
+            err.print(f"gate failed: {line}", markup=False)
+        code = EXIT_FAILED
+    except WorkFailed as e:
+        err.print(f"failed: {e}", markup=False, soft_wrap=True)
+        code = EXIT_FAILED
+    except Interrupted as e:
+        err.print(str(e), markup=False, soft_wrap=True)
+        code = EXIT_INTERRUPTED
     except KeyboardInterrupt:
         err.print("interrupted")
         code = EXIT_INTERRUPTED
@@ -207,7 +234,7 @@ def guard(debug: bool, body: Callable[[], int]) -> None:
 def existing_run(path: Path) -> Path:
     """`path` if it is a run folder, else a plain error (exit 2)."""
     from cnnrun.paths import require_dir
-    from cnnrun.runs.folder import HISTORY
+    from cnnrun.runs.names import HISTORY
 
     require_dir(path, "a run folder")
     if not (path / HISTORY).is_file():

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cnnrun.cli import app
-from cnnrun.cli.common import Output, RunDirArg, consoles, emit_json, guard, output_options
-from cnnrun.errors import EXIT_OK, Problem, UserError
+from cnnrun.cli.common import Output, RunDirArg, consoles, emit_json, output_options
+from cnnrun.errors import EXIT_OK
 
 InputsArg = Annotated[
     list[str] | None,
@@ -35,7 +34,6 @@ OutputOpt = Annotated[
 ]
 
 
-@app.command()
 @output_options("json", "debug")
 def inspect(
     opts: Output,
@@ -51,56 +49,40 @@ def inspect(
     layer: LayerOpt = None,
     output: OutputOpt = None,
     cam_method: MethodOpt = "elementwise",
-) -> None:
+) -> int:
     """Look inside a trained network.
 
     --bn measures batchnorm's variance shift; --errors draws the most confidently wrong test
     images (validation images without a test split); --cam draws Grad-CAM heatmaps over the
     INPUTs (the run's first test images by default), or over the errors with --errors.
     """
-
-    def body() -> int:
-        out, _ = consoles()
-        if bn == (errors or cam):
-            raise UserError(Problem("say what to inspect: --bn, or --errors and/or --cam"))
-        if bn:
-            return _bn(run_dir, opts, out)
-        from cnnrun.app.inspect import LookRequest, look
-
-        if cam_method not in ("elementwise", "gradcam"):
-            raise UserError(Problem(f"expected elementwise or gradcam, got {cam_method!r}",
-                                    file="--cam-method"))  # fmt: skip
-        drawn = look(LookRequest(run_dir, errors, cam, list(inputs or []), layer, output,
-                                 opts.debug, cam_method))  # fmt: skip
-        if opts.json:
-            emit_json(drawn)
-        else:
-            if "wrong" in drawn:
-                share = drawn["wrong"] / max(1, drawn["total"])
-                out.print(f"{drawn['set']}: {drawn['wrong']} of {drawn['total']} wrong "
-                          f"({share:.1%})", markup=False)  # fmt: skip
-            if drawn.get("layer"):
-                out.print(f"Grad-CAM at layer {drawn['layer']}", markup=False)
-            out.print(f"figure: {drawn['figure']}", markup=False)
-        return EXIT_OK
-
-    guard(opts.debug, body)
-
-
-def _bn(run_dir: Path, opts: Output, out: object) -> int:
+    from cnnrun.app.inspect import inspect as inspect_run
     from cnnrun.cli.render import render_batchnorm
-    from cnnrun.runs.folder import BEST
 
-    if not (run_dir / BEST).is_file():
-        raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run_dir)))
-    from cnnrun import engine
-
-    engine.load(opts.debug)
-    from cnnrun.engine.inspect_bn import inspect_run
-
-    rows, images = inspect_run(run_dir)
+    out, _ = consoles()
+    drawn = inspect_run(
+        run_dir,
+        bn=bn,
+        errors=errors,
+        cam=cam,
+        inputs=inputs or (),
+        layer=layer,
+        output=output,
+        cam_method=cam_method,
+        debug=opts.debug,
+    )
     if opts.json:
-        emit_json({"run": str(run_dir), "validation_images": images, "batchnorm": rows})
+        emit_json(drawn)
+    elif bn:
+        render_batchnorm(drawn["batchnorm"], drawn["validation_images"], out)
     else:
-        render_batchnorm(rows, images, out)
+        if "wrong" in drawn:
+            share = drawn["wrong"] / max(1, drawn["total"])
+            out.print(
+                f"{drawn['set']}: {drawn['wrong']} of {drawn['total']} wrong ({share:.1%})",
+                markup=False,
+            )
+        if drawn.get("layer"):
+            out.print(f"Grad-CAM at layer {drawn['layer']}", markup=False)
+        out.print(f"figure: {drawn['figure']}", markup=False)
     return EXIT_OK

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cnnrun.cli import app
-from cnnrun.cli.common import Output, consoles, emit_json, guard, output_options
+from cnnrun.cli.common import Output, consoles, emit_json, output_options
 
 ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A .keras or legacy .h5 model.")]
 OutDirOpt = Annotated[
@@ -24,7 +23,6 @@ NamesOpt = Annotated[
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace existing files.")]
 
 
-@app.command("import")
 @output_options("json", "quiet", "debug")
 def import_(
     opts: Output,
@@ -33,40 +31,41 @@ def import_(
     data: DataOpt = None,
     class_names: NamesOpt = None,
     overwrite: OverwriteOpt = False,
-) -> None:
+) -> int:
     """Turn a Keras model into a cnnrun config and weights file.
 
     Writes MODEL.yaml (every layer mapped, Keras's argument names kept) and MODEL.weights.h5
     (self-describing: predict and export need nothing else). Refuses Lambda layers, custom
     objects and layers cnnrun has no kind for, before anything is loaded.
     """
+    from cnnrun.app.keras_io import import_model
+    from cnnrun.cli.check import render_layer_table
 
-    def body() -> int:
-        from cnnrun.app.keras_io import ImportRequest, import_model
-        from cnnrun.cli.check import render_layer_table
-
-        out, err = consoles()
-        names = class_names.split(",") if class_names else None
-        req = ImportRequest(model, output, data, names, overwrite, opts.debug)
-        outcome = import_model(req)
-        if opts.json:
-            emit_json({"config": str(outcome.config), "weights": str(outcome.weights),
-                       "notes": outcome.notes})  # fmt: skip
-            return 0
-        if not opts.quiet:
-            for note in outcome.notes:
-                err.print(f"note: {note}", markup=False)
-            render_layer_table(outcome.plan, out)
-            out.print(f"wrote {outcome.config} and {outcome.weights}", markup=False)
-            if outcome.plan.config.data.source == "none":
-                out.print(
-                    f"next: set data: in {outcome.config} to train it; predict and export "
-                    f"work now: cnnrun predict --weights {outcome.weights} INPUT",
-                    markup=False,
-                )
+    out, err = consoles()
+    outcome = import_model(
+        model,
+        out_dir=output,
+        data=data,
+        class_names=class_names.split(",") if class_names else None,
+        overwrite=overwrite,
+        debug=opts.debug,
+    )
+    if opts.json:
+        doc = {"config": str(outcome.config), "weights": str(outcome.weights)}
+        emit_json({**doc, "notes": outcome.notes})
         return 0
-
-    guard(opts.debug, body)
+    if not opts.quiet:
+        for note in outcome.notes:
+            err.print(f"note: {note}", markup=False)
+        render_layer_table(outcome.plan, out)
+        out.print(f"wrote {outcome.config} and {outcome.weights}", markup=False)
+        if outcome.plan.config.data.source == "none":
+            out.print(
+                f"next: set data: in {outcome.config} to train it; predict and export "
+                f"work now: cnnrun predict --weights {outcome.weights} INPUT",
+                markup=False,
+            )
+    return 0
 
 
 TargetArg = Annotated[
@@ -95,7 +94,6 @@ VerifyOpt = Annotated[
 ]
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def export(
     opts: Output,
@@ -105,33 +103,34 @@ def export(
     quantize: QuantizeOpt = None,
     verify: VerifyOpt = None,
     overwrite: OverwriteOpt = False,
-) -> None:
+) -> int:
     """Export to .keras, SavedModel, ONNX and LiteRT, each checked.
 
     Each artifact is loaded in its own runtime and run on the run's test images; above 1e-4
     from cnnrun's probabilities (quantized: one point of accuracy) it fails with exit 1.
     --verify DIR repeats the check later.
     """
+    from cnnrun.app.keras_io import export as export_network
 
-    def body() -> int:
-        from cnnrun.app.keras_io import ExportRequest
-        from cnnrun.app.keras_io import export as run_export
-
-        out, err = consoles()
-        req = ExportRequest(target, list(format_ or ["all"]), output, quantize, verify,
-                            overwrite, opts.debug)  # fmt: skip
-        results, folder, origin = run_export(req)
-        failed = [r for r in results if not r.ok]
-        if opts.json:
-            emit_json({"folder": str(folder), "reference": origin,
-                       "artifacts": [r.as_dict() for r in results], "ok": not failed})  # fmt: skip
-        elif not opts.quiet or failed:
-            render_checks(results, folder, origin, out)
-        for r in failed:
-            err.print(f"error: {r.format} disagrees with cnnrun: {_figure(r)}", markup=False)
-        return 1 if failed else 0
-
-    guard(opts.debug, body)
+    out, err = consoles()
+    results, folder, origin = export_network(
+        target,
+        formats=format_ or ["all"],
+        output=output,
+        quantize=quantize,
+        verify=verify,
+        overwrite=overwrite,
+        debug=opts.debug,
+    )
+    failed = [r for r in results if not r.ok]
+    if opts.json:
+        emit_json({"folder": str(folder), "reference": origin,
+                   "artifacts": [r.as_dict() for r in results], "ok": not failed})  # fmt: skip
+    elif not opts.quiet or failed:
+        render_checks(results, folder, origin, out)
+    for r in failed:
+        err.print(f"error: {r.format} disagrees with cnnrun: {_figure(r)}", markup=False)
+    return 1 if failed else 0
 
 
 def _figure(r) -> str:  # noqa: ANN001

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     GateOpt,
     Output,
@@ -18,7 +17,6 @@ from cnnrun.cli.common import (
     complete_run_dir,
     complete_weights,
     consoles,
-    guard,
     output_options,
     path_option,
 )
@@ -97,30 +95,29 @@ def _print_scores(scores: dict, err: Any) -> None:
         err.print(cm)
 
 
-def _render(outcome: Any, output: Path | None, quiet: bool, err: Any) -> None:
-    """Predictions to stdout (unless -o wrote them), then what was skipped, scores, gates."""
+def _render(result: Any, fmt: str, top_k: int, probs: bool, output: Path | None, quiet: bool,
+            err: Any) -> None:  # fmt: skip
+    """Predictions to stdout (unless -o wrote them), then what was skipped, and the scores."""
     if not output:
-        sys.stdout.write(outcome.text)
-    for line in outcome.missed:
-        err.print(f"gate failed: {line}", markup=False)
-    if not quiet:
-        _tell(outcome, output, err)
-
-
-def _tell(outcome: Any, output: Path | None, err: Any) -> None:
-    for f, reason in outcome.skipped:
+        sys.stdout.write(result.text(fmt, top_k, probs))
+    if quiet:
+        return
+    for f, reason in result.skipped:
         err.print(f"skipped {f}: {reason}", markup=False)
-    if outcome.note:
-        err.print(outcome.note, markup=False)
-    if outcome.scores is not None:
-        _print_scores(outcome.scores, err)
+    notes = (["assumed: " + "; ".join(result.assumed)] if result.assumed else []) + result.notes
+    if notes:
+        err.print("; ".join(notes), markup=False)
+    if result.scores is not None:
+        _print_scores(result.scores, err)
     if output:
-        err.print(f"wrote {outcome.count} predictions to {output}", markup=False)
+        err.print(f"wrote {len(result.inputs)} predictions to {output}", markup=False)
 
 
 # INPUT is taken from the command line's extra arguments, so that the help shows it in the
 # usage line and the text below rather than Typer's `<list[str]>` type label.
-@app.command(context_settings={"allow_extra_args": True}, options_metavar="[OPTIONS] INPUT...")
+SETTINGS = {"context_settings": {"allow_extra_args": True}, "options_metavar": "[OPTIONS] INPUT..."}
+
+
 @output_options("json", "quiet", "debug")
 def predict(
     opts: Output,
@@ -143,26 +140,43 @@ def predict(
     max_image_pixels: PixelsOpt = None,
     class_names: ClassNamesOpt = None,
     scale: ScaleOpt = None,
-) -> None:
+) -> int:
     """Classify images with a trained network.
 
     Rebuilt from its weights file alone; CSV (or JSON) to stdout or -o. INPUT is image
     files; or one folder, .npz, .npy or .h5 file; or a built-in split such as digits:test.
     """
+    from cnnrun.app.predict import predict as predict_inputs
+    from cnnrun.errors import GateFailed, Problem, UserError
 
-    def body() -> int:
-        from cnnrun.app.predict import PredictRequest
-        from cnnrun.app.predict import predict as run_prediction
-
-        _, err = consoles()
-        request = PredictRequest(
-            list(ctx.args), weights, run, config, list(set_ or []), batch_size,
-            "json" if opts.json else format_, output, probs, top_k, report,
-            list(fail_under or []), skip_bad, x_dataset, y_dataset, overwrite, opts.debug,
-            max_image_pixels, class_names.split(",") if class_names else None, scale,
-        )  # fmt: skip
-        outcome = run_prediction(request)
-        _render(outcome, output, opts.quiet, err)
-        return outcome.code
-
-    guard(opts.debug, body)
+    _, err = consoles()
+    if (weights is None) == (run is None):
+        raise UserError(Problem("give exactly one of --weights FILE and --run RUN_DIR"))
+    fmt = "json" if opts.json else format_
+    try:
+        result = predict_inputs(
+            weights or run,  # type: ignore[arg-type]
+            list(ctx.args),
+            config=config,
+            overrides=set_ or (),
+            batch_size=batch_size,
+            skip_bad=skip_bad,
+            x_dataset=x_dataset,
+            y_dataset=y_dataset,
+            max_image_pixels=max_image_pixels,
+            class_names=class_names.split(",") if class_names else None,
+            scale=scale,
+            output=output,
+            fmt=fmt,
+            top_k=top_k,
+            probs=probs,
+            report=report,
+            overwrite=overwrite,
+            fail_under=fail_under or (),
+            debug=opts.debug,
+        )
+    except GateFailed as e:  # the predictions are whole: show them, then the bar missed
+        _render(e.result, fmt, top_k, probs, output, opts.quiet, err)
+        raise
+    _render(result, fmt, top_k, probs, output, opts.quiet, err)
+    return 0

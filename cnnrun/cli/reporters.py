@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.markup import escape
 
-ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
-
-
-def format_metrics(row: dict[str, Any]) -> str:
-    """`loss 0.4123  accuracy 0.8812  val_loss ...` in a stable order."""
-    keys = [k for k in ORDER if k in row]
-    keys += sorted(k for k in row if k not in keys and k not in ("epoch", "lr", "seconds"))
-    parts = []
-    for k in keys:
-        v = row[k]
-        parts.append(f"{k} {v:.4f}" if isinstance(v, float) and math.isfinite(v) else f"{k} {v}")
-    return "  ".join(parts)
-
-
-class NullReporter:
-    """Shows nothing (for --json)."""
-
-    def warn(self, problems: list[Any]) -> None:
-        pass
-
-    def start(self, epochs: int, steps_per_epoch: int) -> None:
-        pass
-
-    def batch(self, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float], improved: bool) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
+from cnnrun.errors import Problem
+from cnnrun.runs.events import ORDER, NullReporter, epoch_line, format_metrics
 
 
 class QuietReporter(NullReporter):
@@ -49,7 +17,7 @@ class QuietReporter(NullReporter):
     def __init__(self, err: Any) -> None:
         self.err = err
 
-    def warn(self, problems: list[Any]) -> None:
+    def warn(self, problems: Sequence[Problem]) -> None:
         from cnnrun.cli.common import print_problems
 
         print_problems(problems, self.err)
@@ -71,11 +39,7 @@ class PlainReporter(QuietReporter):
 
     def epoch(self, row: dict[str, float], improved: bool) -> None:
         mark = "  * best" if improved else ""
-        self.out.print(
-            f"epoch {int(row['epoch'])}/{self.epochs}  {format_metrics(row)}  "
-            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s{mark}",
-            markup=False,
-        )
+        self.out.print(epoch_line(row, self.epochs) + mark, markup=False)
 
 
 class RichReporter(PlainReporter):
@@ -107,10 +71,7 @@ class RichReporter(PlainReporter):
 
     def epoch(self, row: dict[str, float], improved: bool) -> None:
         mark = "  [green]* best[/]" if improved else ""
-        line = escape(f"epoch {int(row['epoch'])}/{self.epochs}  {format_metrics(row)}  ")
-        self.progress.console.print(
-            f"{line}lr {row['lr']:.3g}  {row['seconds']:.1f}s{mark}", highlight=False
-        )
+        self.progress.console.print(escape(epoch_line(row, self.epochs)) + mark, highlight=False)
         self.current = int(row["epoch"]) + 1
         if self.current > self.epochs:
             return

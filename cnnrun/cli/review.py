@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     Output,
     OutputOpt,
@@ -16,7 +15,6 @@ from cnnrun.cli.common import (
     consoles,
     emit_json,
     existing_run,
-    guard,
     output_options,
 )
 from cnnrun.errors import EXIT_FAILED, EXIT_OK
@@ -46,7 +44,6 @@ StatusOpt = Annotated[
 ]
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def plot(
     opts: Output,
@@ -55,58 +52,48 @@ def plot(
     metric: MetricsOpt = None,
     smooth: SmoothOpt = 0.0,
     log_y: Annotated[bool, typer.Option(help="Logarithmic y axis.")] = False,
-) -> None:
+) -> int:
     """Redraw a run's curves, or overlay several runs.
 
     One folder: its curves/*.png are drawn again. Several, or -o FILE (.png, .svg, .pdf): one
     figure with a panel per metric and a colour per run.
     """
+    from cnnrun.analysis.curves import plot_runs
 
-    def body() -> int:
-        from cnnrun.analysis.curves import plot_runs
-
-        out, _ = consoles()
-        written = plot_runs([existing_run(d) for d in run_dirs], output, metric, smooth, log_y)
-        if opts.json:
-            emit_json({"written": [str(p) for p in written]})
-        elif not opts.quiet:
-            for p in written:
-                out.print(f"wrote {p}", markup=False)
-        return EXIT_OK
-
-    guard(opts.debug, body)
+    out, _ = consoles()
+    written = plot_runs([existing_run(d) for d in run_dirs], output, metric, smooth, log_y)
+    if opts.json:
+        emit_json({"written": [str(p) for p in written]})
+    elif not opts.quiet:
+        for p in written:
+            out.print(f"wrote {p}", markup=False)
+    return EXIT_OK
 
 
-@app.command("runs")
 @output_options("json", "debug")
 def runs_(
     opts: Output,
     runs_dir: RunsDirArg = Path("runs"),
     sort: SortOpt = "started",
     status: StatusOpt = None,
-) -> None:
+) -> int:
     """List the runs in a folder.
 
     Status, epochs, best epoch and value, test score, verdict and time of each run.
     """
+    from cnnrun.cli.render import render_runs
+    from cnnrun.runs.folder import runs_table
 
-    def body() -> int:
-        from cnnrun.cli.render import render_runs
-        from cnnrun.runs.folder import runs_table
-
-        out, _ = consoles()
-        infos = runs_table(runs_dir, sort, status)
-        if opts.json:
-            emit_json([r.as_dict() for r in infos])
-            return EXIT_OK
-        render_runs(infos, out)
-        out.print(f"{len(infos)} run folder(s) in {runs_dir}", markup=False)
+    out, _ = consoles()
+    infos = runs_table(runs_dir, sort, status)
+    if opts.json:
+        emit_json([r.as_dict() for r in infos])
         return EXIT_OK
+    render_runs(infos, out)
+    out.print(f"{len(infos)} run folder(s) in {runs_dir}", markup=False)
+    return EXIT_OK
 
-    guard(opts.debug, body)
 
-
-@app.command()
 @output_options("json", "debug")
 def compare(
     opts: Output,
@@ -119,51 +106,42 @@ def compare(
         float | None, typer.Option(min=0.0, metavar="X", help="Exit 1 when B is worse by more.")
     ] = None,
     output: OutputOpt = None,
-) -> None:
+) -> int:
     """Compare two runs.
 
     The config keys that differ, the metrics side by side and an overlay figure;
     --tolerance turns it into a regression gate.
     """
+    from cnnrun.analysis.compare import compare_runs
+    from cnnrun.cli.render import render_comparison
 
-    def body() -> int:
-        from cnnrun.analysis.compare import compare_runs
-        from cnnrun.cli.render import render_comparison
-
-        out, err = consoles()
-        c = compare_runs(existing_run(run_a), existing_run(run_b), metric, tolerance, output)
-        if opts.json:
-            emit_json(c.as_dict())
-        else:
-            render_comparison(c, out)
-        if c.regression:
-            err.print(f"regression: {c.regression}", markup=False)
-            return EXIT_FAILED
-        return EXIT_OK
-
-    guard(opts.debug, body)
+    out, err = consoles()
+    c = compare_runs(existing_run(run_a), existing_run(run_b), metric, tolerance, output)
+    if opts.json:
+        emit_json(c.as_dict())
+    else:
+        render_comparison(c, out)
+    if c.regression:
+        err.print(f"regression: {c.regression}", markup=False)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
-@app.command()
 @output_options("quiet", "debug")
 def report(
     opts: Output,
     run_dir: RunDirArg,
     output: OutputOpt = None,
-) -> None:
+) -> int:
     """Write one self-contained HTML report of a run.
 
     Verdict, scores, curves, confusion matrix, layer table and config, images embedded:
     it opens without a server or a network (default RUN_DIR/report.html).
     """
+    from cnnrun.analysis.report import write_report
 
-    def body() -> int:
-        from cnnrun.analysis.report import write_report
-
-        out, _ = consoles()
-        path = write_report(existing_run(run_dir), output)
-        if not opts.quiet:
-            out.print(f"wrote {path}", markup=False)
-        return EXIT_OK
-
-    guard(opts.debug, body)
+    out, _ = consoles()
+    path = write_report(existing_run(run_dir), output)
+    if not opts.quiet:
+        out.print(f"wrote {path}", markup=False)
+    return EXIT_OK

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
     JobsOpt,
@@ -18,7 +17,6 @@ from cnnrun.cli.common import (
     complete_run_dir,
     consoles,
     emit_json,
-    guard,
     output_options,
     path_option,
 )
@@ -57,7 +55,7 @@ def _show(outcome: Any, out: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from cnnrun.app.search.study import short
+    from cnnrun.analysis.search_figure import short
 
     results = outcome.results
     keys = list(dict.fromkeys(k for r in results["trials"] for k in r["params"]))
@@ -90,7 +88,6 @@ def _show(outcome: Any, out: Any) -> None:
         out.print(outcome.confirm["verdict"], markup=False)
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def search(
     opts: Output,
@@ -104,7 +101,7 @@ def search(
     name: NameOpt = None,
     storage: StorageOpt = None,
     confirm_seeds: ConfirmOpt = None,
-) -> None:
+) -> int:
     """Search a config's search: space on Optuna.
 
     Every trial is a normal run folder.
@@ -113,29 +110,33 @@ def search(
     machines that share the folder (`--join SEARCH_DIR`); writes the table, best.yaml,
     search.png and search.json into the search folder.
     """
+    from cnnrun.app.search.run import search as run_search
+    from cnnrun.cli.reporters import reporter_for
 
-    def body() -> int:
-        from cnnrun.app.search.run import SearchRequest, run_search
-        from cnnrun.cli.reporters import reporter_for
-
-        out, err = consoles()
-        request = SearchRequest(
-            config, list(set_ or []), trials, jobs, runs_dir, name, resume, join, storage,
-            confirm_seeds,
-        )  # fmt: skip
-        silent = opts.quiet or opts.json
-        reporter = reporter_for(False, True, out, err)  # a trial's warnings, not its epochs
-        outcome = run_search(request, reporter, lambda s: silent or out.print(s, markup=False))
-        if opts.json:
-            emit_json({"search_dir": str(outcome.search_dir), "complete": outcome.complete,
-                       "figure": str(outcome.figure), "best_config": str(outcome.best_config)
-                       if outcome.best_config else None, "confirm": outcome.confirm,
-                       **outcome.results})  # fmt: skip
-        elif not opts.quiet:
-            _show(outcome, out)
-        if not outcome.complete and not opts.quiet:
-            out.print(f"interrupted; continue with: cnnrun search --resume {outcome.search_dir}",
-                      markup=False)  # fmt: skip
-        return outcome.code
-
-    guard(opts.debug, body)
+    out, err = consoles()
+    silent = opts.quiet or opts.json
+    outcome = run_search(
+        config,
+        trials=trials,
+        jobs=jobs,
+        overrides=set_ or (),
+        runs_dir=runs_dir,
+        name=name,
+        resume=resume,
+        join=join,
+        storage=storage,
+        confirm_seeds=confirm_seeds,
+        reporter=reporter_for(False, True, out, err),  # a trial's warnings, not its epochs
+        say=lambda s: silent or out.print(s, markup=False),
+    )
+    if opts.json:
+        best = str(outcome.best_config) if outcome.best_config else None
+        head = {"search_dir": str(outcome.search_dir), "complete": outcome.complete}
+        emit_json({**head, "figure": str(outcome.figure), "best_config": best,
+                   "confirm": outcome.confirm, **outcome.results})  # fmt: skip
+    elif not opts.quiet:
+        _show(outcome, out)
+    if not outcome.complete and not opts.quiet:
+        message = f"interrupted; continue with: cnnrun search --resume {outcome.search_dir}"
+        out.print(message, markup=False)
+    return outcome.code

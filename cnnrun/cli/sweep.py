@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
     JobsOpt,
@@ -18,7 +17,6 @@ from cnnrun.cli.common import (
     complete_run_dir,
     consoles,
     emit_json,
-    guard,
     output_options,
     path_option,
 )
@@ -119,7 +117,6 @@ def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
         out.print(message, markup=False)
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def sweep(
     opts: Output,
@@ -134,7 +131,7 @@ def sweep(
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     print_commands: PrintOpt = False,
-) -> None:
+) -> int:
     """Train every variant of a config at several seeds.
 
     Compares the variants over the seed noise: mean and spread per variant, and which
@@ -142,20 +139,25 @@ def sweep(
     `--resume SWEEP_DIR` finishes the runs not completed; `--join SWEEP_DIR` adds workers
     to a sweep (from another machine sharing the folder); `--collect SWEEP_DIR` gathers it.
     """
+    from cnnrun.app.sweep.run import sweep as run_sweep
+    from cnnrun.cli.reporters import reporter_for
 
-    def body() -> int:
-        from cnnrun.app.sweep.run import SweepRequest, run_sweep
-        from cnnrun.cli.reporters import reporter_for
-
-        out, err = consoles()
-        request = SweepRequest(
-            config, list(grid or []), seeds, jobs, list(set_ or []), runs_dir, name,
-            print_commands, resume, collect, join,
-        )  # fmt: skip
-        silent = opts.quiet or opts.json
-        reporter = reporter_for(False, True, out, err)  # a run's warnings, not its epochs
-        outcome = run_sweep(request, reporter, lambda line: silent or out.print(line, markup=False))
-        _render(outcome, opts.json, opts.quiet, out)
-        return outcome.code
-
-    guard(opts.debug, body)
+    out, err = consoles()
+    silent = opts.quiet or opts.json
+    outcome = run_sweep(
+        config,
+        grid=grid or (),
+        seeds=seeds,
+        jobs=jobs,
+        overrides=set_ or (),
+        runs_dir=runs_dir,
+        name=name,
+        print_commands=print_commands,
+        resume=resume,
+        collect=collect,
+        join=join,
+        reporter=reporter_for(False, True, out, err),  # a run's warnings, not its epochs
+        say=lambda line: silent or out.print(line, markup=False),
+    )
+    _render(outcome, opts.json, opts.quiet, out)
+    return outcome.code

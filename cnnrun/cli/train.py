@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cnnrun.cli import app
 from cnnrun.cli.common import (
     ConfigArg,
     GateOpt,
@@ -20,7 +19,6 @@ from cnnrun.cli.common import (
     complete_weights,
     consoles,
     emit_json,
-    guard,
     output_options,
     path_option,
 )
@@ -60,6 +58,9 @@ InitOpt = path_option(
 
 def render_summary(summary: RunSummary, out: Any) -> None:
     """The run folder, best epoch, test scores and diagnosis, one line each."""
+    if summary.worker:  # a non-chief worker of multi-worker training
+        out.print(f"{summary.worker} done; worker 0 wrote the run folder", markup=False)
+        return
     out.print(f"run folder: {summary.run_dir}", markup=False)
     if summary.best_epoch:
         extra = {
@@ -83,7 +84,6 @@ def render_summary(summary: RunSummary, out: Any) -> None:
         out.print(f"diagnosis: {d['verdict']}: {d['reason']}", markup=False)
 
 
-@app.command()
 @output_options("json", "quiet", "debug")
 def train(
     opts: Output,
@@ -100,32 +100,43 @@ def train(
     strict: StrictOpt = False,
     init_weights: InitOpt = None,
     mlflow: MlflowOpt = None,
-) -> None:
+) -> int:
     """Train an experiment into a new run folder.
 
     Keeps the best epoch's weights, the history, the summary and the learning curves.
     """
+    from cnnrun.app.train import train as train_run
+    from cnnrun.cli.reporters import reporter_for
+    from cnnrun.errors import GateFailed
 
-    def body() -> int:
-        from cnnrun.app.train import TrainRequest
-        from cnnrun.app.train import train as start_training
-        from cnnrun.cli.reporters import reporter_for
+    out, err = consoles()
+    try:
+        summary = train_run(
+            config,
+            overrides=set_ or (),
+            runs_dir=runs_dir,
+            name=name,
+            resume=resume,
+            epochs=epochs,
+            force=force,
+            fail_under=fail_under or (),
+            init_weights=init_weights,
+            mlflow=mlflow,
+            strict=strict,
+            workers=workers,
+            worker_index=worker_index,
+            reporter=reporter_for(opts.json, opts.quiet, out, err),
+            debug=opts.debug,
+        )
+    except GateFailed as e:  # the run is whole: say how it went, then which bar it missed
+        _render(e.result, opts, out)
+        raise
+    _render(summary, opts, out)
+    return 0
 
-        out, err = consoles()
-        request = TrainRequest(
-            config, list(set_ or []), runs_dir, name, resume, epochs, force,
-            list(fail_under or []), workers, worker_index, strict, opts.debug, init_weights,
-            mlflow,
-        )  # fmt: skip
-        outcome = start_training(request, reporter_for(opts.json, opts.quiet, out, err))
-        if opts.json and outcome.summary is not None:
-            emit_json(outcome.summary.as_dict())
-        elif outcome.message and not (opts.quiet and outcome.code == 0):
-            (err if outcome.code else out).print(outcome.message, markup=False)
-        elif outcome.summary is not None and not opts.quiet:
-            render_summary(outcome.summary, out)
-        for line in outcome.missed:
-            err.print(f"gate failed: {line}", markup=False)
-        return outcome.code
 
-    guard(opts.debug, body)
+def _render(summary: RunSummary, opts: Output, out: Any) -> None:
+    if opts.json:
+        emit_json(summary.as_dict())
+    elif not opts.quiet:
+        render_summary(summary, out)

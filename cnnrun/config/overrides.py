@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -66,6 +67,19 @@ def _set(raw: dict, loc: tuple[str | int, ...], value: Any) -> None:
         node[last] = value
     else:
         raise ValueError(f"{format_path(loc[:-1])} is not a mapping")
+
+
+def set_line(key: str, value: Any) -> str:
+    """A `--set KEY=VALUE` line for any value: what sweeps and searches add to a run.
+
+    Example:
+        >>> set_line("model.layers[1].dropout.rate", 0.3)
+        'model.layers[1].dropout.rate=0.3'
+        >>> set_line("train.optimizer", {"name": "sgd"})
+        'train.optimizer={"name":"sgd"}'
+    """
+    # JSON is YAML: numbers, strings, booleans, null and whole layer lists survive `--set`.
+    return f"{key}={json.dumps(value, separators=(',', ':'))}"
 
 
 def apply_overrides(raw: dict, sets: Sequence[str]) -> tuple[dict, set[tuple[str | int, ...]]]:

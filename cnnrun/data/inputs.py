@@ -173,6 +173,23 @@ def _folder(folder: Path, model: Model, skip_bad: bool) -> Inputs:
     return _images(files, None, model, skip_bad)
 
 
+def from_array(x: Any, input_shape: Shape, trained_scale: float) -> Inputs:
+    """A NumPy batch of images (N, height, width[, channels]) as inputs, checked like an
+    `.npy` file: integer pixels in the training data's units, float ones used as they are.
+
+    Example:
+        >>> inputs = from_array(np.zeros((2, 8, 8), np.uint8), (8, 8, 1), 1 / 16)
+        >>> inputs.x.shape, inputs.names, inputs.scale
+        ((2, 8, 8, 1), ['0', '1'], 0.0625)
+    """
+    from cnnrun.data.arrays import images_nhwc
+
+    x = images_nhwc(np.asarray(x), "the array", "inputs")
+    model = Model(tuple(input_shape), [], trained_scale)  # type: ignore[arg-type]
+    _check_shape(x, model, "inputs")
+    return Inputs(x, _scale(x, model), [str(i) for i in range(len(x))])
+
+
 READERS = {".npz": _arrays, ".npy": _arrays, ".h5": _hdf5, ".hdf5": _hdf5}
 
 

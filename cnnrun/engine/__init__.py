@@ -1,27 +1,28 @@
 """The engine: every module that imports TensorFlow or Keras lives in this package.
 
-Nothing outside it imports it at module level; the core calls `load` when work needs it.
+Nothing outside it imports it but the use cases (`cnnrun.app`), and they only inside the
+function that needs it: `start` imports TensorFlow, then `cnnrun.engine.api` is the engine's
+typed surface.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from types import ModuleType
 
 
-def load(debug: bool = False) -> ModuleType:
-    """Import the engine's training module, keeping TensorFlow's start-up chatter off stderr.
+def start(debug: bool = False) -> None:
+    """Import TensorFlow and the engine, keeping TensorFlow's start-up chatter off stderr.
 
     TensorFlow's C++ side writes "Could not find cuda drivers" and similar lines straight to
     file descriptor 2 before its own log level applies, so stderr is pointed at /dev/null for
-    the import only. `debug` keeps everything.
+    the import only. `debug` keeps everything. A second call does nothing.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if debug:
-        from cnnrun.engine import training
-
-        return training
+    if debug or "cnnrun.engine.api" in sys.modules:
+        importlib.import_module("cnnrun.engine.api")
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -30,9 +31,8 @@ def load(debug: bool = False) -> ModuleType:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe logs here, once
-        from cnnrun.engine import training
+        importlib.import_module("cnnrun.engine.api")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-    return training

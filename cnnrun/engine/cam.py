@@ -169,7 +169,7 @@ def run_answers(run_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, 
     weights' probabilities: (images, labels, probabilities, which set, pixel scale)."""
     from cnnrun.engine.pipeline import load_splits
     from cnnrun.engine.predict import load_predictor, predict_probabilities
-    from cnnrun.runs.folder import BEST
+    from cnnrun.runs.names import BEST
 
     pred = load_predictor(Path(run_dir) / BEST)
     splits = load_splits(pred.config, Path(run_dir))

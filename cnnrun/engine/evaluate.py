@@ -15,7 +15,7 @@ from cnnrun.analysis.curves import draw_confusion
 from cnnrun.engine.model import make_loss
 from cnnrun.engine.pipeline import one_pass
 from cnnrun.engine.predict import to_probabilities
-from cnnrun.runs import folder as runs
+from cnnrun.runs import names
 from cnnrun.runs.summary import RunSummary
 
 
@@ -33,7 +33,7 @@ def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     per-class scores, calibration and the worst errors (`cnnrun.analysis.answers`). Without a
     test split, the validation split's answers are read the same way, with no test scores."""
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    keras.saving.load_weights(model, run_dir / runs.BEST, objects_to_skip=[model.optimizer])
+    keras.saving.load_weights(model, run_dir / names.BEST, objects_to_skip=[model.optimizer])
     test = splits.y_test is not None
     x, y = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
     if not len(y):
@@ -54,5 +54,5 @@ def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     if "accuracy" in cfg.train.metrics and "test_accuracy" not in summary.test:
         summary.test["test_accuracy"] = float(table["accuracy"])
     draw_confusion(
-        table, run_dir / runs.CURVES / "confusion_matrix.png", title=f"{summary.name}, test set"
+        table, run_dir / names.CURVES / "confusion_matrix.png", title=f"{summary.name}, test set"
     )

@@ -29,16 +29,16 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun import atomic
-from cnnrun.app.keras_io import ARTIFACTS
 from cnnrun.config.schema import Config
 from cnnrun.data.hdf5 import take
 from cnnrun.engine.model import from_logits
 from cnnrun.engine.predict import to_probabilities
 from cnnrun.errors import Problem, UserError
+from cnnrun.hashes import json_hash
 from cnnrun.interop.keras.read import CNNRUN_MEMBER
+from cnnrun.runs.names import ARTIFACTS, EXPORT, REFERENCE
 from cnnrun.version import __version__
 
-REFERENCE = "reference.npz"
 # An artifact whose probabilities differ from cnnrun's by more than this disagrees.
 TOLERANCE = 1e-4
 # A quantized artifact may lose at most this much test accuracy (one point).
@@ -88,8 +88,6 @@ class Checked:
 
 def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
     """What a deployment needs to preprocess as training did, beside each artifact."""
-    from cnnrun.engine.summaries import config_hash
-
     return {
         "format": fmt,
         "class_names": source.class_names,
@@ -99,7 +97,7 @@ def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
         "preprocessing": f"multiply stored pixels (0..255 for images) by {source.scale:g}",
         "from_logits": from_logits(source.config),
         "quantize": quantize,
-        "cnnrun_config_hash": config_hash(source.config.resolved()),
+        "cnnrun_config_hash": json_hash(source.config.resolved()),
         "cnnrun_version": __version__,
     }
 
@@ -238,7 +236,7 @@ def export_all(
         arrays["y"] = source.y
     with atomic.atomic_path(out / REFERENCE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    atomic.write_text(out / "export.json", json.dumps({
+    atomic.write_text(out / EXPORT, json.dumps({
         "config": source.config.resolved(), "formats": formats, "quantize": quantize,
         "reference": source.origin, "cnnrun_version": __version__,
     }, indent=2))  # fmt: skip
@@ -253,15 +251,13 @@ def export_all(
 def verify(out: Path) -> list[Checked]:
     """`cnnrun export --verify DIR`: every artifact in DIR against its kept reference batch."""
     try:
-        meta = json.loads((out / "export.json").read_text())
+        meta = json.loads((out / EXPORT).read_text())
         with np.load(out / REFERENCE) as ref:
             x, reference = ref["x"], ref["probabilities"]
             y = ref["y"] if "y" in ref.files else None
     except (OSError, ValueError, KeyError) as e:
         raise UserError(
-            Problem(
-                f"is not an export folder with export.json and {REFERENCE} ({e})", file=str(out)
-            )
+            Problem(f"is not an export folder with {EXPORT} and {REFERENCE} ({e})", file=str(out))
         ) from None
     config = Config.model_validate(meta["config"])
     results = []
@@ -282,7 +278,7 @@ def load_source(target: Path) -> Source:
     from cnnrun.engine.keras_io import read_keras
     from cnnrun.engine.predict import load_predictor
     from cnnrun.interop.keras.read import is_keras_model
-    from cnnrun.runs.folder import BEST
+    from cnnrun.runs.names import BEST
 
     if is_keras_model(target):
         imp = read_keras(target)

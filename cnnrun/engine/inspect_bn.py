@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnrun.config.layers import LayerEntry, feeding
 from cnnrun.engine.precise_bn import batchnorm_layers, population_statistics, sample_images, sums_of
-from cnnrun.runs.folder import BEST
+from cnnrun.runs.names import BEST
 
 
 def variance_shift(

@@ -18,36 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import keras
 import numpy as np
 
 from cnnrun import atomic
 from cnnrun.runs import folder as runs
-from cnnrun.runs import weights
+from cnnrun.runs import names, weights
+from cnnrun.runs.events import Observer, Reporter
 from cnnrun.runs.summary import RunSummary, write_summary
-
-
-class Reporter(Protocol):
-    """What the face shows while training; `training` knows nothing of terminals."""
-
-    def start(self, epochs: int, steps_per_epoch: int) -> None: ...
-    def batch(self, step: int, logs: dict[str, float]) -> None: ...
-    def epoch(self, row: dict[str, float], improved: bool) -> None: ...
-    def end(self) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class Observer(Protocol):
-    """Something outside training that follows a run: a search's pruner, a tracker.
-
-    `begin` sees the summary before the first epoch (and may add to it); `epoch` sees each
-    finished epoch's row and returns True to stop the run here as `pruned`.
-    """
-
-    def begin(self, summary: RunSummary) -> None: ...
-    def epoch(self, row: dict[str, float]) -> bool: ...
 
 
 class StopRequested(Exception):
@@ -121,17 +101,17 @@ class Recorder(keras.callbacks.Callback):
         metadata = {**self.metadata, **extra}
         if self.nan_at is not None:  # a diverged epoch's weights are not worth keeping
             return
-        with atomic.atomic_path(self.run_dir / runs.LAST) as last:
+        with atomic.atomic_path(self.run_dir / names.LAST) as last:
             write_weights(self.model, last, metadata, with_optimizer=True)
             if improved:
-                with atomic.atomic_path(self.run_dir / runs.BEST) as best:
+                with atomic.atomic_path(self.run_dir / names.BEST) as best:
                     weights.copy_model_weights(last, best)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
         # still leaves a loadable best file (epoch 0).
-        if not (self.run_dir / runs.BEST).exists():
-            self._save(runs.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
+        if not (self.run_dir / names.BEST).exists():
+            self._save(names.BEST, {"epoch": 0, "monitor": self.monitor, "value": math.nan}, False)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._generators is None:  # the layers do not change during fit

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ import tensorflow as tf
 
 from cnnrun.analysis.diagnose import smoothing_floor
 from cnnrun.data.splits import Splits
+from cnnrun.hashes import json_hash
 from cnnrun.plan import Plan
 from cnnrun.runs.summary import DataSummary, RunSummary
 from cnnrun.version import __version__
@@ -28,10 +27,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "cnnrun": __version__,
     }
-
-
-def config_hash(resolved: dict) -> str:
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def new_summary(
@@ -63,7 +58,7 @@ def new_summary(
             class_names=splits.class_names,
             scale=splits.scale,
         ),
-        config_hash=config_hash(cfg.resolved()),
+        config_hash=json_hash(cfg.resolved()),
         loss_floor=smoothing_floor(cfg.train.label_smoothing, len(splits.class_names)),
         versions=versions(),
     )

@@ -35,26 +35,15 @@ from cnnrun.engine.precise_bn import (
 )
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.predict import check_weights_match
-from cnnrun.engine.recorder import Observer, Recorder, Reporter, StopRequested, stop_on_signals
+from cnnrun.engine.recorder import Recorder, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
-from cnnrun.errors import Problem, UserError
+from cnnrun.errors import Diverged, Interrupted, Problem, UserError
 from cnnrun.plan import Plan
 from cnnrun.runs import folder as runs
-from cnnrun.runs import weights
+from cnnrun.runs import locks, names, weights
+from cnnrun.runs.events import Observer, Reporter
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 from cnnrun.version import __version__
-
-
-class Diverged(Exception):
-    """The loss became NaN or infinite; the run is marked failed."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during training; the run is marked interrupted."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(f"interrupted; the run folder is {run_dir}")
-        self.run_dir = run_dir
 
 
 @dataclass
@@ -115,7 +104,7 @@ def run(
 ) -> RunSummary:
     """Train a prepared experiment into a new run folder and return its summary.
 
-    `observers` follow the run epoch by epoch (`cnnrun.engine.recorder.Observer`): one that
+    `observers` follow the run epoch by epoch (`cnnrun.runs.events.Observer`): one that
     asks to stop ends the run with status `pruned`, its files complete.
 
     A non-chief worker of multi-worker training saves as the chief does (Keras's multi-worker
@@ -148,7 +137,7 @@ def _run_into(
     cfg = prep.plan.config
     run_name = name or cfg.name or Path(prep.plan.loaded.file).stem
     run_dir = runs.create_run_dir(runs_dir, run_name)
-    with runs.run_lock(run_dir):
+    with locks.run_lock(run_dir):
         runs.write_config(run_dir, cfg.resolved())
         summary = new_summary(prep.plan, prep.splits, prep.strategy, run_dir, run_name)
         summary.precision = prep.precision
@@ -171,11 +160,11 @@ def resume(
     for stale in run_dir.glob(atomic.TEMP_GLOB):  # half-written files of a killed process
         stale.unlink()
     summary = read_summary(run_dir)
-    history = runs.read_history(run_dir) if (run_dir / runs.HISTORY).exists() else {}
+    history = runs.read_history(run_dir) if (run_dir / names.HISTORY).exists() else {}
     rows = [{k: history[k][i] for k in history} for i in range(len(history.get("epoch", [])))]
     for row in rows:
         row["epoch"] = int(row["epoch"])
-    last = run_dir / runs.LAST
+    last = run_dir / names.LAST
     done = int(weights.read_metadata(last).get("epoch", 0)) if last.exists() else 0
     if len(rows) < done:
         raise UserError(
@@ -189,7 +178,9 @@ def resume(
     rows = rows[:done]
     if rows:
         keras.saving.load_weights(model, last)
-    best_meta = weights.read_metadata(run_dir / runs.BEST) if (run_dir / runs.BEST).exists() else {}
+    best_meta = (
+        weights.read_metadata(run_dir / names.BEST) if (run_dir / names.BEST).exists() else {}
+    )
     best = float(best_meta.get("value", math.nan))
     epoch = best_meta.get("epoch")
     if epoch and epoch != summary.best_epoch:  # killed after the best file, before the summary
@@ -271,7 +262,8 @@ def _fit(
             epoch, batch = recorder.nan_at
             reason = f"loss became NaN or infinite at epoch {epoch}, batch {batch}"
             finish(run_dir, summary, recorder, "failed", reason, t0)
-            raise Diverged(f"{reason}; the best weights so far are in {run_dir / runs.BEST}")
+            best = run_dir / names.BEST
+            raise Diverged(f"{reason}; the best weights so far are in {best}", run_dir)
         if recorder.pruned_at is not None:  # a search gave up on it: no test, no comparison
             reason = (
                 f"pruned after epoch {recorder.pruned_at}: its values were worse than the others'"
@@ -282,7 +274,7 @@ def _fit(
         both = (
             None
             if cfg.train.batchnorm_stats == "precise"
-            else moving_against_precise(prep, run_dir / runs.BEST)
+            else moving_against_precise(prep, run_dir / names.BEST)
         )
         if both is not None and summary.batchnorm is not None:
             summary.batchnorm.update(val_loss_moving=both[0], val_loss_precise=both[1])

@@ -1,4 +1,5 @@
-"""Run folders: unique creation, atomic writes, and reading back history and summary.
+"""Run folders: unique creation, atomic writes, and reading back history and summary (the
+files' names are in `cnnrun.runs.names`, the locks in `cnnrun.runs.locks`).
 
 A run folder holds `config.yaml`, `summary.json`, `history.csv`, `best.weights.h5`,
 `last.weights.h5` and `curves/`. Every file is written through `cnnrun.atomic`, so a crash
@@ -10,22 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.runs.summary import SUMMARY, read_summary
-
-CONFIG, HISTORY = "config.yaml", "history.csv"
-SWEEP = "sweep.json"  # marks a sweep folder, which holds runs rather than being one
-SEARCH = "search.json"  # marks a search folder, which holds trials
-BEST, LAST, CURVES = "best.weights.h5", "last.weights.h5", "curves"
+from cnnrun.runs.names import CONFIG, HISTORY, SEARCH, SUMMARY, SWEEP
+from cnnrun.runs.summary import read_summary
 
 
 def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Path:
@@ -204,61 +199,3 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         key=lambda r: (r.status != "not a run", r.started or r.path.name[:19], r.path.name),
         reverse=True,
     )
-
-
-LOCK = ".lock"
-
-
-@contextmanager
-def claim(lock: Path) -> Iterator[bool]:
-    """Hold the lock file `lock` while the block runs; yields False at once if another
-    process holds it.
-
-    The lock is the operating system's (`flock`): a process that dies, even by SIGKILL,
-    releases it, which is how a run or trial left `running` by a dead worker is told from one
-    still training (on another machine too, over NFS v4). Without flock, every claim holds.
-    """
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: no lock
-        yield True
-        return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-        yield True
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-@contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder for this process while it trains into it.
-
-    A second `train --resume` of the same run (or a sweep worker) is refused at once with a
-    plain error (exit 2) instead of both writing the same files.
-    """
-    from cnnrun.errors import Problem, UserError
-
-    with claim(run_dir / LOCK) as mine:
-        if not mine:
-            try:
-                holder = (run_dir / LOCK).read_text(errors="replace").strip()
-            except OSError:
-                holder = ""
-            raise UserError(
-                Problem(
-                    f"is being trained by {holder or 'another process'}; one process at a "
-                    "time trains a run",
-                    file=str(run_dir),
-                    hint="wait for it to finish, or stop it (Ctrl-C) and resume again",
-                )
-            )
-        yield

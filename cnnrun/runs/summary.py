@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnnrun import atomic
+from cnnrun.runs.names import SUMMARY
 
-SUMMARY = "summary.json"
 STATUSES = ("running", "completed", "interrupted", "failed", "pruned")
 
 

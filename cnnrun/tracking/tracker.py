@@ -2,47 +2,37 @@
 the test scores, tags and the run folder's files, through `MlflowClient` (no fluent API, so
 nothing global is switched on).
 
-The default store is a SQLite file in the runs folder (`sqlite:///<runs-dir>/mlflow.db`) with
-its artifacts beside it (`<runs-dir>/mlartifacts`), so nothing lands in the current folder. A
-server that cannot be reached is refused before training (exit 2); a tracker that fails in the
-middle of a run is warned about once and training goes on, its state kept in `summary.json`.
+The store is connected before training (`cnnrun.tracking.store`: a server that cannot be
+reached is exit 2); a tracker that fails in the middle of a run is warned about once and
+training goes on, its state kept in `summary.json`.
 
 Example:
-    >>> tracker = open_tracker(MlflowConfig(), Path("runs"), resolved, "digits", warn=print)
-    >>> tracker.begin(summary)   # the MLflow run, its parameters and tags
-    >>> tracker.epoch({"epoch": 1, "loss": 0.9, "val_loss": 0.8})
-    False
+    ```python
+    tracker = open_tracker(MlflowConfig(), Path("runs"), resolved, "digits", warn=print)
+    tracker.begin(summary)  # the MLflow run, its parameters and tags
+    tracker.epoch({"epoch": 1, "loss": 0.9, "val_loss": 0.8})  # False: never asks to stop
+    ```
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnrun.config.schema import MlflowConfig
-from cnnrun.errors import Problem, UserError
-from cnnrun.runs.folder import BEST
+from cnnrun.runs.names import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
+from cnnrun.tracking.store import connect
 from cnnrun.version import __version__
 
-DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"}
-PING_S = 5.0
-
-
-def store_uri(cfg: MlflowConfig, runs_dir: Path) -> str:
-    """The tracking URI: the config's, or a SQLite file in the runs folder."""
-    return cfg.tracking_uri or f"sqlite:///{(runs_dir / DB).resolve()}"
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -68,41 +58,6 @@ def _name(key: str) -> str:
     # which MLflow refuses in a name: indices become parts, other characters underscores
     dotted = re.sub(r"\[(\d+)\]", r".\1", key)
     return re.sub(r"[^\w\-. :/]", "_", dotted)
-
-
-def _require_mlflow() -> Any:
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise UserError(
-            Problem(
-                "needs the mlflow extra, which is not installed",
-                ("logging", "mlflow"),
-                hint="pip install 'cnnrun[mlflow]'",
-            )
-        ) from None
-    # MLflow and alembic log every table they create at INFO; cnnrun says what matters itself
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return MlflowClient
-
-
-def _ping(uri: str) -> None:
-    """Refuse a tracking server that does not answer, before any training (exit 2)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PING_S):
-            pass
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise UserError(
-            Problem(
-                f"the MLflow tracking server does not answer ({reason})",
-                file=uri,
-                hint="start it, fix logging.mlflow.tracking_uri, or leave the key out",
-            )
-        ) from None
 
 
 @dataclass
@@ -234,39 +189,6 @@ class Tracker:
         write_summary(run_dir, summary)
 
 
-def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
-    found = client.get_experiment_by_name(cfg.experiment)
-    if found is not None:
-        return str(found.experiment_id)
-    # Artifacts beside a SQLite store, not in ./mlruns of wherever cnnrun runs (MLflow's
-    # default for a database store); a server keeps its own artifact root.
-    uri = store_uri(cfg, runs_dir)
-    location = None
-    if uri.startswith("sqlite:///"):
-        location = (Path(uri.removeprefix("sqlite:///")).parent / ARTIFACTS).resolve().as_uri()
-    return str(client.create_experiment(cfg.experiment, artifact_location=location))
-
-
-def connect(cfg: MlflowConfig, runs_dir: Path) -> tuple[Any, str, str]:
-    """A client of the store, its URI and the experiment's id; refuses (exit 2) a server
-    that does not answer or a store that cannot be opened, before any work."""
-    client_cls = _require_mlflow()
-    uri = store_uri(cfg, runs_dir)
-    _ping(uri)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        client = client_cls(tracking_uri=uri)
-        return client, uri, _experiment(client, cfg, runs_dir)
-    except Exception as e:  # the store itself refuses: a bad URI, an unwritable file
-        raise UserError(
-            Problem(
-                f"cannot open the MLflow store: {type(e).__name__}: {str(e).splitlines()[0]}",
-                file=uri,
-                hint="fix logging.mlflow.tracking_uri, or leave the key out",
-            )
-        ) from None
-
-
 def open_tracker(
     cfg: MlflowConfig,
     runs_dir: Path,
@@ -288,25 +210,3 @@ def open_tracker(
     client, uri, experiment = connect(cfg, runs_dir)
     params = dict(flatten(resolved))
     return Tracker(client, uri, experiment, warn, params, run_name, parent_id)
-
-
-def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple[str, str]:
-    """The MLflow run of a sweep or a search, parent of its trials: (tracking URI, run id)."""
-    client, uri, experiment = connect(cfg, runs_dir)
-    run = client.create_run(experiment, run_name=name, tags={"cnnrun.kind": kind,
-                            "cnnrun.version": __version__})  # fmt: skip
-    return uri, run.info.run_id
-
-
-def end_parent(uri: str, run_id: str, files: list[Path], warn: Callable[[str], None]) -> None:
-    """Log a sweep's or search's own files to its MLflow run and end it."""
-    try:
-        client = _require_mlflow()(tracking_uri=uri)
-        for f in files:
-            if f.is_file():
-                client.log_artifact(run_id, f)
-        client.set_terminated(run_id, "FINISHED")
-    except UserError:
-        raise
-    except Exception as e:
-        warn(f"MLflow: could not finish the parent run {run_id}: {type(e).__name__}: {e}")

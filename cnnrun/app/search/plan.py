@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.app.sweep.plan import set_line
 from cnnrun.config.load import load_config
-from cnnrun.config.overrides import parse_key
+from cnnrun.config.overrides import parse_key, set_line
 from cnnrun.config.search_space import SearchConfig, SearchParam
 from cnnrun.errors import Problem, UserError
+from cnnrun.hashes import file_sha256
 from cnnrun.plan import make_plan
-from cnnrun.runs.folder import SEARCH
+from cnnrun.runs.names import SEARCH
 
 SCALARS = (bool, int, float, str, type(None))
 
@@ -125,8 +125,6 @@ def check_space(loaded: Any, sets: list[str], section: SearchConfig) -> None:
 
 def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> SearchPlan:
     """Load the config's `search:` section, check it and every point of its space."""
-    import hashlib
-
     loaded = load_config(config, sets)
     make_plan(loaded)
     section = loaded.config.search
@@ -151,7 +149,7 @@ def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> 
         n = math.prod(len(grid_values(k, p)) for k, p in section.space.items())
     return SearchPlan(
         str(config.resolve()),
-        hashlib.sha256(config.read_bytes()).hexdigest(),
+        file_sha256(config),
         datetime.now().isoformat(timespec="seconds"),
         list(sets),
         {k: p.model_dump(exclude_defaults=True) for k, p in section.space.items()},

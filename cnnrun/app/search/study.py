@@ -1,10 +1,11 @@
-"""Hyperparameter searches on Optuna: trials as normal runs, pruning, workers sharing a study.
+"""A search's Optuna study: its storage, sampler and pruner, the trials' values, and the trials
+left running by a worker that died.
 
 A search folder holds `search.json` (the plan: the config, its space, the trial count, where
 the study lives, and once collected, the results), the study itself (Optuna's journal file
 storage, `study.journal`, unless `--storage` names another), and one ordinary run folder per
-trial. Workers (`cnnrun.app.workers`) ask Optuna for a trial, train it in their own process,
-report each epoch's monitored value to the pruner and tell the study how it ended.
+trial. Workers (`cnnrun.app.search.worker`) ask Optuna for a trial, train it in their own
+process, report each epoch's monitored value to the pruner and tell the study how it ended.
 
 The journal storage has no heartbeat, so each worker holds a lock file per running trial
 (`locks/trial-N.lock`); a trial left `RUNNING` whose lock nobody holds belonged to a worker
@@ -13,33 +14,24 @@ own run folder. Taking a trial and checking for dead ones happen under one folde
 two workers never take the same trial or run past the count.
 
 Example:
-    >>> study, store = open_study(search_dir, plan, solo=True)
-    >>> work(study, store, search_dir, plan, reporter, print)   # one worker, to the count
-    True
+    ```python
+    study, store = open_study(search_dir, plan, solo=True)
+    requeue_dead(study, store, search_dir)  # the numbers of the trials queued again
+    ```
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnrun.app import workers as trials
 from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
-from cnnrun.app.train import TrainRequest
-from cnnrun.errors import EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
-from cnnrun.runs.folder import claim
-from cnnrun.runs.summary import RunSummary
+from cnnrun.errors import Problem, UserError
+from cnnrun.runs import names
+from cnnrun.runs.locks import claim
 
 JOURNAL = "study.journal"
 STUDY_LOCK = "study.lock"
-
-
-# ---- the study ------------------------------------------------------------------------------
 
 
 def require_optuna() -> Any:
@@ -147,8 +139,9 @@ def suggest(trial: Any, plan: SearchPlan) -> dict[str, Any]:
     return values
 
 
-def _lock(search_dir: Path, number: int) -> Path:
-    return search_dir / trials.LOCKS / f"trial-{number}.lock"
+def lock_of(search_dir: Path, number: int) -> Path:
+    """The lock file a worker holds while it trains trial `number`."""
+    return search_dir / names.LOCKS / f"trial-{number}.lock"
 
 
 def taken(study: Any) -> int:
@@ -186,114 +179,9 @@ def requeue_dead(study: Any, store: Any, search_dir: Path) -> list[int]:
 
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        with claim(_lock(search_dir, t.number)) as free:
+        with claim(lock_of(search_dir, t.number)) as free:
             if free:
                 dead.append(t)
     for t in dead:
         requeue(study, store, t)
     return [t.number for t in dead]
-
-
-@dataclass
-class Pruning:
-    """An engine observer: reports each epoch's monitored value, asks the pruner."""
-
-    trial: Any
-    metric: str
-
-    def begin(self, summary: RunSummary) -> None:
-        self.trial.set_user_attr("run_dir", str(summary.run_dir))
-
-    def epoch(self, row: dict[str, float]) -> bool:
-        value = row.get(self.metric, math.nan)
-        if not math.isfinite(value):
-            return False
-        self.trial.report(value, int(row["epoch"]))
-        return bool(self.trial.should_prune())
-
-
-def _request(trial: Any, plan: SearchPlan, search_dir: Path) -> TrainRequest:
-    """The run of a trial: resumed in its own folder if it was queued again, else new."""
-    values = suggest(trial, plan)  # a queued trial's values are fixed: this records them
-    run_dir = trial.user_attrs.get("run_dir")
-    if run_dir and (Path(run_dir) / "config.yaml").is_file():
-        req = TrainRequest(resume=Path(run_dir))
-    else:
-        name = trial.user_attrs.get("run_name") or f"trial-{trial.number:03d}"
-        trial.set_user_attr("run_name", name)
-        req = TrainRequest(Path(plan.config), plan.trial_sets(values), search_dir, name)
-    req.observers = [Pruning(trial, plan.metric)]
-    req.tracking_parent = (plan.mlflow or {}).get("run_id")
-    return req
-
-
-def _take(
-    study: Any, store: Any, search_dir: Path, plan: SearchPlan, stack: contextlib.ExitStack
-) -> Any:
-    """The next trial for this worker, its lock held by `stack`; None once the count is
-    reached."""
-    with trials.folder_lock(search_dir / STUDY_LOCK):
-        requeue_dead(study, store, search_dir)
-        if taken(study) >= plan.trials:
-            return None
-        trial = study.ask()
-        stack.enter_context(claim(_lock(search_dir, trial.number)))
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        return trial
-
-
-def _tell(study: Any, trial: Any, outcome: Any) -> None:
-    from optuna.trial import TrialState
-
-    summary = outcome.summary
-    if outcome.code == EXIT_OK and summary is not None and summary.status == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
-    elif outcome.code == EXIT_OK and summary is not None and summary.best_value is not None:
-        study.tell(trial, float(summary.best_value))
-    else:
-        trial.set_user_attr("reason", (outcome.message or "failed")[:500])
-        study.tell(trial, state=TrialState.FAIL)
-
-
-def work(study: Any, store: Any, search_dir: Path, plan: SearchPlan, reporter: Any,
-         say: Any) -> bool:  # fmt: skip
-    """Be one worker of a search (`open_study`'s study and storage): take trials and train
-    them here until the count is reached. Returns False if interrupted (the trial is queued
-    again, to resume)."""
-    with trials.sigterm_interrupts():
-        while True:
-            with contextlib.ExitStack() as stack:
-                try:
-                    trial = _take(study, store, search_dir, plan, stack)
-                except KeyboardInterrupt:
-                    return False
-                if trial is None:
-                    return True
-                try:
-                    outcome = trials.run_trial(_request(trial, plan, search_dir), reporter)
-                except KeyboardInterrupt:
-                    outcome = None
-                if outcome is None or outcome.code == EXIT_INTERRUPTED:
-                    requeue(study, store, study.get_trials(deepcopy=False)[trial.number])
-                    return False
-                _tell(study, trial, outcome)
-                say(trial_line(study, trial.number, plan))
-
-
-def trial_line(study: Any, number: int, plan: SearchPlan) -> str:
-    """One finished trial, for the progress lines."""
-    from cnnrun.app.search.results import row_of
-
-    row = row_of(study.get_trials(deepcopy=False)[number], plan)
-    value = f"{plan.metric} {row['value']:.4f}" if row["value"] is not None else row["reason"]
-    done = sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state.is_finished() and not t.user_attrs.get("requeued"))  # fmt: skip
-    params = ", ".join(f"{short(k)} {v:.4g}" if isinstance(v, float) else f"{short(k)} {v}"
-                       for k, v in row["params"].items())  # fmt: skip
-    return f"[{done}/{plan.trials}] {row['run_name']} {row['status']}: {value} ({params})"
-
-
-def short(key: str) -> str:
-    """A key's last two parts, for tables: `model.layers[2].dropout.rate` is `dropout.rate`."""
-    parts = [p for p in key.replace("[", ".").replace("]", "").split(".") if not p.isdigit()]
-    return ".".join(parts[-2:])

@@ -18,15 +18,19 @@ import itertools
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
-from cnnrun.config.overrides import parse_key
+from cnnrun.config.load import load_config
+from cnnrun.config.overrides import parse_key, set_line
 from cnnrun.errors import Problem, UserError
-from cnnrun.runs import folder as runs
+from cnnrun.hashes import file_sha256
+from cnnrun.plan import make_plan
+from cnnrun.runs import names
 from cnnrun.runs.summary import RunSummary, read_summary
 
 LOGS = "logs"
@@ -45,12 +49,6 @@ class SweepRun:
 def _slug(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
-
-
-def set_line(key: str, value: Any) -> str:
-    """A `--set KEY=VALUE` line for any value."""
-    # JSON is YAML: numbers, strings, booleans, null and whole layer lists survive `--set`.
-    return f"{key}={json.dumps(value, separators=(',', ':'))}"
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -147,10 +145,6 @@ class SweepPlan:
         return d
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
     return SweepPlan(
         str(config),
@@ -161,12 +155,12 @@ def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
-    atomic.write_text(sweep_dir / runs.SWEEP, json.dumps(plan.as_dict(), indent=2))
+    atomic.write_text(sweep_dir / names.SWEEP, json.dumps(plan.as_dict(), indent=2))
 
 
 def read_plan(sweep_dir: Path) -> SweepPlan:
     """Read `sweep.json`; a plain error when the folder is not a sweep."""
-    path = sweep_dir / runs.SWEEP
+    path = sweep_dir / names.SWEEP
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         if d.get("kind") != "cnnrun-sweep":
@@ -181,10 +175,10 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
         )
     except FileNotFoundError:
         raise UserError(
-            Problem(f"is not a sweep folder (it has no {runs.SWEEP})", file=str(sweep_dir))
+            Problem(f"is not a sweep folder (it has no {names.SWEEP})", file=str(sweep_dir))
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(Problem(f"unreadable {runs.SWEEP}: {e}", file=str(path))) from None
+        raise UserError(Problem(f"unreadable {names.SWEEP}: {e}", file=str(path))) from None
 
 
 def find_runs(sweep_dir: Path, only: str | None = None) -> dict[str, tuple[Path, RunSummary]]:
@@ -220,3 +214,31 @@ def score(summary: RunSummary) -> tuple[str, float]:
         return "test_accuracy", float(summary.test["test_accuracy"])
     value = summary.best_value
     return summary.monitor, math.nan if value is None else float(value)
+
+
+def plan_runs(
+    config: Path, sets: Sequence[str], grid: Sequence[str], seeds: int | None
+) -> list[SweepRun]:
+    """Expand the sweep and check every variant's config before anything runs (exit 2)."""
+    sets = list(sets)
+    loaded = load_config(config, sets)
+    section = loaded.config.sweep
+    full_grid = {**(section.grid if section else {}), **parse_grid(list(grid))}
+    variants = section.variants if section else {}
+    n = seeds or (section.seeds if section else 1)
+    planned = expand(loaded.config.seed, full_grid, variants, n)
+    problems, seen = [], set()
+    for run in planned:
+        if run.variant in seen:
+            continue
+        seen.add(run.variant)
+        try:
+            make_plan(load_config(config, [*sets, *run.sets]))
+        except UserError as e:
+            problems += [
+                replace(p, message=f"variant {run.variant}: {p.message}") for p in e.problems
+            ]
+    if problems:
+        raise UserError(problems)
+    # the user's own --set apply to every run, before the variant's
+    return [replace(r, sets=(*sets, *r.sets)) for r in planned]
