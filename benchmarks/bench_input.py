@@ -24,16 +24,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-from bench_cli import cpu  # noqa: E402
+import h5py
+import numpy as np
+from bench_cli import cpu
 
-from cnnrun.cli.reporters import NullReporter  # noqa: E402
-from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.data.hdf5 import H5Images  # noqa: E402
-from cnnrun.engine import training  # noqa: E402
-from cnnrun.engine.pipeline import pipeline, steps  # noqa: E402
-from cnnrun.plan import make_plan  # noqa: E402
+from cnnrun.cli.reporters import NullReporter
+from cnnrun.config.load import load_config
+from cnnrun.data.hdf5 import H5Images
+from cnnrun.engine import training
+from cnnrun.engine.pipeline import pipeline, steps
+from cnnrun.plan import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,17 +22,17 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.data.inputs import read_inputs  # noqa: E402
-from cnnrun.data.sources import load_dataset  # noqa: E402
-from cnnrun.engine.model import build_model  # noqa: E402
-from cnnrun.engine.predict import load_predictor, predict_probabilities  # noqa: E402
-from cnnrun.engine.recorder import save_weights  # noqa: E402
-from cnnrun.plan import make_plan  # noqa: E402
+from cnnrun.config.load import load_config
+from cnnrun.data.inputs import read_inputs
+from cnnrun.data.sources import load_dataset
+from cnnrun.engine.model import build_model
+from cnnrun.engine.predict import load_predictor, predict_probabilities
+from cnnrun.engine.recorder import save_weights
+from cnnrun.plan import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

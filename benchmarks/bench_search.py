@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cli import cpu  # noqa: E402
+from bench_cli import cpu
 
 CONFIG = """\
 name: bench-search

@@ -41,20 +41,20 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from cnnrun.cli.reporters import NullReporter  # noqa: E402
-from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.data.sources import load_dataset  # noqa: E402
+from cnnrun.cli.reporters import NullReporter
+from cnnrun.config.load import load_config
+from cnnrun.data.sources import load_dataset
 from cnnrun.engine import (
     recorder,
-    training,  # noqa: E402
+    training,
 )
-from cnnrun.engine.model import build_model  # noqa: E402
-from cnnrun.engine.precision import resolve as resolve_precision  # noqa: E402
-from cnnrun.plan import make_plan  # noqa: E402
+from cnnrun.engine.model import build_model
+from cnnrun.engine.precision import resolve as resolve_precision
+from cnnrun.plan import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -86,11 +86,11 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     original = recorder.Recorder.on_epoch_begin
     original_end = recorder.Recorder.on_epoch_end
 
-    def timed(self, epoch, logs=None):  # noqa: ANN001, ANN202
+    def timed(self, epoch, logs=None):
         timer.on_epoch_begin(epoch)
         return original(self, epoch, logs)
 
-    def timed_end(self, epoch, logs=None):  # noqa: ANN001, ANN202
+    def timed_end(self, epoch, logs=None):
         t = time.perf_counter()
         original_end(self, epoch, logs)
         if epoch > 0:
@@ -107,7 +107,7 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     return timer.times, summary.data.counts["train"]
 
 
-def _moving(plan):  # noqa: ANN001, ANN202
+def _moving(plan):
     """The plan with validation on batchnorm's moving averages, as a hand-written script."""
     train = plan.config.train.model_copy(update={"batchnorm_stats": "moving"})
     return replace(plan, config=plan.config.model_copy(update={"train": train}))
@@ -141,7 +141,7 @@ def keras_epochs(plan, tmp: Path, policy: str = "float32") -> tuple[list[float],
     return timer.times, int(len(x) * (1 - cfg.data.validation_split))
 
 
-def _best_seconds(fn, repeat: int = 7) -> float:  # noqa: ANN001
+def _best_seconds(fn, repeat: int = 7) -> float:
     """Median seconds of `fn()` after one warm-up call; `fn` returns a tensor to wait on."""
     fn().numpy()
     times = []
@@ -159,7 +159,7 @@ def matmul_gflops(n: int = 2048, dtype: str = "float32") -> float:
     return 2 * n**3 / _best_seconds(lambda: tf.linalg.matmul(a, b)) / 1e9
 
 
-def profile(plan, peak: float) -> None:  # noqa: ANN001
+def profile(plan, peak: float) -> None:
     """Where the time of one training step goes, without pipeline or callbacks."""
     cfg = plan.config
     bs = cfg.train.batch_size

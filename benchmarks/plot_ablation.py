@@ -21,8 +21,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 PLACEMENTS = ["none", "dropout", "batchnorm", "dropout-after-bn", "dropout-before-bn"]
 STYLE = {"moving": ("#888888", "--"), "precise": ("#1f77b4", "-")}

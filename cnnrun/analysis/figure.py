@@ -10,11 +10,16 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cnnrun import atomic
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def figure(width: float, height: float, **margins: float):  # noqa: ANN202
+
+def figure(width: float, height: float, **margins: float) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -27,7 +32,7 @@ def figure(width: float, height: float, **margins: float):  # noqa: ANN202
     return fig
 
 
-def panels(count: int, legend_width: float, height: float, top: float):  # noqa: ANN202
+def panels(count: int, legend_width: float, height: float, top: float) -> tuple[Figure, Any]:
     """A figure of `count` side-by-side panels with room on the right for one legend."""
     count = max(1, count)
     width = 5.5 * count + legend_width
@@ -43,7 +48,7 @@ def panels(count: int, legend_width: float, height: float, top: float):  # noqa:
     return fig, fig.subplots(1, count, squeeze=False)[0]
 
 
-def close_panels(fig, axes, note: str, output: Path) -> Path:  # noqa: ANN001
+def close_panels(fig: Figure, axes: Any, note: str, output: Path) -> Path:
     """The legend right of the last panel, a one-line note on top, and the file."""
     axes[-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(note, fontsize=9, x=0.02, ha="left", color="0.3")
@@ -51,7 +56,7 @@ def close_panels(fig, axes, note: str, output: Path) -> Path:  # noqa: ANN001
     return output
 
 
-def save(fig, path: Path) -> None:  # noqa: ANN001
+def save(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
     # zlib level 1: much faster to encode than the default 6, files a little larger
@@ -62,7 +67,7 @@ def save(fig, path: Path) -> None:  # noqa: ANN001
         fig.savefig(tmp, format=fmt, **extra)
 
 
-def style(ax, ylabel: str, log_y: bool = False) -> None:  # noqa: ANN001
+def style(ax: Axes, ylabel: str, log_y: bool = False) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.set_xlabel("epoch")
@@ -80,7 +85,7 @@ def style(ax, ylabel: str, log_y: bool = False) -> None:  # noqa: ANN001
         ax.set_yscale("log")
 
 
-def title(ax, text: str, **kwargs: object) -> None:  # noqa: ANN001
+def title(ax: Axes, text: str, **kwargs: Any) -> None:
     # An explicit y keeps matplotlib from measuring every tick label at draw time to lift the
     # title above them (about 7% of the drawing); nothing here sits above an axes.
     ax.set_title(text, loc="left", y=1.0, **kwargs)

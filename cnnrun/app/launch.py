@@ -95,7 +95,7 @@ def run_jobs(
                     stdin=subprocess.DEVNULL,
                     env=env,
                     start_new_session=True,  # Ctrl-C reaches the parent, which forwards it once
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads in this process
+                    preexec_fn=_die_with_parent,
                 )
                 running[proc] = (job, time.perf_counter(), log)
                 on_start(job)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cnnrun.cli.common import Output, consoles, emit_json, output_options
+
+if TYPE_CHECKING:
+    from cnnrun.app.keras_io import Checked
 
 ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A .keras or legacy .h5 model.")]
 OutDirOpt = Annotated[
@@ -133,13 +136,13 @@ def export(
     return 1 if failed else 0
 
 
-def _figure(r) -> str:  # noqa: ANN001
+def _figure(r: Checked) -> str:
     if r.accuracy is not None:
         return f"accuracy {r.accuracy:.4f} against {r.reference_accuracy:.4f} in float32"
     return f"largest probability difference {r.max_diff:.2e} (at most 1e-4)"
 
 
-def render_checks(results: list, folder: Path, origin: str, out) -> None:  # noqa: ANN001
+def render_checks(results: list[Checked], folder: Path, origin: str, out: Any) -> None:
     """One line per artifact: its path and how far it is from cnnrun's predictions."""
     out.print(f"checked on {origin}:", markup=False)
     for r in results:

@@ -156,7 +156,7 @@ def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = N
             source.model.export(
                 str(path), format="litert", verbose=False, **_litert_options(source, quantize)
             )
-        except Exception as e:  # noqa: BLE001 - the converter's errors are long; say what it means
+        except Exception as e:
             first = str(e).strip().splitlines()[-1][:300] if str(e) else type(e).__name__
             raise UserError(
                 Problem(

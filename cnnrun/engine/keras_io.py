@@ -124,7 +124,7 @@ def read_keras(
         config, notes = _config(path, mapped, data), list(mapped.notes)
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is the problem
+    except Exception as e:
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise UserError(Problem(f"Keras cannot load it: {first}", file=str(path))) from None
     model = build_model(config, compile=False)

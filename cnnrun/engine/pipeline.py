@@ -38,7 +38,7 @@ def load_keras_dataset(cfg: DataConfig) -> Dataset:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         (x, y), (x_test, y_test) = module.load_data()
-    except Exception as e:  # noqa: BLE001 - any download failure means the same to the user
+    except Exception as e:
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise UserError(
             Problem(
