@@ -13,18 +13,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnnrun import atomic, engine
-from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
+from cnnrun import engine
+from cnnrun.analysis.scores import calibration, classification_scores
 from cnnrun.app.predictions import Predictions
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
-from cnnrun.data.hdf5 import take
 from cnnrun.data.inputs import Inputs, from_array, read_inputs
 from cnnrun.errors import GateFailed, Problem, UserError
 from cnnrun.interop.keras.read import is_keras_model
@@ -148,7 +146,10 @@ def predict(
         notes=[data.note] if data.note else [],
         weights=path,
     )
-    _write(result, out, fmt, top_k, probs, folder, data)
+    if out:
+        result.write(out, fmt, top_k, probs)
+    if folder is not None and data.y is not None:
+        result.write_report(folder, data.x)
     missed = gating.missed(gates, {"accuracy": result.scores["accuracy"]}) if result.scores else []
     if missed:
         raise GateFailed(missed, result)
@@ -253,38 +254,6 @@ def _scores(y: np.ndarray | None, probabilities: np.ndarray, names: list[str]) -
     scores = classification_scores(y, probabilities.argmax(axis=1), names)
     scores["calibration"] = calibration(y, probabilities)
     return scores
-
-
-def _write(
-    result: Predictions,
-    output: Path | None,
-    fmt: str,
-    top_k: int,
-    probs: bool,
-    report: Path | None,
-    data: Inputs,
-) -> None:
-    """The predictions file, and the report of labelled inputs."""
-    from cnnrun.analysis.curves import draw_confusion
-    from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
-
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(output, result.text(fmt, top_k, probs))
-    scores = result.scores
-    if report is None or scores is None or data.y is None:
-        return
-    report.mkdir(parents=True, exist_ok=True)
-    title = result.weights.parent.name if result.weights else "predictions"
-    draw_confusion(scores, report / "confusion_matrix.png", title=title)
-    atomic.write_text(report / "metrics.json", json.dumps(scores, indent=2))
-    worst = worst_errors(data.y, result.probabilities)
-    rows = np.array([e["index"] for e in worst], dtype=np.int64)
-    wrong = int((result.probabilities.argmax(axis=1) != data.y).sum())
-    images = take(data.x, rows)
-    names = result.class_names
-    draw_errors(images, worst, names, len(data.y), report / ERRORS, "inputs", None, wrong)
-    draw_reliability(scores["calibration"], report / RELIABILITY, "inputs")
 
 
 def load_model(weights_or_run: str | Path, debug: bool = False) -> tuple[keras.Model, dict]:

@@ -3,6 +3,12 @@ of labelled inputs, and the same as CSV or JSON text.
 
 Example:
     >>> import numpy as np
+
+from cnnrun import atomic
+from cnnrun.analysis.curves import draw_confusion
+from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
+from cnnrun.analysis.scores import worst_errors
+from cnnrun.data.hdf5 import take
     >>> p = Predictions(inputs=["a.png", "b.png"], class_names=["cat", "dog"],
     ...                 probabilities=np.array([[0.9, 0.1], [0.3, 0.7]]))
     >>> p.predicted
@@ -23,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cnnrun import atomic
+from cnnrun.analysis.curves import draw_confusion
+from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
+from cnnrun.analysis.scores import worst_errors
+from cnnrun.data.hdf5 import take
 
 
 @dataclass(kw_only=True)
@@ -98,3 +110,25 @@ class Predictions:
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
         }
         return json.dumps(doc, indent=2) + "\n"
+
+    def write(self, output: Path, fmt: str, top_k: int = 1, probs: bool = False) -> None:
+        """The rows as CSV or JSON in `output`, written atomically."""
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(output, self.text(fmt, top_k, probs))
+
+    def write_report(self, folder: Path, images: Any) -> None:
+        """For labelled inputs: the confusion matrix, the metrics, the errors gallery (from
+        `images`, the inputs' pixels, an array or streamed HDF5) and the reliability diagram."""
+        scores, y = self.scores, self.labels
+        if scores is None or y is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        title = self.weights.parent.name if self.weights else "predictions"
+        draw_confusion(scores, folder / "confusion_matrix.png", title=title)
+        atomic.write_text(folder / "metrics.json", json.dumps(scores, indent=2))
+        worst = worst_errors(y, self.probabilities)
+        rows = np.array([e["index"] for e in worst], dtype=np.int64)
+        wrong = int((self.probabilities.argmax(axis=1) != y).sum())
+        names, total = self.class_names, len(y)
+        draw_errors(take(images, rows), worst, names, total, folder / ERRORS, "inputs", None, wrong)
+        draw_reliability(scores["calibration"], folder / RELIABILITY, "inputs")

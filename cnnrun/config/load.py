@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cnnrun.config.checks import cross_field_problems
 from cnnrun.config.messages import from_pydantic, show
 from cnnrun.config.overrides import apply_overrides
-from cnnrun.config.schema import Config, DataConfig
-from cnnrun.errors import Problem, UserError, suggest
+from cnnrun.config.schema import Config
+from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_file
 
 Loc = tuple[str | int, ...]
@@ -82,114 +82,6 @@ def _marks(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[Problem]
         for i, item in enumerate(node.value):
             lines[(*loc, i)] = item.start_mark.line + 1
             _marks(item, (*loc, i), lines, dups)
-
-
-def _semantic(cfg: Config) -> list[Problem]:
-    """Checks across fields that the schema alone cannot express."""
-    return [*_data_checks(cfg.data), *_train_checks(cfg)]
-
-
-def _data_checks(d: DataConfig) -> list[Problem]:
-    out = []
-    if d.source in ("npz", "hdf5", "images") and not d.path:
-        out.append(
-            Problem(f"source '{d.source}' needs a path", ("data", "source"), hint="add data.path")
-        )
-    if d.source in ("digits", "mnist5k", "keras") and d.path:
-        out.append(
-            Problem(
-                f"source '{d.source}' takes no path",
-                ("data", "path"),
-                hint="remove data.path, or use source: npz, hdf5 or images",
-            )
-        )
-    if d.source == "keras" and not d.dataset:
-        out.append(
-            Problem(
-                "source 'keras' needs a dataset",
-                ("data", "source"),
-                hint="add data.dataset: mnist, fashion_mnist, cifar10 or cifar100",
-            )
-        )
-    if d.source != "keras" and d.dataset:
-        out.append(Problem("data.dataset is for source: keras only", ("data", "dataset")))
-    for key in ("image_size", "channels"):
-        if d.source != "images" and getattr(d, key) is not None:
-            out.append(Problem(f"data.{key} is for source: images only", ("data", key)))
-    if d.test_split and d.test_split + d.validation_split >= 1:
-        out.append(
-            Problem(
-                f"validation_split + test_split must leave data to train on, got "
-                f"{d.validation_split} + {d.test_split}",
-                ("data", "test_split"),
-            )
-        )
-    if d.classes is not None and len(set(map(str, d.classes))) != len(d.classes):
-        out.append(Problem("data.classes lists a class twice", ("data", "classes")))
-    if d.classes is not None and len(d.classes) < 2:
-        out.append(Problem("data.classes needs at least 2 classes", ("data", "classes")))
-    return out
-
-
-def _train_checks(cfg: Config) -> list[Problem]:
-    out = []
-    metrics = cfg.train.metrics
-    valid = ["loss", "val_loss", *metrics, *(f"val_{m}" for m in metrics)]
-    if cfg.checkpoint.monitor not in valid:
-        out.append(
-            Problem(
-                f"cannot monitor '{cfg.checkpoint.monitor}'; expected one of {', '.join(valid)}",
-                ("checkpoint", "monitor"),
-                hint=suggest(cfg.checkpoint.monitor, valid),
-            )
-        )
-    if cfg.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        out.append(
-            Problem(
-                "logging.tensorboard needs the tensorboard package, which is not installed",
-                ("logging", "tensorboard"),
-                hint="pip install 'cnnrun[tensorboard]'",
-            )
-        )
-    return out + _optimizer_checks(cfg)
-
-
-def _optimizer_checks(cfg: Config) -> list[Problem]:
-    out = []
-    opt, schedule = cfg.train.optimizer, cfg.train.lr_schedule
-    if opt.momentum is not None and opt.name not in ("sgd", "rmsprop"):
-        out.append(
-            Problem(
-                f"momentum applies to sgd and rmsprop, not {opt.name}",
-                ("train", "optimizer", "momentum"),
-            )
-        )
-    if opt.nesterov and opt.name != "sgd":
-        out.append(
-            Problem(
-                f"nesterov applies to sgd, not {opt.name}",
-                ("train", "optimizer", "nesterov"),
-                hint="use name: nadam for Adam with Nesterov momentum",
-            )
-        )
-    if cfg.train.precision == "mixed_float16" and cfg.distribute == "multi_worker":
-        out.append(
-            Problem(
-                "multi_worker training has no loss scaling, which float16 needs",
-                ("train", "precision"),
-                hint="use mixed_bfloat16 or float32",
-            )
-        )
-    warmup = getattr(schedule, "warmup_epochs", 0)
-    if warmup and warmup >= cfg.train.epochs:
-        out.append(
-            Problem(
-                f"warmup_epochs ({warmup}) must be fewer than train.epochs ({cfg.train.epochs}): "
-                "the cosine decay follows the warm-up",
-                ("train", "lr_schedule", "warmup_epochs"),
-            )
-        )
-    return out
 
 
 # Far above any real config (the largest shipped one has about 150 nodes): what a YAML file
@@ -276,7 +168,7 @@ def parse_config(
     except ValidationError as e:
         problems.extend(from_pydantic(err) for err in e.errors())
     if config is not None:
-        problems.extend(_semantic(config))
+        problems.extend(cross_field_problems(config))
     if problems:
         located = [_locate(p, file, lines, overridden) for p in problems]
         raise UserError(sorted(located, key=lambda p: p.line or 0))

@@ -7,11 +7,12 @@ cases import it inside the function that needs it, and its types under `TYPE_CHE
 from __future__ import annotations
 
 from cnnrun.engine.cam import explain, run_answers
-from cnnrun.engine.export import Checked, Source, export_all, load_source, verify
+from cnnrun.engine.export import Source, export_all, load_source, verify
 from cnnrun.engine.inspect_bn import inspect_run
 from cnnrun.engine.keras_io import keras_predictor, write_import
 from cnnrun.engine.mlflow_model import save_mlflow_model
 from cnnrun.engine.predict import Predictor, load_model, load_predictor, predict_probabilities
+from cnnrun.engine.runtimes import Checked
 from cnnrun.engine.training import Prepared, prepare, release, resume, run
 
 __all__ = [

@@ -4,8 +4,7 @@ Through Keras's own `model.save` (`.keras`) and `model.export` (SavedModel, ONNX
 the older converters fail on Keras 3 (`TFLiteConverter.from_keras_model`,
 tensorflow/tensorflow#63867; `tf2onnx.convert.from_keras`, onnx/tensorflow-onnx#2329). The
 network is rebuilt in float32 whatever trained it. After writing, every artifact is loaded
-in its runtime (Keras; `tf.saved_model.load` and its `serve` signature; onnxruntime; the
-LiteRT interpreter of ai-edge-litert) and run on a reference batch, against cnnrun's own
+in its runtime (`cnnrun.engine.runtimes`) and run on a reference batch, against cnnrun's own
 probabilities; the batch and those probabilities stay beside the artifacts, so `--verify`
 can run the same check later.
 
@@ -20,7 +19,7 @@ from __future__ import annotations
 import json
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +32,13 @@ from cnnrun.config.schema import Config
 from cnnrun.data.hdf5 import take
 from cnnrun.engine.model import from_logits
 from cnnrun.engine.predict import to_probabilities
+from cnnrun.engine.runtimes import Checked, check
 from cnnrun.errors import Problem, UserError
 from cnnrun.hashes import json_hash
 from cnnrun.interop.keras.read import CNNRUN_MEMBER
 from cnnrun.runs.names import ARTIFACTS, EXPORT, REFERENCE
 from cnnrun.version import __version__
 
-# An artifact whose probabilities differ from cnnrun's by more than this disagrees.
-TOLERANCE = 1e-4
-# A quantized artifact may lose at most this much test accuracy (one point).
-QUANTIZED_DROP = 0.01
 REFERENCE_IMAGES = 64
 
 
@@ -68,22 +64,6 @@ class Source:
     y: np.ndarray | None
     origin: str
     calibration: np.ndarray | None = None
-
-
-@dataclass
-class Checked:
-    """One artifact, checked in its runtime."""
-
-    format: str
-    path: str
-    max_diff: float
-    ok: bool
-    accuracy: float | None = None
-    reference_accuracy: float | None = None
-    quantize: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
@@ -169,60 +149,6 @@ def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = N
         out / f"{ARTIFACTS[fmt]}.json", json.dumps(sidecar(source, fmt, quantize), indent=2)
     )
     return path
-
-
-def run_artifact(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
-    """The artifact's raw outputs on `x`, computed by its own runtime."""
-    if fmt == "keras":
-        return keras.saving.load_model(path, compile=False, safe_mode=True).predict(x, verbose=0)
-    if fmt == "savedmodel":
-        loaded = tf.saved_model.load(str(path))  # held: its variables die with it
-        return loaded.serve(tf.constant(x)).numpy()
-    if fmt == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: x})[0]
-    return _run_litert(path, x)
-
-
-def _run_litert(path: Path, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(inp["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    data = x
-    if inp["dtype"] == np.int8:  # full-integer: quantize the input as the converter says
-        s, z = inp["quantization"]
-        data = np.clip(np.round(x / s + z), -128, 127).astype(np.int8)
-    interpreter.set_tensor(inp["index"], data)
-    interpreter.invoke()
-    raw = interpreter.get_tensor(out["index"])
-    if out["dtype"] == np.int8:
-        s, z = out["quantization"]
-        raw = (raw.astype(np.float32) - z) * s
-    return raw
-
-
-def check(
-    fmt: str,
-    path: Path,
-    config: Config,
-    x: np.ndarray,
-    y: np.ndarray | None,
-    reference: np.ndarray,
-    quantize: str | None = None,
-) -> Checked:
-    """Run an artifact and compare it with cnnrun's probabilities (or its accuracy, quantized)."""
-    probs = to_probabilities(run_artifact(fmt, path, x), config)
-    diff = float(np.max(np.abs(probs - reference)))
-    if quantize is None or y is None:
-        return Checked(fmt, str(path), diff, diff <= TOLERANCE, quantize=quantize)
-    acc = float(np.mean(probs.argmax(1) == y))
-    ref = float(np.mean(reference.argmax(1) == y))
-    return Checked(fmt, str(path), diff, acc >= ref - QUANTIZED_DROP, acc, ref, quantize)
 
 
 def export_all(

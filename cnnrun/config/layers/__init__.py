@@ -30,10 +30,9 @@ from cnnrun.config.layers.base import (
     Step,
     feeding,
     kind,
-    layer_schemas,
-    mark_to_ref,
     walk,
 )
+from cnnrun.config.layers.schema import layer_schemas, mark_to_ref
 
 # The families in the order the docs list them; each module declares its kinds.
 FAMILIES = (
