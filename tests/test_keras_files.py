@@ -329,3 +329,13 @@ def test_functional_residual_model_imports_as_residual_blocks(cli, tmp_path):
     np.savez(tmp_path / "x.npz", x=x)
     probs, _ = _predict(cli, tmp_path / "res.weights.h5", tmp_path / "x.npz")
     assert np.max(np.abs(probs - model.predict(x, verbose=0))) <= 1e-6 + 5e-7
+
+
+def test_an_argument_that_is_kept_is_kept_even_at_a_value_another_class_must_have():
+    """`groups: 1` must be 1 for a Conv2D; for a GroupNormalization it is the argument."""
+    from cnnrun.interop.keras.layers import map_layer
+
+    layer = {"class_name": "GroupNormalization", "config": {"groups": 1, "epsilon": 0.001}}
+    assert map_layer(Path("m.keras"), 1, layer, []) == {
+        "groupnorm": {"groups": 1, "epsilon": 0.001}
+    }

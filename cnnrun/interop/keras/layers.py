@@ -113,15 +113,17 @@ def map_layer(path: Path, i: int, layer: dict, notes: list[str]) -> dict:
         return _relu(path, where, cfg)
     args: dict[str, Any] = {}
     for key, value in cfg.items():
-        if key in IGNORED or key == "axis" or (key in REQUIRED and _value(value) == REQUIRED[key]):
+        if key in IGNORED or key == "axis":
             continue
-        if key in INITIALISERS:
+        if key in keep:  # kept as it is, even where another class needs a fixed value of it
+            args[key] = _value(value)
+        elif key in REQUIRED and _value(value) == REQUIRED[key]:
+            continue
+        elif key in INITIALISERS:
             if value is not None and not _stock_initializer(value):
                 notes.append(f"{where}: {key} dropped (trained weights replace it)")
         elif key == "kernel_regularizer" and "l2" in REGISTRY[kind].args.model_fields:
             args.update(_l2(path, where, value))
-        elif key in keep:
-            args[key] = _value(value)
         else:
             raise _refuse(
                 path,
