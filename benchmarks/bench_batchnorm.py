@@ -62,8 +62,11 @@ def main() -> None:
     sizes = [int(b) for b in args.batches.split(",")]
     print(f"machine: {cpu()}")
     for label, (path, sets) in CASES.items():
-        plan = make_plan(load_config(path, [*sets, f"train.epochs={args.epochs}",
-                                            "train.batchnorm_stats=precise"]))  # fmt: skip
+        plan = make_plan(
+            load_config(
+                path, [*sets, f"train.epochs={args.epochs}", "train.batchnorm_stats=precise"]
+            )
+        )
         prep = training.prepare(plan)
         summary = training.run(prep, Path(tempfile.mkdtemp()), NullReporter())
         epoch_s = summary.timings.median_epoch_s
@@ -88,8 +91,11 @@ def main() -> None:
                 # relative to what batchnorm divides by, sqrt(variance + epsilon): dead units
                 # (variance 0) then do not read as infinite differences
                 scale2 = var + bn.epsilon
-                worst = max(worst, float(np.max(np.abs(m - mean) / np.sqrt(scale2))),
-                            float(np.max(np.abs(v - var) / scale2)))  # fmt: skip
+                worst = max(
+                    worst,
+                    float(np.max(np.abs(m - mean) / np.sqrt(scale2))),
+                    float(np.max(np.abs(v - var) / scale2)),
+                )
             print(
                 f"  {batches:3d} batches ({len(images):5d} images): {cost * 1000:7.1f} ms = "
                 f"{cost / epoch_s:6.1%} of an epoch; largest relative difference {worst:.2%}"

@@ -40,8 +40,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def epoch_rate(x: object, y: np.ndarray, batch: int, repeat: int = 3) -> float:
     """Images per second of the fastest of `repeat` shuffled epochs (after one warm-up)."""
-    ds = pipeline(x, y, 1 / 255, batch, loss="sparse_categorical_crossentropy",
-                  num_classes=10, shuffle_seed=1, repeat=True)  # fmt: skip
+    ds = pipeline(
+        x,
+        y,
+        1 / 255,
+        batch,
+        loss="sparse_categorical_crossentropy",
+        num_classes=10,
+        shuffle_seed=1,
+        repeat=True,
+    )
     it = iter(ds)
     n = steps(len(y), batch)
     for _ in range(n):
@@ -72,8 +80,10 @@ def main() -> None:
             chunks = f["x"].chunks
         streamed = H5Images(path, "x", x.shape, x.dtype)
         print(f"{args.images} images 28x28x1, batch {args.batch}, HDF5 chunks {chunks}")
-        print(f"  pipeline, HDF5 streamed, shuffled: {epoch_rate(streamed, y, args.batch):8.0f} "
-              "images/s")  # fmt: skip
+        print(
+            f"  pipeline, HDF5 streamed, shuffled: {epoch_rate(streamed, y, args.batch):8.0f} "
+            "images/s"
+        )
         print(f"  pipeline, in memory, shuffled:     {epoch_rate(x, y, args.batch):8.0f} images/s")
     sets = [f"train.epochs={args.epochs}", "early_stopping=null"]
     plan = make_plan(load_config(ROOT / "configs" / "mnist5k.yaml", sets))

@@ -73,8 +73,7 @@ def one_process_each(cfg: Path, trials: list[dict], runs: Path, jobs: int) -> fl
 
     def train(t: dict) -> None:
         sets = [f"--set={k}={json.dumps(v)}" for k, v in t["params"].items()]
-        cnnrun("train", cfg, "--runs-dir", runs, "--name", t["run_name"], "--quiet", *sets,
-               env=env)  # fmt: skip
+        cnnrun("train", cfg, "--runs-dir", runs, "--name", t["run_name"], "--quiet", *sets, env=env)
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(jobs) as pool:
@@ -84,8 +83,10 @@ def one_process_each(cfg: Path, trials: list[dict], runs: Path, jobs: int) -> fl
 
 def report(name: str, wall: float, epochs: float, n: int, jobs: int) -> None:
     overhead = (wall * jobs - epochs) / n
-    print(f"{name:<28} {wall:7.1f} s  {n / wall * 60:6.1f} trials/min  "
-          f"epochs {epochs:6.1f} s  overhead {overhead:5.2f} s/trial")  # fmt: skip
+    print(
+        f"{name:<28} {wall:7.1f} s  {n / wall * 60:6.1f} trials/min  "
+        f"epochs {epochs:6.1f} s  overhead {overhead:5.2f} s/trial"
+    )
 
 
 def main() -> None:
@@ -103,12 +104,22 @@ def main() -> None:
         r = cnnrun("search", cfg, "--jobs", args.jobs, "--runs-dir", Path(tmp) / "s", "--json")
         wall = time.perf_counter() - t0
         trials = json.loads(r.stdout)["trials"]
-        report("cnnrun search (workers)", wall, epoch_seconds(
-            [Path(t["run_dir"]) for t in trials]), len(trials), args.jobs)  # fmt: skip
+        report(
+            "cnnrun search (workers)",
+            wall,
+            epoch_seconds([Path(t["run_dir"]) for t in trials]),
+            len(trials),
+            args.jobs,
+        )
         runs = Path(tmp) / "p"
         wall = one_process_each(cfg, trials, runs, args.jobs)
-        report("one process per trial", wall, epoch_seconds(
-            [d for d in runs.iterdir() if d.is_dir()]), len(trials), args.jobs)  # fmt: skip
+        report(
+            "one process per trial",
+            wall,
+            epoch_seconds([d for d in runs.iterdir() if d.is_dir()]),
+            len(trials),
+            args.jobs,
+        )
 
 
 if __name__ == "__main__":

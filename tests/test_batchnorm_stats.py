@@ -90,9 +90,17 @@ def test_precise_statistics_leave_training_unchanged_and_validation_truer(cli, t
 
 def test_the_quick_start_with_precise_statistics_validates_far_lower(cli, tmp_path: Path):
     r = cli(
-        "train", CONFIGS / "digits.yaml", "--runs-dir", tmp_path, "--quiet", "--json",
-        "--set", "train.batchnorm_stats=precise", "--set", "train.epochs=5",
-    )  # fmt: skip
+        "train",
+        CONFIGS / "digits.yaml",
+        "--runs-dir",
+        tmp_path,
+        "--quiet",
+        "--json",
+        "--set",
+        "train.batchnorm_stats=precise",
+        "--set",
+        "train.epochs=5",
+    )
     assert r.code == 0, r.stderr
     (run,) = tmp_path.iterdir()
     val_loss = [
@@ -107,6 +115,12 @@ def test_moving_averages_that_cannot_settle_are_a_warning(cli):
     assert "34% of the initial statistics" in r.stderr and "batchnorm_stats: precise" in r.stderr
     quiet = cli("validate", CONFIGS / "digits.yaml")  # precise, the default: nothing to say
     assert "initial statistics" not in quiet.stderr
-    settled = cli("validate", CONFIGS / "digits.yaml", "--set", "train.batchnorm_stats=moving",
-                  "--set", "model.layers[1].batchnorm.momentum=0.9")  # fmt: skip
+    settled = cli(
+        "validate",
+        CONFIGS / "digits.yaml",
+        "--set",
+        "train.batchnorm_stats=moving",
+        "--set",
+        "model.layers[1].batchnorm.momentum=0.9",
+    )
     assert "initial statistics" not in settled.stderr

@@ -31,11 +31,13 @@ def test_converged_flat_curves():
 
 def test_fitted_and_still_falling_says_settled_or_more_epochs_by_the_last_strips_gain():
     train = [1.0, 0.5, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01]
-    settled = diagnose({"loss": train, "val_loss": [1, 0.5, 0.2, 0.1, 0.04, 0.039, 0.038, 0.037,
-                                                    0.036, 0.035]})  # fmt: skip
+    settled = diagnose(
+        {"loss": train, "val_loss": [1, 0.5, 0.2, 0.1, 0.04, 0.039, 0.038, 0.037, 0.036, 0.035]}
+    )
     assert settled.verdict == "converged" and "gained only 0.005 over the last 5" in settled.reason
-    falling = diagnose({"loss": train, "val_loss": [1, 0.5, 0.3, 0.2, 0.15, 0.12, 0.1, 0.09,
-                                                    0.08, 0.07]})  # fmt: skip
+    falling = diagnose(
+        {"loss": train, "val_loss": [1, 0.5, 0.3, 0.2, 0.15, 0.12, 0.1, 0.09, 0.08, 0.07]}
+    )
     assert falling.verdict == "converged" and "more epochs may help" in falling.reason
 
 

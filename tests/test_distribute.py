@@ -84,7 +84,7 @@ def test_multi_worker_two_processes_one_run_folder(cli, tmp_path: Path):
     procs = [
         _train(
             cfg, runs, *epochs, "--workers", workers, "--worker-index", str(i), "--mlflow", store
-        )  # fmt: skip
+        )
         for i in (0, 1)
     ]
     outs = []

@@ -124,9 +124,13 @@ def test_a_folder_as_weights_and_a_file_as_runs_dir(cli, tmp_path: Path):
 
 @pytest.mark.parametrize(
     "override",
-    ["train.optimizer.learning_rate=.inf", "model.layers[4].dropout.rate=.nan",
-     "model.layers[1].batchnorm.epsilon=.inf", "data.validation_split=-.inf"],
-)  # fmt: skip
+    [
+        "train.optimizer.learning_rate=.inf",
+        "model.layers[4].dropout.rate=.nan",
+        "model.layers[1].batchnorm.epsilon=.inf",
+        "data.validation_split=-.inf",
+    ],
+)
 def test_infinite_and_nan_values_are_refused(override, cli):
     refused(cli("validate", DIGITS, "--set", override), "expected a")
 

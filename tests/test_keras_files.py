@@ -109,8 +109,17 @@ def test_imported_config_trains_and_fine_tunes_from_the_imported_weights(cli, di
     r = cli("import", saved, "-o", tmp_path, "--data", f"npz:{path}")
     assert r.code == 0, r.stderr
     assert "total params: 1,463" in r.stdout  # the layer table of the written config
-    r = cli("train", tmp_path / "m.yaml", "--init-weights", tmp_path / "m.weights.h5",
-            "--runs-dir", tmp_path / "runs", "--quiet", "--set", "train.epochs=1")  # fmt: skip
+    r = cli(
+        "train",
+        tmp_path / "m.yaml",
+        "--init-weights",
+        tmp_path / "m.weights.h5",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--quiet",
+        "--set",
+        "train.epochs=1",
+    )
     assert r.code == 0, r.stderr
 
 
@@ -243,8 +252,12 @@ def test_odd_model_files_get_one_plain_line(cli, tmp_path):
         f.create_dataset("x", data=np.zeros(3))
     a = keras.Input((8, 8, 1))
     b = keras.Input((8, 8, 1))
-    two = keras.Model([a, b], keras.layers.Dense(3, activation="softmax")(
-        keras.layers.Flatten()(keras.layers.Add()([a, b]))))  # fmt: skip
+    two = keras.Model(
+        [a, b],
+        keras.layers.Dense(3, activation="softmax")(
+            keras.layers.Flatten()(keras.layers.Add()([a, b]))
+        ),
+    )
     two.save(tmp_path / "two.keras")
     regress = keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4, activation="relu")]
@@ -320,8 +333,12 @@ def test_functional_residual_model_imports_as_residual_blocks(cli, tmp_path):
     assert r.code == 0, r.stderr
     layers = yaml.safe_load((tmp_path / "res.yaml").read_text())["model"]["layers"]
     assert [next(iter(e)) for e in layers] == [
-        "conv2d", "residual", "residual", "globalavgpool2d", "dense"
-    ]  # fmt: skip
+        "conv2d",
+        "residual",
+        "residual",
+        "globalavgpool2d",
+        "dense",
+    ]
     assert layers[1]["residual"].get("shortcut", "identity") == "identity"
     assert layers[2]["residual"]["shortcut"] == "projection"
     assert "kernel_size" not in layers[0]["conv2d"]  # [3, 3] is 3, the default, left out

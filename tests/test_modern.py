@@ -106,8 +106,15 @@ def test_step_and_exponential_schedules_per_epoch(cli, tiny_config, tmp_path):
         ("{name: exponential, decay_rate: 0.5}", [5e-4, 2.5e-4, 1.25e-4]),
     ):
         runs = tmp_path / schedule.split(",")[0][7:]
-        r = cli("train", tiny_config(3), "--runs-dir", runs, "--quiet",
-                "--set", f"train.lr_schedule={schedule}")  # fmt: skip
+        r = cli(
+            "train",
+            tiny_config(3),
+            "--runs-dir",
+            runs,
+            "--quiet",
+            "--set",
+            f"train.lr_schedule={schedule}",
+        )
         assert r.code == 0, r.stderr
         assert [float(row["lr"]) for row in history(only_run(runs))] == pytest.approx(expect)
 
@@ -141,8 +148,15 @@ def test_class_weights_balanced_by_mapping_and_refused_for_unknown_classes(cli, 
     r = cli("validate", tiny_config(1), "--set", "train.class_weight={cat: 2}")
     assert r.code == 2
     assert "train.class_weight.cat: no class 'cat' in the data" in r.stderr
-    r = cli("train", tiny_config(1), "--quiet", "--set", "train.class_weight=balanced",
-            "--runs-dir", tiny_config(1).parent / "runs")  # fmt: skip
+    r = cli(
+        "train",
+        tiny_config(1),
+        "--quiet",
+        "--set",
+        "train.class_weight=balanced",
+        "--runs-dir",
+        tiny_config(1).parent / "runs",
+    )
     assert r.code == 0, r.stderr
 
 
@@ -167,8 +181,9 @@ def test_auto_precision_rule(flags, gpus, distribute, expected):
 
 def test_mixed_bfloat16_trains_records_and_predicts_in_float32(cli, tiny_config, tmp_path):
     cfg = tiny_config(1)
-    r = cli("train", cfg, "--runs-dir", tmp_path / "runs", "--set",
-            "train.precision=mixed_bfloat16")  # fmt: skip
+    r = cli(
+        "train", cfg, "--runs-dir", tmp_path / "runs", "--set", "train.precision=mixed_bfloat16"
+    )
     assert r.code == 0, r.stderr
     assert "precision: mixed_bfloat16 (set in the config)" in r.stdout
     run = only_run(tmp_path / "runs")
@@ -191,6 +206,12 @@ def test_mixed_bfloat16_trains_records_and_predicts_in_float32(cli, tiny_config,
 
 
 def test_float16_under_multi_worker_is_refused(cli, tiny_config):
-    r = cli("validate", tiny_config(1), "--set", "train.precision=mixed_float16",
-            "--set", "distribute=multi_worker")  # fmt: skip
+    r = cli(
+        "validate",
+        tiny_config(1),
+        "--set",
+        "train.precision=mixed_float16",
+        "--set",
+        "distribute=multi_worker",
+    )
     assert r.code == 2 and "train.precision: multi_worker training has no loss scaling" in r.stderr

@@ -113,8 +113,12 @@ def test_grad_cam_lights_the_quadrant_that_decides_the_class(tmp_path: Path):
     for h, q in zip(heat, y, strict=True):
         r, c = divmod(int(q), 2)
         inside = h[r * 8 : r * 8 + 8, c * 8 : c * 8 + 8].mean()
-        others = [h[a * 8 : a * 8 + 8, b * 8 : b * 8 + 8].mean()
-                  for a in (0, 1) for b in (0, 1) if (a, b) != (r, c)]  # fmt: skip
+        others = [
+            h[a * 8 : a * 8 + 8, b * 8 : b * 8 + 8].mean()
+            for a in (0, 1)
+            for b in (0, 1)
+            if (a, b) != (r, c)
+        ]
         right += inside > max(others)
     assert right >= 0.9 * len(y), f"{right} of {len(y)} heatmaps lit the deciding quadrant"
     _, paper, _ = explain(str(run / "best.weights.h5"), x, 1 / 255, None, "gradcam")
@@ -170,8 +174,14 @@ def test_a_digits_run_reports_its_errors_scores_and_calibration(cli, tiny_config
     r = cli("report", run)
     assert r.code == 0, r.stderr
     page = (run / "report.html").read_text()
-    for text in ("name='viewport'", "scores per class", "macro mean", "Calibration (test set)",
-                 f"{calib['ece']:.4f}", "What it gets wrong (test set)"):  # fmt: skip
+    for text in (
+        "name='viewport'",
+        "scores per class",
+        "macro mean",
+        "Calibration (test set)",
+        f"{calib['ece']:.4f}",
+        "What it gets wrong (test set)",
+    ):
         assert text in page, text
     assert "http://" not in page and "https://" not in page  # self-contained
     assert page.count("data:image/png;base64,") >= 5  # curves, confusion, reliability, gallery

@@ -129,9 +129,15 @@ def test_overfitting_config_is_diagnosed_and_batchnorm_lag_hid_its_twins(cli, tm
         runs = tmp_path / f"{name}{len(sets)}"
         # 20 of the configs' 30 epochs are enough to see it, and keep the suite fast
         r = cli(
-            "train", CONFIGS / f"{name}.yaml", "--runs-dir", runs, "--quiet",
-            "--set", "train.epochs=20", *sets,
-        )  # fmt: skip
+            "train",
+            CONFIGS / f"{name}.yaml",
+            "--runs-dir",
+            runs,
+            "--quiet",
+            "--set",
+            "train.epochs=20",
+            *sets,
+        )
         assert r.code == 0, r.stderr
         (run,) = runs.iterdir()
         verdicts[name + ("-moving" if sets else "")] = json.loads(

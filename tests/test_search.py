@@ -47,8 +47,11 @@ def _config(tmp_path: Path, search: str = LR_DROPOUT, trials: int = 6, epochs: i
 def _cnnrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cnnrun", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=ENV,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+    )
 
 
 def _only(pattern: str, where: Path) -> Path:
@@ -128,8 +131,11 @@ def test_two_workers_then_a_joining_process_share_one_study(tmp_path: Path):
     # on. The joining process neither takes nor re-queues the paused process's trial.
     first = subprocess.Popen(
         [sys.executable, "-m", "cnnrun", "search", "--resume", str(search_dir), "--trials", "12"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
     try:
         paused = _pause_in_a_trial(
             first, search_dir, before={t["run_dir"] for t in results["trials"]}
@@ -156,8 +162,11 @@ def test_killed_after_its_first_trial_then_resumed_runs_no_trial_twice(tmp_path:
     cfg, runs = _config(tmp_path, trials=4, epochs=3), tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "cnnrun", "search", str(cfg), "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
     deadline = time.time() + 120
     line = ""
     while time.time() < deadline and not line.startswith("[1/4]"):
@@ -194,8 +203,17 @@ def test_pruning_stops_a_trial_with_a_hopeless_learning_rate(cli, tmp_path: Path
     cfg = _config(tmp_path, space, trials=3, epochs=3)
     # seed 10: the grid sampler's order starts with a good rate, so the pruner has a median
     runs = tmp_path / "runs"
-    r = cli("search", cfg, "--runs-dir", runs, "--set", "seed=10", "--set",
-            "logging.mlflow=true", "--json")  # fmt: skip
+    r = cli(
+        "search",
+        cfg,
+        "--runs-dir",
+        runs,
+        "--set",
+        "seed=10",
+        "--set",
+        "logging.mlflow=true",
+        "--json",
+    )
     assert r.code == 0, r.stdout + r.stderr
     results = json.loads(r.stdout)
     by_lr = {t["params"]["train.optimizer.learning_rate"]: t for t in results["trials"]}

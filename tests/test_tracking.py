@@ -25,8 +25,11 @@ def _history(client, run_id: str, key: str) -> list[tuple[int, float]]:
 
 
 def test_flatten_names_are_dotted_paths_without_brackets():
-    cfg = {"model": {"layers": [{"conv2d": {"filters": 8}}, "flatten"]}, "x": None,
-           "search": {"space": {"model.layers[2].dropout.rate": {"low": 0}}}}  # fmt: skip
+    cfg = {
+        "model": {"layers": [{"conv2d": {"filters": 8}}, "flatten"]},
+        "x": None,
+        "search": {"space": {"model.layers[2].dropout.rate": {"low": 0}}},
+    }
     assert dict(flatten(cfg)) == {
         "model.layers.0.conv2d.filters": "8",
         "model.layers.1": "flatten",

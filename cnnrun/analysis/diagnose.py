@@ -120,10 +120,14 @@ def diagnose(
     """
     if loss_floor:
         diag = diagnose(
-            {k: [x - loss_floor for x in v] if k in ("loss", "val_loss") else v
-             for k, v in history.items()},
-            monitor, mode, num_classes,
-        )  # fmt: skip
+            {
+                k: [x - loss_floor for x in v] if k in ("loss", "val_loss") else v
+                for k, v in history.items()
+            },
+            monitor,
+            mode,
+            num_classes,
+        )
         watched = list(history.get(monitor) or [])
         value = watched[diag.best_epoch - 1] if diag.best_epoch else None
         floor = f" (losses above the {loss_floor:.3g} that label smoothing cannot go below)"

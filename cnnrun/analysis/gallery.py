@@ -34,9 +34,16 @@ def _shown(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 def _grid(count: int, cols: int = 5, cell: float = 1.9, extra_h: float = 0.55) -> Any:
     cols = max(1, min(cols, count))
     rows = max(1, math.ceil(count / cols))
-    fig = mpl.figure(cols * cell, rows * (cell + extra_h) + 0.85, left=0.02, right=0.98,
-                     bottom=0.02, top=1 - 0.85 / (rows * (cell + extra_h) + 0.85),
-                     wspace=0.08, hspace=0.45)  # fmt: skip
+    fig = mpl.figure(
+        cols * cell,
+        rows * (cell + extra_h) + 0.85,
+        left=0.02,
+        right=0.98,
+        bottom=0.02,
+        top=1 - 0.85 / (rows * (cell + extra_h) + 0.85),
+        wspace=0.08,
+        hspace=0.45,
+    )
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
         ax.set_axis_off()
@@ -77,16 +84,29 @@ def draw_errors(
         img, cmap = _shown(images[k])
         ax.imshow(img, cmap=cmap, interpolation="nearest")
         if heatmaps is not None:
-            ax.imshow(heatmaps[k], cmap="jet", alpha=0.45, interpolation="bilinear",
-                      extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))  # fmt: skip
+            ax.imshow(
+                heatmaps[k],
+                cmap="jet",
+                alpha=0.45,
+                interpolation="bilinear",
+                extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+            )
         ax.set_title(
             f"true {_name(class_names, e['true'])}\n"
             f"said {_name(class_names, e['predicted'])} {e['probability']:.0%}",
-            fontsize=9.5, color="#b00020", loc="center", pad=3,
-        )  # fmt: skip
+            fontsize=9.5,
+            color="#b00020",
+            loc="center",
+            pad=3,
+        )
     order = "most confident first" + (", Grad-CAM over each" if heatmaps is not None else "")
-    fig.suptitle(f"{head}; the {len(errors)} most confidently wrong ({order})",
-                 fontsize=10, x=0.02, ha="left", color="0.2")  # fmt: skip
+    fig.suptitle(
+        f"{head}; the {len(errors)} most confidently wrong ({order})",
+        fontsize=10,
+        x=0.02,
+        ha="left",
+        color="0.2",
+    )
     mpl.save(fig, output)
     return output
 
@@ -100,10 +120,24 @@ def draw_reliability(calib: dict, output: Path, where: str = "test set") -> Path
     width = calib["bins"][0]["high"] - calib["bins"][0]["low"]
     centres = [(b["low"] + b["high"]) / 2 for b in bins]
     top.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="calibrated")
-    top.bar(centres, [b["accuracy"] for b in bins], width=width * 0.9, color="tab:blue",
-            alpha=0.85, label="accuracy")  # fmt: skip
-    top.scatter(centres, [b["confidence"] for b in bins], marker="_", s=260, linewidths=2.2,
-                color="tab:red", zorder=3, label="mean confidence")  # fmt: skip
+    top.bar(
+        centres,
+        [b["accuracy"] for b in bins],
+        width=width * 0.9,
+        color="tab:blue",
+        alpha=0.85,
+        label="accuracy",
+    )
+    top.scatter(
+        centres,
+        [b["confidence"] for b in bins],
+        marker="_",
+        s=260,
+        linewidths=2.2,
+        color="tab:red",
+        zorder=3,
+        label="mean confidence",
+    )
     top.set_ylim(0, 1.02)
     top.set_ylabel("accuracy")
     top.legend(frameon=False, fontsize=8, loc="upper left")
@@ -121,23 +155,38 @@ def draw_reliability(calib: dict, output: Path, where: str = "test set") -> Path
             ax.spines[side].set_visible(False)
     over = (calib["mean_confidence"] or 0) - (calib["accuracy"] or 0)
     lean = "overconfident" if over > 0 else "underconfident"
-    mpl.title(top, f"{where}: ECE {calib['ece']:.4f}, {lean} by {abs(over):.3f}\n"
-              f"mean confidence {calib['mean_confidence']:.3f}, accuracy "
-              f"{calib['accuracy']:.3f}", fontsize=10)  # fmt: skip
+    mpl.title(
+        top,
+        f"{where}: ECE {calib['ece']:.4f}, {lean} by {abs(over):.3f}\n"
+        f"mean confidence {calib['mean_confidence']:.3f}, accuracy "
+        f"{calib['accuracy']:.3f}",
+        fontsize=10,
+    )
     mpl.save(fig, output)
     return output
 
 
-def draw_cam(images: np.ndarray, heatmaps: np.ndarray, captions: list[str], output: Path,
-             title: str, wrong: list[bool] | None = None) -> Path:  # fmt: skip
+def draw_cam(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    captions: list[str],
+    output: Path,
+    title: str,
+    wrong: list[bool] | None = None,
+) -> Path:
     """Each image with its Grad-CAM heatmap laid over it, and a caption (red when `wrong`)."""
     fig, axes = _grid(len(images), extra_h=0.4)
     flags = wrong or [False] * len(images)
     for ax, img_raw, heat, text, bad in zip(axes, images, heatmaps, captions, flags, strict=False):
         img, cmap = _shown(img_raw)
         ax.imshow(img, cmap=cmap, interpolation="nearest")
-        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="bilinear",
-                  extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))  # fmt: skip
+        ax.imshow(
+            heat,
+            cmap="jet",
+            alpha=0.45,
+            interpolation="bilinear",
+            extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+        )
         ax.set_title(text, fontsize=9, pad=3, color="#b00020" if bad else "0.1")
     fig.suptitle(title, fontsize=10, x=0.02, ha="left", color="0.2")
     mpl.save(fig, output)

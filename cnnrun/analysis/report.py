@@ -142,17 +142,21 @@ def render(run: Path) -> str:
 def _per_class(scores: dict) -> str:
     """The per-class precision, recall, F1 and support, and their means, as a table."""
     esc = html.escape
-    rows = {**scores.get("per_class", {}),
-            **{f"{k} mean": v for k, v in scores.get("averages", {}).items()}}  # fmt: skip
+    rows = {
+        **scores.get("per_class", {}),
+        **{f"{k} mean": v for k, v in scores.get("averages", {}).items()},
+    }
     body = "".join(
         f"<tr><td>{esc(str(n))}</td>"
         + "".join(f"<td class='n'>{_fmt(r.get(k))}</td>" for k in ("precision", "recall", "f1"))
         + f"<td class='n'>{r.get('support')}</td></tr>"
         for n, r in rows.items()
     )
-    return ("<div class='scroll'><table><tr><th>class</th><th class='n'>precision</th>"
-            "<th class='n'>recall</th><th class='n'>F1</th><th class='n'>support</th></tr>"
-            f"{body}</table></div>")  # fmt: skip
+    return (
+        "<div class='scroll'><table><tr><th>class</th><th class='n'>precision</th>"
+        "<th class='n'>recall</th><th class='n'>F1</th><th class='n'>support</th></tr>"
+        f"{body}</table></div>"
+    )
 
 
 def _answers(run: Path, summary: Any) -> list[str]:
@@ -175,13 +179,22 @@ def _answers(run: Path, summary: Any) -> list[str]:
         ]
     kept = answers.read_errors(run, summary)
     if kept is not None:
-        path = gallery.draw_errors(kept.images, kept.errors, summary.data.class_names,
-                                   kept.total, run / CURVES / gallery.ERRORS, kept.where,
-                                   wrong_count=kept.wrong)  # fmt: skip
-        parts += [f"<h2>What it gets wrong ({html.escape(kept.where)})</h2>",
-                  "<p class='note'>The most confidently wrong images, as the network saw "
-                  "them: <code>cnnrun inspect RUN --errors --cam</code> shows where it looked."
-                  "</p>", _img(path, wide=True)]  # fmt: skip
+        path = gallery.draw_errors(
+            kept.images,
+            kept.errors,
+            summary.data.class_names,
+            kept.total,
+            run / CURVES / gallery.ERRORS,
+            kept.where,
+            wrong_count=kept.wrong,
+        )
+        parts += [
+            f"<h2>What it gets wrong ({html.escape(kept.where)})</h2>",
+            "<p class='note'>The most confidently wrong images, as the network saw "
+            "them: <code>cnnrun inspect RUN --errors --cam</code> shows where it looked."
+            "</p>",
+            _img(path, wide=True),
+        ]
     return parts
 
 

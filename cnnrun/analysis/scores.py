@@ -82,8 +82,15 @@ def calibration(y_true: np.ndarray, probabilities: np.ndarray, bins: int = BINS)
         conf = float(confidence[inside].mean()) if n else None
         if n:
             ece += n / len(y_true) * abs(acc - conf)  # type: ignore[operator]
-        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": n,
-                     "accuracy": acc, "confidence": conf})  # fmt: skip
+        rows.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": n,
+                "accuracy": acc,
+                "confidence": conf,
+            }
+        )
     return {
         "ece": round(float(ece), 6),
         "bins": rows,
@@ -110,6 +117,6 @@ def worst_errors(y_true: np.ndarray, probabilities: np.ndarray, limit: int = 25)
             "predicted": int(predicted[i]),
             "probability": round(float(probabilities[i, predicted[i]]), 6),
             "true_probability": round(float(probabilities[i, y_true[i]]), 6),
-        }  # fmt: skip
+        }
         for i in order
     ]

@@ -36,13 +36,20 @@ def _history(ax: Any, results: dict[str, Any]) -> None:
     metric, minimize = results["metric"], results["direction"] == "minimize"
     styles = {"completed": ("o", "tab:blue"), "pruned": ("x", "0.55"), "failed": ("v", "tab:red")}
     for status, (marker, color) in styles.items():
-        pts = [(r["number"], r["value"]) for r in results["trials"]
-               if r["status"] == status and r["value"] is not None]  # fmt: skip
+        pts = [
+            (r["number"], r["value"])
+            for r in results["trials"]
+            if r["status"] == status and r["value"] is not None
+        ]
         if pts:
-            ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, s=28,
-                       label=status, zorder=3)  # fmt: skip
-    done = sorted((r["number"], r["value"]) for r in results["trials"]
-                  if r["status"] == "completed" and r["value"] is not None)  # fmt: skip
+            ax.scatter(
+                *zip(*pts, strict=True), marker=marker, color=color, s=28, label=status, zorder=3
+            )
+    done = sorted(
+        (r["number"], r["value"])
+        for r in results["trials"]
+        if r["status"] == "completed" and r["value"] is not None
+    )
     if done:
         best, xs, ys = None, [], []
         for n, v in done:
@@ -71,8 +78,15 @@ def _importances(ax: Any, imp: dict[str, float]) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if not imp:
-        ax.text(0.5, 0.5, "needs 2+ finished trials\nwith different values", ha="center",
-                va="center", color="0.4", transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            "needs 2+ finished trials\nwith different values",
+            ha="center",
+            va="center",
+            color="0.4",
+            transform=ax.transAxes,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         return

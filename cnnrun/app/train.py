@@ -175,8 +175,9 @@ def _plan(req: TrainRequest) -> tuple[Plan, RunSummary | None]:
     if req.init_weights is not None:
         read_metadata(req.init_weights)  # a readable weights file, before TensorFlow starts
     if req.resume is not None:
-        plan, before = resuming.resume_plan(req.resume, req.config, sets, req.epochs,
-                                            req.force, req.strict)  # fmt: skip
+        plan, before = resuming.resume_plan(
+            req.resume, req.config, sets, req.epochs, req.force, req.strict
+        )
     else:
         plan, before = make_plan(load_config(req.config, sets), strict=req.strict), None
     if req.mlflow is not None:

@@ -24,10 +24,11 @@ LayerOpt = Annotated[
 MethodOpt = Annotated[
     str,
     typer.Option(
-        "--cam-method", metavar="M",
+        "--cam-method",
+        metavar="M",
         help="elementwise (each position's gradient) or gradcam (averaged, as in the paper).",
     ),
-]  # fmt: skip
+]
 OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", metavar="FILE", help="The figure (.png, .svg or .pdf)."),

@@ -127,8 +127,14 @@ def export(
     )
     failed = [r for r in results if not r.ok]
     if opts.json:
-        emit_json({"folder": str(folder), "reference": origin,
-                   "artifacts": [r.as_dict() for r in results], "ok": not failed})  # fmt: skip
+        emit_json(
+            {
+                "folder": str(folder),
+                "reference": origin,
+                "artifacts": [r.as_dict() for r in results],
+                "ok": not failed,
+            }
+        )
     elif not opts.quiet or failed:
         render_checks(results, folder, origin, out)
     for r in failed:

@@ -95,8 +95,9 @@ def _print_scores(scores: dict, err: Any) -> None:
         err.print(cm)
 
 
-def _render(result: Any, fmt: str, top_k: int, probs: bool, output: Path | None, quiet: bool,
-            err: Any) -> None:  # fmt: skip
+def _render(
+    result: Any, fmt: str, top_k: int, probs: bool, output: Path | None, quiet: bool, err: Any
+) -> None:
     """Predictions to stdout (unless -o wrote them), then what was skipped, and the scores."""
     if not output:
         sys.stdout.write(result.text(fmt, top_k, probs))

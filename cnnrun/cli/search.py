@@ -40,9 +40,10 @@ ConfirmOpt = Annotated[
 ]
 ResumeOpt = path_option("SEARCH_DIR", "Continue this search to its trial count.", complete_run_dir)
 JoinOpt = path_option(
-    "SEARCH_DIR", "Add workers to this search (another machine sharing the folder).",
+    "SEARCH_DIR",
+    "Add workers to this search (another machine sharing the folder).",
     complete_run_dir,
-)  # fmt: skip
+)
 
 
 def _value(v: Any) -> str:
@@ -60,8 +61,7 @@ def _show(outcome: Any, out: Any) -> None:
     results = outcome.results
     keys = list(dict.fromkeys(k for r in results["trials"] for k in r["params"]))
     table = Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False)
-    for col in ("trial", *(short(k) for k in keys),
-                results["metric"], "status", "epochs", "time"):  # fmt: skip
+    for col in ("trial", *(short(k) for k in keys), results["metric"], "status", "epochs", "time"):
         table.add_column(col, justify="right" if col in ("trial", "epochs", "time") else "left")
     best = (results.get("best") or {}).get("number")
     for r in results["trials"]:
@@ -78,8 +78,11 @@ def _show(outcome: Any, out: Any) -> None:
     out.print(f"trials: {counts}", markup=False)
     if results.get("best"):
         b = results["best"]
-        out.print(f"best: trial {b['number']} ({b['run_dir']}), {results['metric']} "
-                  f"{b['value']:.4f}; its config: {outcome.best_config}", markup=False)  # fmt: skip
+        out.print(
+            f"best: trial {b['number']} ({b['run_dir']}), {results['metric']} "
+            f"{b['value']:.4f}; its config: {outcome.best_config}",
+            markup=False,
+        )
     if results.get("importances"):
         imp = ", ".join(f"{k} {v:.2f}" for k, v in results["importances"].items())
         out.print(f"importance: {imp}", markup=False)
@@ -132,8 +135,15 @@ def search(
     if opts.json:
         best = str(outcome.best_config) if outcome.best_config else None
         head = {"search_dir": str(outcome.search_dir), "complete": outcome.complete}
-        emit_json({**head, "figure": str(outcome.figure), "best_config": best,
-                   "confirm": outcome.confirm, **outcome.results})  # fmt: skip
+        emit_json(
+            {
+                **head,
+                "figure": str(outcome.figure),
+                "best_config": best,
+                "confirm": outcome.confirm,
+                **outcome.results,
+            }
+        )
     elif not opts.quiet:
         _show(outcome, out)
     if not outcome.complete and not opts.quiet:

@@ -37,9 +37,10 @@ PrintOpt = Annotated[
 ]
 SweepDirOpt = path_option("SWEEP_DIR", "An existing sweep folder.", complete_run_dir)
 JoinOpt = path_option(
-    "SWEEP_DIR", "Add workers to this sweep (another machine sharing the folder).",
+    "SWEEP_DIR",
+    "Add workers to this sweep (another machine sharing the folder).",
     complete_run_dir,
-)  # fmt: skip
+)
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -107,9 +108,13 @@ def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
     if json_ and not outcome.commands:
         figure = str(outcome.figure) if outcome.figure else None
         emit_json(
-            {"sweep_dir": str(outcome.sweep_dir), "complete": outcome.complete,
-             "figure": figure, **outcome.results}
-        )  # fmt: skip
+            {
+                "sweep_dir": str(outcome.sweep_dir),
+                "complete": outcome.complete,
+                "figure": figure,
+                **outcome.results,
+            }
+        )
     elif not quiet and outcome.results:
         _show(outcome.results, outcome.figure, out)
     if not outcome.complete and not quiet:

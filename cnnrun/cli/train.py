@@ -46,14 +46,16 @@ WorkerIndexOpt = Annotated[
 MlflowOpt = Annotated[
     str | None,
     typer.Option(
-        "--mlflow", metavar="URI",
+        "--mlflow",
+        metavar="URI",
         help="Track the run in MLflow at URI (sqlite:///runs/mlflow.db, http://host:5000).",
     ),
-]  # fmt: skip
+]
 InitOpt = path_option(
-    "FILE", "Start from these weights (a .weights.h5 of the same network): fine-tuning.",
+    "FILE",
+    "Start from these weights (a .weights.h5 of the same network): fine-tuning.",
     complete_weights,
-)  # fmt: skip
+)
 
 
 def render_summary(summary: RunSummary, out: Any) -> None:

@@ -64,15 +64,16 @@ class SearchConfig(Section):
     )
     trials: PositiveInt = 20
     metric: str | None = Field(
-        None, description="what each trial is judged by (its best epoch's); default: the "
-        "checkpoint monitor"
-    )  # fmt: skip
+        None,
+        description="what each trial is judged by (its best epoch's); default: the "
+        "checkpoint monitor",
+    )
     direction: Literal["auto", "minimize", "maximize"] = "auto"
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: PrunerConfig | Literal["median", "hyperband", "none"] = Field(
-        PrunerConfig(), description="median | hyperband | none, or {name, startup_trials, "
-        "warmup_epochs}"
-    )  # fmt: skip
+        PrunerConfig(),
+        description="median | hyperband | none, or {name, startup_trials, warmup_epochs}",
+    )
 
     @property
     def pruner_config(self) -> PrunerConfig:

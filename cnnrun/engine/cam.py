@@ -64,16 +64,24 @@ def cam_layer(model: keras.Model, config: Config, index: str | None) -> keras.la
     candidates = _candidates(model, config)
     if index is None:
         kinds = [config.model.layers[int(i)].kind for i, _ in candidates]
-        spatial = [c for c, k in zip(candidates, kinds, strict=True)
-                   if k in SPATIAL or REGISTRY[k].block]  # fmt: skip
+        spatial = [
+            c for c, k in zip(candidates, kinds, strict=True) if k in SPATIAL or REGISTRY[k].block
+        ]
         if not spatial:
-            raise UserError(Problem("the network has no convolution to look through",
-                                    hint="Grad-CAM needs a conv2d, separableconv2d, "
-                                    "depthwiseconv2d or a block"))  # fmt: skip
+            raise UserError(
+                Problem(
+                    "the network has no convolution to look through",
+                    hint="Grad-CAM needs a conv2d, separableconv2d, depthwiseconv2d or a block",
+                )
+            )
         return spatial[-1][1]
     if not re.fullmatch(r"\d+(\.\d+)*", index):
-        raise UserError(Problem(f"expected a row of `cnnrun validate`'s table, such as 3 or "
-                                f"3.1, got {index!r}", file="--layer"))  # fmt: skip
+        raise UserError(
+            Problem(
+                f"expected a row of `cnnrun validate`'s table, such as 3 or 3.1, got {index!r}",
+                file="--layer",
+            )
+        )
     suffix = "_" + index.replace(".", "_")
     pattern = re.compile(r"[a-z0-9]+" + re.escape(suffix))
     found = [la for la in model.layers if pattern.fullmatch(la.name)]
@@ -81,8 +89,9 @@ def cam_layer(model: keras.Model, config: Config, index: str | None) -> keras.la
     if not found or len(found[0].output.shape) != 4:
         what = "no such row" if not found else f"{found[0].name} outputs no map of features"
         hint = "cnnrun validate RUN_DIR/config.yaml shows the rows"
-        raise UserError(Problem(f"{what}; rows whose output is a map: {maps}", file="--layer",
-                                hint=hint))  # fmt: skip
+        raise UserError(
+            Problem(f"{what}; rows whose output is a map: {maps}", file="--layer", hint=hint)
+        )
     return found[0]
 
 

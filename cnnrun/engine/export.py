@@ -83,8 +83,12 @@ def sidecar(source: Source, fmt: str, quantize: str | None) -> dict:
 
 
 def _write_keras(source: Source, path: Path) -> None:
-    meta = {"config": source.config.resolved(), "class_names": source.class_names,
-            "scale": source.scale, "cnnrun_version": __version__}  # fmt: skip
+    meta = {
+        "config": source.config.resolved(),
+        "class_names": source.class_names,
+        "scale": source.scale,
+        "cnnrun_version": __version__,
+    }
     with atomic.atomic_path(path) as tmp:  # the temporary name keeps the .keras suffix
         keras.saving.save_model(source.model, tmp)
         with zipfile.ZipFile(tmp, "a") as z:  # Keras reads its own members and ignores this one
@@ -110,9 +114,12 @@ def _litert_options(source: Source, quantize: str | None) -> dict:
             for i in range(len(sample)):
                 yield [sample[i : i + 1]]
 
-        options.update(optimizations=[tf.lite.Optimize.DEFAULT],
-                       representative_dataset=representative,
-                       inference_input_type=tf.int8, inference_output_type=tf.int8)  # fmt: skip
+        options.update(
+            optimizations=[tf.lite.Optimize.DEFAULT],
+            representative_dataset=representative,
+            inference_input_type=tf.int8,
+            inference_output_type=tf.int8,
+        )
     return options
 
 
@@ -162,10 +169,19 @@ def export_all(
         arrays["y"] = source.y
     with atomic.atomic_path(out / REFERENCE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    atomic.write_text(out / EXPORT, json.dumps({
-        "config": source.config.resolved(), "formats": formats, "quantize": quantize,
-        "reference": source.origin, "cnnrun_version": __version__,
-    }, indent=2))  # fmt: skip
+    atomic.write_text(
+        out / EXPORT,
+        json.dumps(
+            {
+                "config": source.config.resolved(),
+                "formats": formats,
+                "quantize": quantize,
+                "reference": source.origin,
+                "cnnrun_version": __version__,
+            },
+            indent=2,
+        ),
+    )
     results = []
     for fmt in formats:
         q = quantize if fmt == "litert" else None

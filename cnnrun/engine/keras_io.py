@@ -204,7 +204,7 @@ def write_import(
         doc["model"] = {
             "input_shape": list(cfg.model.input_shape or ()),
             "layers": [_compact(e) for e in cfg.model.layers],
-        }  # fmt: skip
+        }
         if cfg.train.loss != "sparse_categorical_crossentropy":
             doc["train"] = {"loss": cfg.train.loss}
     header = (

@@ -26,6 +26,7 @@ import tensorflow as tf
 from cnnrun.config.layers import LayerEntry
 from cnnrun.data.hdf5 import take
 from cnnrun.engine.layers import Replay, apply_layers
+from cnnrun.runs.summary import RunSummary
 
 
 def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
@@ -175,3 +176,23 @@ def moving_against_precise(prep: Any, best: Any) -> tuple[float, float] | None:
     callback.recompute()
     precise = float(model.evaluate(val, verbose=0, return_dict=True)["loss"])
     return moving, precise
+
+
+def precise_callbacks(prep: Any, summary: RunSummary) -> list[keras.callbacks.Callback]:
+    """The precise-BatchNorm callback when the config asks for it and the model has one;
+    `summary.batchnorm` records the mode, the layers and the sample's size.
+
+    Args:
+        prep: the prepared run (`cnnrun.engine.training.Prepared`).
+    """
+    cfg, splits = prep.plan.config, prep.splits
+    count = len(batchnorm_layers(prep.model))
+    summary.batchnorm = {"stats": cfg.train.batchnorm_stats, "layers": count}
+    if cfg.train.batchnorm_stats != "precise" or not count:
+        return []
+    t = cfg.train
+    images = sample_images(
+        splits.x_train, splits.scale, t.batchnorm_batches, t.batch_size, cfg.seed
+    )
+    summary.batchnorm["sample_images"] = len(images)
+    return [PreciseBatchNorm(images, t.batch_size, cfg.model.layers)]

@@ -95,5 +95,3 @@ def check(
     acc = float(np.mean(probs.argmax(1) == y))
     ref = float(np.mean(reference.argmax(1) == y))
     return Checked(fmt, str(path), diff, acc >= ref - QUANTIZED_DROP, acc, ref, quantize)
-
-

@@ -27,12 +27,7 @@ from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.finish import finish
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, pipeline, steps
-from cnnrun.engine.precise_bn import (
-    PreciseBatchNorm,
-    batchnorm_layers,
-    moving_against_precise,
-    sample_images,
-)
+from cnnrun.engine.precise_bn import moving_against_precise, precise_callbacks
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.predict import check_weights_match
 from cnnrun.engine.recorder import Recorder, StopRequested, stop_on_signals
@@ -225,9 +220,18 @@ def _fit(
         observer.begin(summary)
     write_summary(run_dir, summary)
     recorder = Recorder(
-        run_dir, columns, summary, _metadata(prep), reporter, monitor, mode, cfg.seed, rows, best,
+        run_dir,
+        columns,
+        summary,
+        _metadata(prep),
+        reporter,
+        monitor,
+        mode,
+        cfg.seed,
+        rows,
+        best,
         observers=list(observers),
-    )  # fmt: skip
+    )
     bs = cfg.train.batch_size
     train_steps = steps(len(splits.y_train), bs)
     train_ds = pipeline(
@@ -244,7 +248,7 @@ def _fit(
     )
     reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
-    callbacks = [*_precise_bn(prep, summary), recorder, *keras_callbacks(cfg, run_dir)]
+    callbacks = [*precise_callbacks(prep, summary), recorder, *keras_callbacks(cfg, run_dir)]
     with stop_on_signals(recorder.stop, reporter):
         try:
             distribute.fit(prep, train_ds, train_steps, len(rows), callbacks)
@@ -280,18 +284,3 @@ def _fit(
             summary.batchnorm.update(val_loss_moving=both[0], val_loss_precise=both[1])
         finish(run_dir, summary, recorder, "completed", None, t0)
     return summary
-
-
-def _precise_bn(prep: Prepared, summary: RunSummary) -> list[keras.callbacks.Callback]:
-    """The precise-BatchNorm callback when the config asks for it and the model has one."""
-    cfg, splits = prep.plan.config, prep.splits
-    count = len(batchnorm_layers(prep.model))
-    summary.batchnorm = {"stats": cfg.train.batchnorm_stats, "layers": count}
-    if cfg.train.batchnorm_stats != "precise" or not count:
-        return []
-    t = cfg.train
-    images = sample_images(
-        splits.x_train, splits.scale, t.batchnorm_batches, t.batch_size, cfg.seed
-    )
-    summary.batchnorm["sample_images"] = len(images)
-    return [PreciseBatchNorm(images, t.batch_size, cfg.model.layers)]

@@ -45,8 +45,9 @@ def tracking_parent(
 def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple[str, str]:
     """The MLflow run of a sweep or a search, parent of its trials: (tracking URI, run id)."""
     client, uri, experiment = connect(cfg, runs_dir)
-    run = client.create_run(experiment, run_name=name, tags={"cnnrun.kind": kind,
-                            "cnnrun.version": __version__})  # fmt: skip
+    run = client.create_run(
+        experiment, run_name=name, tags={"cnnrun.kind": kind, "cnnrun.version": __version__}
+    )
     return uri, run.info.run_id
 
 

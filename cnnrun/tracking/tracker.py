@@ -89,9 +89,13 @@ class Tracker:
             self.warn(f"MLflow tracking stopped ({self.error}); training goes on")
 
     def state(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "tracking_uri": self.uri,
-                "experiment_id": self.experiment_id, "parent_run_id": self.parent_id,
-                "state": "ok" if self.error is None else f"failed: {self.error}"}  # fmt: skip
+        return {
+            "run_id": self.run_id,
+            "tracking_uri": self.uri,
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_id,
+            "state": "ok" if self.error is None else f"failed: {self.error}",
+        }
 
     def begin(self, summary: RunSummary) -> None:
         """Create (or, for a resumed run, reopen) the MLflow run; note it in the summary.
@@ -154,8 +158,10 @@ class Tracker:
         if summary.best_value is not None:
             self._log({f"best_{summary.monitor}": summary.best_value}, summary.best_epoch or 0)
         self._log(summary.test, summary.best_epoch or 0)
-        for key, value in (("cnnrun.status", summary.status),
-                           ("cnnrun.best_epoch", str(summary.best_epoch))):  # fmt: skip
+        for key, value in (
+            ("cnnrun.status", summary.status),
+            ("cnnrun.best_epoch", str(summary.best_epoch)),
+        ):
             self.safely("tag", lambda k=key, v=value: self.client.set_tag(self.run_id, k, v))
         for name in ("config.yaml", "summary.json", "history.csv", "best.weights.h5"):
             if (run_dir / name).is_file():

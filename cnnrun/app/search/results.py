@@ -17,8 +17,13 @@ from cnnrun.app.search.plan import SearchPlan, indexed
 from cnnrun.runs.summary import read_summary
 
 BEST_CONFIG, FIGURE = "best.yaml", "search.png"
-STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed",
-          "RUNNING": "running", "WAITING": "waiting"}  # fmt: skip
+STATUS = {
+    "COMPLETE": "completed",
+    "PRUNED": "pruned",
+    "FAIL": "failed",
+    "RUNNING": "running",
+    "WAITING": "waiting",
+}
 
 
 def _shown(plan: SearchPlan, key: str, value: Any) -> Any:
@@ -59,8 +64,11 @@ def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
 
 def rows(study: Any, plan: SearchPlan) -> list[dict[str, Any]]:
     """Every trial but the ones queued again (their resumed trial stands for them)."""
-    return [row_of(t, plan) for t in study.get_trials(deepcopy=False)
-            if not t.user_attrs.get("requeued")]  # fmt: skip
+    return [
+        row_of(t, plan)
+        for t in study.get_trials(deepcopy=False)
+        if not t.user_attrs.get("requeued")
+    ]
 
 
 def write_best(search_dir: Path, best: dict) -> Path | None:
@@ -85,8 +93,9 @@ def importances(study: Any) -> dict[str, float]:
     from optuna.trial import TrialState
 
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(done) < 2 or not any(len({str(t.params.get(k)) for t in done}) > 1
-                                for k in done[0].params):  # fmt: skip
+    if len(done) < 2 or not any(
+        len({str(t.params.get(k)) for t in done}) > 1 for k in done[0].params
+    ):
         return {}
     try:
         return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}

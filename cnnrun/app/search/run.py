@@ -88,8 +88,9 @@ def search(
             Problem("give exactly one of CONFIG, --resume SEARCH_DIR or --join SEARCH_DIR")
         )
     if config is not None:
-        search_dir, plan = _new(Path(config), list(overrides), trials, Path(runs_dir), name,
-                                storage)  # fmt: skip
+        search_dir, plan = _new(
+            Path(config), list(overrides), trials, Path(runs_dir), name, storage
+        )
         say(f"search folder: {search_dir}")
     else:
         search_dir = Path(resume or join)  # type: ignore[arg-type]
@@ -104,17 +105,22 @@ def search(
         outcome.code = EXIT_INTERRUPTED
         return outcome
     if confirm_seeds and outcome.results.get("best"):
-        outcome.confirm = confirm(study.best_trial, search_dir, plan, confirm_seeds, jobs,
-                                  shown, say)  # fmt: skip
+        outcome.confirm = confirm(
+            study.best_trial, search_dir, plan, confirm_seeds, jobs, shown, say
+        )
         if not outcome.confirm["complete"]:
             outcome.code = EXIT_INTERRUPTED
     return outcome
 
 
 def _new(
-    config: Path, sets: list[str], trials: int | None, runs_dir: Path, name: str | None,
+    config: Path,
+    sets: list[str],
+    trials: int | None,
+    runs_dir: Path,
+    name: str | None,
     storage: str | None,
-) -> tuple[Path, searches.SearchPlan]:  # fmt: skip
+) -> tuple[Path, searches.SearchPlan]:
     """A new search folder and its plan, the space and the storage checked first."""
     require_dir_or_new(runs_dir, "a folder for the search folder (--runs-dir)")
     plan = searches.new_plan(config, sets, trials, "")
@@ -145,9 +151,14 @@ def _reopen(search_dir: Path, trials: int | None) -> searches.SearchPlan:
 
 
 def _execute(
-    study: Any, store: Any, search_dir: Path, plan: searches.SearchPlan, jobs: int,
-    reporter: Reporter, say: Callable[[str], None],
-) -> bool:  # fmt: skip
+    study: Any,
+    store: Any,
+    search_dir: Path,
+    plan: searches.SearchPlan,
+    jobs: int,
+    reporter: Reporter,
+    say: Callable[[str], None],
+) -> bool:
     say(f"{studies.taken(study)} of {plan.trials} trials taken, {jobs} worker(s)")
     if jobs == 1:
         return work(study, store, search_dir, plan, reporter, say)
@@ -163,9 +174,12 @@ def _execute(
 
 
 def _finish(
-    study: Any, search_dir: Path, plan: searches.SearchPlan, joined: bool,
+    study: Any,
+    search_dir: Path,
+    plan: searches.SearchPlan,
+    joined: bool,
     say: Callable[[str], None],
-) -> SearchOutcome:  # fmt: skip
+) -> SearchOutcome:
     results = search_results.collect(search_dir, plan, study)
     best = search_results.write_best(search_dir, results["best"]) if results["best"] else None
     figure = draw_search(results, search_dir / search_results.FIGURE, search_dir.name)

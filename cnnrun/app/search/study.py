@@ -59,9 +59,7 @@ def storage(search_dir: Path, plan: SearchPlan) -> Any:
         return optuna.storages.get_storage(plan.storage)
     except Exception as e:  # a bad URL, a database that does not answer
         raise UserError(
-            Problem(
-                f"Optuna cannot open this storage: {type(e).__name__}: {e}", file=plan.storage
-            )  # fmt: skip
+            Problem(f"Optuna cannot open this storage: {type(e).__name__}: {e}", file=plan.storage)
         ) from None
 
 

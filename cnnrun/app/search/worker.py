@@ -132,8 +132,13 @@ def trial_line(study: Any, number: int, plan: SearchPlan) -> str:
     """One finished trial, for the progress lines."""
     row = row_of(study.get_trials(deepcopy=False)[number], plan)
     value = f"{plan.metric} {row['value']:.4f}" if row["value"] is not None else row["reason"]
-    done = sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state.is_finished() and not t.user_attrs.get("requeued"))  # fmt: skip
-    params = ", ".join(f"{short(k)} {v:.4g}" if isinstance(v, float) else f"{short(k)} {v}"
-                       for k, v in row["params"].items())  # fmt: skip
+    done = sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and not t.user_attrs.get("requeued")
+    )
+    params = ", ".join(
+        f"{short(k)} {v:.4g}" if isinstance(v, float) else f"{short(k)} {v}"
+        for k, v in row["params"].items()
+    )
     return f"[{done}/{plan.trials}] {row['run_name']} {row['status']}: {value} ({params})"

@@ -118,9 +118,13 @@ def sweep(
 
 
 def _new(
-    config: Path, sets: list[str], grid: list[str], seeds: int | None, runs_dir: Path,
+    config: Path,
+    sets: list[str],
+    grid: list[str],
+    seeds: int | None,
+    runs_dir: Path,
     name: str | None,
-) -> tuple[Path, sweeps.SweepPlan]:  # fmt: skip
+) -> tuple[Path, sweeps.SweepPlan]:
     """A new sweep folder and its plan, every variant checked first."""
     require_dir_or_new(runs_dir, "a folder for the sweep folder (--runs-dir)")
     planned = sweeps.plan_runs(config, sets, grid, seeds)
@@ -138,9 +142,14 @@ def _new(
 
 
 def _finish(
-    sweep_dir: Path, plan: sweeps.SweepPlan, complete: bool, failed: int, collecting: bool,
-    joined: bool, say: Callable[[str], None],
-) -> SweepOutcome:  # fmt: skip
+    sweep_dir: Path,
+    plan: sweeps.SweepPlan,
+    complete: bool,
+    failed: int,
+    collecting: bool,
+    joined: bool,
+    say: Callable[[str], None],
+) -> SweepOutcome:
     """Collect the results into `sweep.json`, draw the figure, end the MLflow parent."""
     plan.results = collect_results(sweep_dir, plan)
     sweeps.write_plan(sweep_dir, plan)
@@ -224,9 +233,12 @@ def work(
 
 
 def execute(
-    sweep_dir: Path, plan: sweeps.SweepPlan, jobs: int, reporter: Reporter,
+    sweep_dir: Path,
+    plan: sweeps.SweepPlan,
+    jobs: int,
+    reporter: Reporter,
     say: Callable[[str], None],
-) -> tuple[bool, int]:  # fmt: skip
+) -> tuple[bool, int]:
     """Run every run not yet completed on `jobs` workers; (not interrupted, failures)."""
     found = sweeps.find_runs(sweep_dir)
     status = {name: s.status for name, (_, s) in found.items()}

@@ -72,8 +72,10 @@ class Graph:
     def nodes(self) -> list[Node]:
         nodes, join = self._from(self.start)
         if join is not None:
-            raise _refuse(self.model.path, f"{self.where(join)} adds tensors that do not come "
-                          "from one residual branch")  # fmt: skip
+            raise _refuse(
+                self.model.path,
+                f"{self.where(join)} adds tensors that do not come from one residual branch",
+            )
         return nodes
 
     def _from(self, x: str) -> tuple[list[Node], str | None]:

@@ -18,10 +18,16 @@ from cnnrun.interop.keras.read import refuse as _refuse
 # Arguments that only choose an initialiser, or that every cnnrun layer has as Keras's default:
 # dropped (initialisers, with a note: trained weights replace them).
 INITIALISERS = {
-    "kernel_initializer", "bias_initializer", "depthwise_initializer",
-    "pointwise_initializer", "beta_initializer", "gamma_initializer",
-    "moving_mean_initializer", "moving_variance_initializer", "embeddings_initializer",
-}  # fmt: skip
+    "kernel_initializer",
+    "bias_initializer",
+    "depthwise_initializer",
+    "pointwise_initializer",
+    "beta_initializer",
+    "gamma_initializer",
+    "moving_mean_initializer",
+    "moving_variance_initializer",
+    "embeddings_initializer",
+}
 IGNORED = {"name", "trainable", "dtype", "seed", "data_format"}
 # Arguments cnnrun cannot express unless they hold these values.
 REQUIRED = {
@@ -113,26 +119,33 @@ def map_layer(path: Path, i: int, layer: dict, notes: list[str]) -> dict:
         return _relu(path, where, cfg)
     args: dict[str, Any] = {}
     for key, value in cfg.items():
-        if key in IGNORED or key == "axis":
-            continue
-        if key in keep:  # kept as it is, even where another class needs a fixed value of it
-            args[key] = _value(value)
-        elif key in REQUIRED and _value(value) == REQUIRED[key]:
-            continue
-        elif key in INITIALISERS:
-            if value is not None and not _stock_initializer(value):
-                notes.append(f"{where}: {key} dropped (trained weights replace it)")
-        elif key == "kernel_regularizer" and "l2" in REGISTRY[kind].args.model_fields:
-            args.update(_l2(path, where, value))
-        else:
-            raise _refuse(
-                path,
-                f"{where}: argument {key}={value!r} has no cnnrun equivalent",
-                hint=f"cnnrun's {kind} takes: {', '.join(keep) or 'no arguments'}",
-            )
+        args.update(_argument(path, where, kind, keep, key, value, notes))
     if "activation" in keep and args.get("activation") is None:
         args["activation"] = "linear"
     return {kind: args}
+
+
+def _argument(
+    path: Path, where: str, kind: str, keep: list[str], key: str, value: Any, notes: list[str]
+) -> dict[str, Any]:
+    """One Keras argument as the kind's arguments it becomes (none, when it is dropped)."""
+    if key in IGNORED or key == "axis":
+        return {}
+    if key in keep:  # kept as it is, even where another class needs a fixed value of it
+        return {key: _value(value)}
+    if key in REQUIRED and _value(value) == REQUIRED[key]:
+        return {}
+    if key in INITIALISERS:
+        if value is not None and not _stock_initializer(value):
+            notes.append(f"{where}: {key} dropped (trained weights replace it)")
+        return {}
+    if key == "kernel_regularizer" and "l2" in REGISTRY[kind].args.model_fields:
+        return _l2(path, where, value)
+    raise _refuse(
+        path,
+        f"{where}: argument {key}={value!r} has no cnnrun equivalent",
+        hint=f"cnnrun's {kind} takes: {', '.join(keep) or 'no arguments'}",
+    )
 
 
 def _stock_initializer(value: Any) -> bool:

@@ -120,8 +120,10 @@ def _entry(model: KerasModelFile, g: Graph, node: Node, path: tuple, mapped: Map
     if node[0] == "layer":
         name = node[1]
         if g.cls(name) == "Rescaling":
-            raise _refuse(model.path, f"{g.where(name)}: only a first Rescaling maps onto "
-                          "cnnrun's pixel scaling")  # fmt: skip
+            raise _refuse(
+                model.path,
+                f"{g.where(name)}: only a first Rescaling maps onto cnnrun's pixel scaling",
+            )
         entry = map_layer(model.path, g.index[name], g.layers[name], mapped.notes)
         mapped.weights[f"{next(iter(entry))}_{suffix}"] = name
         return entry
