@@ -7,9 +7,11 @@ suffixes (Keras insists a weights file ends in `.weights.h5`) and all match `TEM
 is how a resumed run clears what a killed process left.
 
 Example:
-    >>> write_text(Path("runs/x/summary.json"), "{}")
-    >>> with atomic_path(Path("runs/x/best.weights.h5")) as tmp:
-    ...     model.save_weights(tmp)
+    ```python
+    write_text(run_dir / "summary.json", "{}")
+    with atomic_path(run_dir / "best.weights.h5") as tmp:
+        model.save_weights(tmp)
+    ```
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def temp_name(path: Path) -> Path:
     """The temporary name beside `path`, keeping its suffixes.
 
     Example:
-        >>> temp_name(Path("run/best.weights.h5")).name
-        '.best.tmp-cnnrun-4242.weights.h5'
+        >>> temp_name(Path("run/best.weights.h5")).name.replace(str(os.getpid()), "PID")
+        '.best.tmp-cnnrun-PID.weights.h5'
     """
     suffixes = "".join(path.suffixes)
     stem = path.name.removesuffix(suffixes) if suffixes else path.name

@@ -8,9 +8,10 @@ network saw them, so `cnnrun report` and `cnnrun inspect --errors` draw the gall
 TensorFlow.
 
 Example:
-    >>> record(run_dir, summary, x_test, y_test, probabilities, names, "test set")
-    >>> summary.calibration["ece"] < 0.05
-    True
+    ```python
+    table = record(run_dir, summary, x_test, y_test, probabilities, names, "test set")
+    summary.calibration["ece"], table["averages"]["macro"]["f1"]
+    ```
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Two runs side by side: the config keys that differ and the metrics, and a regression gate.
 
 Example:
-    >>> diff = config_diff(yaml_a, yaml_b)
-    >>> diff[0]
-    ('train.optimizer.learning_rate', 0.001, 0.01)
+    >>> a = {"train": {"optimizer": {"learning_rate": 0.001}}, "layers": [{"dropout": 0.2}]}
+    >>> b = {"train": {"optimizer": {"learning_rate": 0.01}}, "layers": [{"dropout": 0.2}]}
+    >>> config_diff(a, b)
+    [('train.optimizer.learning_rate', 0.001, 0.01)]
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Plain NumPy and matplotlib: the engine computes the probabilities and heatmaps, 
 them. Images are drawn as the network saw them (after resizing), grey or colour as trained.
 
 Example:
-    >>> worst = worst_errors(y, probabilities)
-    >>> draw_errors(x[[e["index"] for e in worst]], worst, class_names, len(y), Path("e.png"))
+    ```python
+    worst = worst_errors(y, probabilities)
+    draw_errors(x[[e["index"] for e in worst]], worst, class_names, len(y), Path("e.png"))
+    ```
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One self-contained HTML page about a run: images embedded, no server, no network.
 
 Example:
-    >>> path = write_report(Path("runs/2026-11-27T08-54-29_digits"))
-    >>> path.name
-    'report.html'
+    ```python
+    write_report(Path("runs/2026-11-27T08-54-29_digits"))  # .../report.html
+    ```
 """
 
 from __future__ import annotations

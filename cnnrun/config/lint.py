@@ -22,8 +22,10 @@ def lint_layers(
     layer is a batchnorm shifts that batchnorm's variance as it would outside the block.
 
     Example:
-        >>> [p.message for p in lint_layers(cfg.model.layers)]
-        ['dropout right before batchnorm causes variance shift: ...']
+        >>> from cnnrun.config.layers import LayerEntry
+        >>> layers = [LayerEntry.parse(x) for x in ({"dropout": 0.5}, "batchnorm", "flatten")]
+        >>> [p.message[:46] for p in lint_layers(layers)]
+        ['dropout right before batchnorm causes variance']
     """
     out = []
     if loc == ("model", "layers"):

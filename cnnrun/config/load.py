@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from cnnrun.config.checks import cross_field_problems
-from cnnrun.config.messages import from_pydantic, show
+from cnnrun.config.messages import from_pydantic_errors, show
 from cnnrun.config.overrides import apply_overrides
 from cnnrun.config.schema import Config
 from cnnrun.errors import Problem, UserError
@@ -166,7 +166,7 @@ def parse_config(
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:
-        problems.extend(from_pydantic(err) for err in e.errors())
+        problems.extend(from_pydantic_errors(e.errors()))
     if config is not None:
         problems.extend(cross_field_problems(config))
     if problems:

@@ -104,8 +104,38 @@ def _unknown_key(loc: Loc, parent: type[BaseModel] | None) -> Problem:
     return Problem(f"unknown key '{loc[-1]}'", loc, hint=hint)
 
 
+# The names pydantic gives the branches of a union in an error's location
+# (`constrained-int`, `function-before[...]`, `float`): no key of the YAML has them.
+_BRANCH = re.compile(r"^(?:int|float|str|bool)$|^[a-z]+(?:-[a-z]+)+(?:\[.*\])?$|^[a-z-]+\[.*\]$")
+
+
+def _real(loc: tuple) -> Loc:
+    """An error's location with the union branches' names left out."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _BRANCH.match(p)))
+
+
+def _type_error(err: dict) -> bool:
+    return err["type"].endswith(("_type", "_parsing")) or err["type"] == "int_from_float"
+
+
+def from_pydantic_errors(errors: list[dict]) -> list[Problem]:
+    """Pydantic's errors as problems, each once. A value that fails every branch of a union
+    is one problem, not one per branch: where one branch refuses its type and another its
+    value (a negative float for `int | float > 0`), the value's is the one that says why."""
+    by_value = {_real(tuple(e["loc"])) for e in errors if not _type_error(e)}
+    kept: dict[Loc, dict] = {}  # of the type errors at one place, the widest branch's: the last
+    others = []
+    for e in errors:
+        loc = _real(tuple(e["loc"]))
+        if not _type_error(e):
+            others.append(e)
+        elif loc not in by_value:
+            kept[loc] = e
+    return list(dict.fromkeys(from_pydantic(e) for e in [*others, *kept.values()]))
+
+
 def from_pydantic(err: dict) -> Problem:
-    loc, tagged = _untag(tuple(err["loc"]))
+    loc, tagged = _untag(_real(tuple(err["loc"])))
     kind = err["type"]
     value = err.get("input")
     if kind == "unknown_schedule":

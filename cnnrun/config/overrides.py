@@ -2,7 +2,7 @@
 
 Example:
     >>> raw = {"train": {"epochs": 3}}
-    >>> apply_overrides(raw, ["train.epochs=5", "train.optimizer.learning_rate=1e-2"])[0]
+    >>> apply_overrides(raw, ["train.epochs=5", "train.optimizer.learning_rate=0.01"])[0]
     {'train': {'epochs': 5, 'optimizer': {'learning_rate': 0.01}}}
 """
 

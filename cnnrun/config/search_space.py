@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, model_validator
 
-from cnnrun.config.fields import NonNegInt, PositiveInt, Section
+from cnnrun.config.fields import NonNegInt, PositiveInt, Section, number
 
 
 class SearchParam(Section):
@@ -21,7 +21,9 @@ class SearchParam(Section):
     low: StrictInt | float | None = None
     high: StrictInt | float | None = None
     log: StrictBool = Field(False, description="sample the range on a log scale")
-    step: StrictInt | float | None = Field(None, gt=0, description="a grid of low, low+step, ...")
+    step: PositiveInt | number(gt=0) | None = Field(
+        None, description="a grid of low, low+step, ..."
+    )
     choices: list[Any] | None = Field(
         None, min_length=1, description="values of any YAML kind (whole layer lists too)"
     )

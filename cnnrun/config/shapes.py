@@ -7,6 +7,8 @@ Impossible stacks are errors here, before any training: a kernel larger than its
 loss.
 
 Example:
+    >>> from cnnrun.config.load import load_config
+    >>> cfg = load_config("configs/digits.yaml").config
     >>> table = infer_shapes(cfg.model.layers, (8, 8, 1), num_classes=10)
     >>> table.rows[0].output_shape, table.total_params
     ((8, 8, 16), 9994)

@@ -1,8 +1,10 @@
 """Image files and folders of images: the one reader that training and predict share.
 
 Example:
-    >>> files, labels, classes = class_folders(Path("data/train"))
-    >>> x = read_image(files[0], (28, 28), 1)
+    ```python
+    files, labels, classes = class_folders(Path("data/train"))
+    x = read_image(files[0], (28, 28), 1)  # uint8, (28, 28, 1)
+    ```
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ It works on any functional cnnrun network: plain stacks, residual and separable 
 weights trained in any precision (the network is rebuilt in float32 to read them).
 
 Example:
-    >>> layer = cam_layer(pred.model, pred.config, None)   # the last convolutional layer
-    >>> heat = grad_cam(pred.model, layer, images, classes)
-    >>> heat.shape == images.shape[:3]
-    True
+    ```python
+    layer = cam_layer(pred.model, pred.config, None)  # the last convolutional layer
+    heat = grad_cam(pred.model, layer, images, classes)  # (N, H, W) in 0..1
+    ```
 """
 
 from __future__ import annotations

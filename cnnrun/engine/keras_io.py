@@ -6,9 +6,10 @@ the network cnnrun builds from the mapped config, so a Keras model predicts, exp
 trains through the same code as a cnnrun run.
 
 Example:
-    >>> pred = keras_predictor(Path("model.keras"), class_names=None, scale=None)
-    >>> pred.meta["assumed"]
-    ['class names: the class indices 0..2', ...]
+    ```python
+    pred = keras_predictor(Path("model.keras"), class_names=None, scale=None)
+    pred.meta["assumed"]  # ['class names: the class indices 0..2 (--class-names ...)', ...]
+    ```
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import keras
 from pydantic import ValidationError
 
-from cnnrun.config.messages import from_pydantic
+from cnnrun.config.messages import from_pydantic_errors
 from cnnrun.config.schema import Config
 from cnnrun.engine.model import build_model
 from cnnrun.engine.predict import Predictor
@@ -67,7 +68,7 @@ def _config(path: Path, mapped: MappedModel, data: dict | None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        problems = [from_pydantic(err) for err in e.errors()]
+        problems = from_pydantic_errors(e.errors())
         raise UserError(
             [Problem(f"{p.path}: {p.message}", file=str(path), hint=p.hint) for p in problems]
         ) from None

@@ -5,9 +5,10 @@ A functional model of stock Keras layers, each built by its kind's builder
 error or a weights mismatch points straight back at the config.
 
 Example:
-    >>> model = build_model(plan.config, compile=False)
-    >>> model.output_shape
-    (None, 10)
+    ```python
+    model = build_model(plan.config, compile=False)
+    model.output_shape  # (None, 10) for the digits
+    ```
 """
 
 from __future__ import annotations

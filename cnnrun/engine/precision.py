@@ -9,8 +9,10 @@
 - else `float32`.
 
 Example:
-    >>> choose("auto", cpu_flags={"avx2", "amx_bf16"}, gpus=[], distribute="none")
-    ('mixed_bfloat16', 'the CPU has AMX-BF16 (bfloat16 matrix tiles)')
+    ```python
+    choose("auto", cpu_flags={"avx2", "amx_bf16"}, gpus=[], distribute="none")
+    # ('mixed_bfloat16', 'the CPU has AMX-BF16 (bfloat16 matrix tiles)')
+    ```
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """Weights file -> model: the architecture, classes and preprocessing come from the file itself.
 
+The network built here takes pixels already multiplied by the run's pixel scale;
+`cnnrun.load_model` puts that scaling inside the model.
+
 Example:
-    >>> model, meta = load_model("runs/2026-11-27T10-15-03_digits/best.weights.h5")
-    >>> meta["class_names"][:3]
-    ['0', '1', '2']
+    ```python
+    model, meta = load_model("runs/2026-11-27T10-15-03_digits/best.weights.h5")
+    meta["class_names"][:3]  # ['0', '1', '2']
+    ```
 """
 
 from __future__ import annotations

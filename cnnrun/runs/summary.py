@@ -4,9 +4,9 @@ Every other module uses the fields of `RunSummary`. Keys this version does not k
 newer cnnrun, say) are kept as they are, so reading and writing a summary loses nothing.
 
 Example:
-    >>> s = read_summary(Path("runs/2026-11-27T10-15-03_digits"))
+    >>> s = read_summary(Path("tests/fixtures/v0.1-run"))
     >>> s.status, s.best_epoch, s.data.counts["test"]
-    ('completed', 20, 359)
+    ('completed', 2, 359)
 """
 
 from __future__ import annotations

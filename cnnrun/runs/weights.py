@@ -5,9 +5,9 @@ previous best file. cnnrun lets Keras write a temporary file through `cnnrun.ato
 the metadata to it, and only then moves it into place.
 
 Example:
-    >>> meta = read_metadata("runs/2026-11-27T10-15-03_digits/best.weights.h5")
+    >>> meta = read_metadata("tests/fixtures/v0.1-run/best.weights.h5")
     >>> meta["class_names"][:3], meta["epoch"]
-    (['0', '1', '2'], 7)
+    (['0', '1', '2'], 2)
 """
 
 from __future__ import annotations

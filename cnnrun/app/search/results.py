@@ -1,9 +1,10 @@
 """A search's results: the table of trials, the best trial's config, importances, `search.png`.
 
 Example:
-    >>> results = collect(search_dir, plan, study)
-    >>> results["best"]["run_name"], results["counts"]
-    ('trial-004', {'completed': 5, 'pruned': 1})
+    ```python
+    results = collect(search_dir, plan, study)
+    results["best"]["run_name"], results["counts"]  # ('trial-004', {'completed': 5, ...})
+    ```
 """
 
 from __future__ import annotations

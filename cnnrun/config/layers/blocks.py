@@ -26,7 +26,7 @@ def projection_strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
     A 1x1 window with stride s gives ceil(size / s), so s = ceil(size / target) when any does.
 
     Example:
-        >>> projection_strides((8, 8, 4), (4, 4, 16)), projection_strides((8, 8, 4), (3, 3, 4))
+        >>> projection_strides((8, 8, 4), (4, 4, 16)), projection_strides((8, 8, 4), (5, 5, 4))
         ((2, 2), None)
     """
     strides = (-(-shape[0] // out[0]), -(-shape[1] // out[1]))

@@ -6,9 +6,10 @@ becomes a cnnrun layer list, and anything without an equivalent is refused with 
 index, its Keras class and the argument.
 
 Example:
-    >>> mapped = to_cnnrun(read_keras_model(Path("model.keras")))
-    >>> mapped.layers[0], mapped.input_shape
-    ({'conv2d': {'filters': 5, ...}}, (8, 8, 1))
+    ```python
+    mapped = to_cnnrun(read_keras_model(Path("model.keras")))
+    mapped.layers[0], mapped.input_shape  # ({'conv2d': {'filters': 5, ...}}, (8, 8, 1))
+    ```
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ config here, in plain Python and under size limits, refuses every layer class it
 engine load the file with `safe_mode=True`.
 
 Example:
-    >>> model = read_keras_model(Path("model.keras"))
-    >>> mapped = to_cnnrun(model)
-    >>> mapped.layers[0], mapped.input_shape
-    ({'conv2d': {'filters': 5, 'kernel_size': [3, 3], ...}}, (8, 8, 1))
+    ```python
+    model = read_keras_model(Path("model.keras"))
+    model.format, model.config["class_name"]  # ('keras', 'Sequential')
+    ```
 """
 
 from __future__ import annotations
