@@ -18,6 +18,7 @@ import keras
 
 from cnnrun.config.layers import REGISTRY
 from cnnrun.config.layers.augmentation import (
+    RandomContrast,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -202,6 +203,11 @@ def randomzoom(a: RandomZoom, kw: Kw) -> keras.layers.Layer:
 @builds("randomtranslation")
 def randomtranslation(a: RandomTranslation, kw: Kw) -> keras.layers.Layer:
     return L.RandomTranslation(a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw)
+
+
+@builds("randomcontrast")
+def randomcontrast(a: RandomContrast, kw: Kw) -> keras.layers.Layer:
+    return L.RandomContrast(a.factor, value_range=a.value_range, **kw)
 
 
 @builds("residual")

@@ -1,11 +1,13 @@
 """Augmentation, active in training only: `randomflip`, `randomrotation`, `randomzoom`,
-`randomtranslation`."""
+`randomtranslation`, `randomcontrast`."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from cnnrun.config.fields import Factor, FillMode
+from pydantic import Field
+
+from cnnrun.config.fields import Factor, FillMode, number
 from cnnrun.config.layers.base import LayerArgs, kind
 
 AUGMENTATION: dict[str, Any] = {"image_only": True, "passthrough": True}
@@ -45,3 +47,23 @@ class RandomTranslation(LayerArgs):
     height_factor: Factor
     width_factor: Factor
     fill_mode: FillMode = "reflect"
+
+
+Fraction = number(ge=0, le=1)
+
+
+@kind(
+    "randomcontrast",
+    keras="RandomContrast",
+    shorthand="factor",
+    **AUGMENTATION,
+    example={"factor": 0.2},
+)
+class RandomContrast(LayerArgs):
+    factor: Fraction | tuple[Fraction, Fraction] = Field(
+        description="the contrast factor is drawn from [1 - lower, 1 + upper]; one number is both"
+    )
+    value_range: tuple[number(), number()] = Field(
+        (0.0, 1.0),
+        description="the pixels' range, which outputs are clipped to: cnnrun's are [0, 1]",
+    )
