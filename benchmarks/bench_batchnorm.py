@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from bench_cli import cpu  # noqa: E402
 
-from cnnrun.cli.reporters import NullReporter  # noqa: E402
 from cnnrun.config.load import load_config  # noqa: E402
 from cnnrun.engine import training  # noqa: E402
 from cnnrun.engine.precise_bn import (  # noqa: E402
@@ -39,6 +38,7 @@ from cnnrun.engine.precise_bn import (  # noqa: E402
     sums_of,
 )
 from cnnrun.plan import make_plan  # noqa: E402
+from cnnrun.runs.events import NullReporter  # noqa: E402
 
 CASES = {
     "digits.yaml": (ROOT / "configs" / "digits.yaml", []),

@@ -28,12 +28,12 @@ import h5py
 import numpy as np
 from bench_cli import cpu
 
-from cnnrun.cli.reporters import NullReporter
 from cnnrun.config.load import load_config
 from cnnrun.data.hdf5 import H5Images
 from cnnrun.engine import training
 from cnnrun.engine.pipeline import pipeline, steps
 from cnnrun.plan import make_plan
+from cnnrun.runs.events import NullReporter
 
 ROOT = Path(__file__).resolve().parent.parent
 

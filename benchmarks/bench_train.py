@@ -45,7 +45,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnrun.cli.reporters import NullReporter
 from cnnrun.config.load import load_config
 from cnnrun.data.sources import load_dataset
 from cnnrun.engine import (
@@ -55,6 +54,7 @@ from cnnrun.engine import (
 from cnnrun.engine.model import build_model
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.plan import make_plan
+from cnnrun.runs.events import NullReporter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,8 +8,21 @@ typed surface.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
+
+
+class _KerasRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning about Keras's own train,
+    test and predict functions. TensorFlow counts the traces of every tf.function made from
+    the same Python code together, so a process that builds one model per run (a sweep's
+    worker, a notebook training again) is warned at its fifth model, though each model's
+    functions are traced once, as they must be."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("triggered tf.function retracing" in text and "TensorFlowTrainer." in text)
 
 
 def start(debug: bool = False) -> None:
@@ -20,6 +33,9 @@ def start(debug: bool = False) -> None:
     the import only. `debug` keeps everything. A second call does nothing.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tf_log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _KerasRetracing) for f in tf_log.filters):
+        tf_log.addFilter(_KerasRetracing())
     if debug or "cnnrun.engine.api" in sys.modules:
         importlib.import_module("cnnrun.engine.api")
         return
