@@ -54,7 +54,7 @@ def inspect(
     bn: bool = False,
     errors: bool = False,
     cam: bool = False,
-    inputs: Sequence[str] = (),
+    inputs: Sequence[str] | None = (),
     layer: str | None = None,
     output: str | Path | None = None,
     cam_method: str = "elementwise",
@@ -94,8 +94,9 @@ def inspect(
 
         rows, images = api.inspect_run(run)
         return {"run": str(run), "validation_images": images, "batchnorm": rows}
-    look = _look(run, errors, cam, inputs, layer, output, cam_method, debug)
-    return _errors_figure(look, cam) if errors else _cam_figure(look, list(inputs))
+    items = list(inputs or ())
+    look = _look(run, errors, cam, items, layer, output, cam_method, debug)
+    return _errors_figure(look, cam) if errors else _cam_figure(look, items)
 
 
 def _look(

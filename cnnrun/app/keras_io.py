@@ -184,7 +184,7 @@ def _out_dir(target: Path, output: Path | None, wanted: list[str], overwrite: bo
 def export(
     target: str | Path | None = None,
     *,
-    formats: Sequence[str] = ("all",),
+    formats: Sequence[str] | None = ("all",),
     output: str | Path | None = None,
     quantize: str | None = None,
     verify: str | Path | None = None,
@@ -215,7 +215,7 @@ def export(
         from cnnrun.engine import api
 
         return api.verify(folder), folder, "the kept reference batch"
-    wanted = _formats(formats, quantize)
+    wanted = _formats(formats or ("all",), quantize)
     if target is None:
         raise UserError(Problem("give a RUN_DIR, a weights file or a Keras model to export"))
     source = Path(target)

@@ -64,7 +64,7 @@ def predict(
     inputs: str | Path | Sequence[str | Path] | np.ndarray,
     *,
     config: str | Path | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str] | None = (),
     batch_size: int = 256,
     skip_bad: bool = False,
     x_dataset: str = "x",
@@ -78,7 +78,7 @@ def predict(
     probs: bool = False,
     report: str | Path | None = None,
     overwrite: bool = False,
-    fail_under: Sequence[str] = (),
+    fail_under: Sequence[str] | None = (),
     debug: bool = False,
 ) -> Predictions:
     """Classify `inputs` with the network a weights file describes.
@@ -125,7 +125,7 @@ def predict(
     if is_keras_model(path):
         pred = api.keras_predictor(path, list(class_names) if class_names else None, scale)
     else:
-        pred = api.load_predictor(path, _path(config), overrides)
+        pred = api.load_predictor(path, _path(config), list(overrides or ()))
     data = _inputs(inputs, pred, skip_bad, x_dataset, y_dataset, max_image_pixels, scale)
     if gates and data.y is None:
         raise UserError(
@@ -169,12 +169,12 @@ def _check(
     output: Path | None,
     report: Path | None,
     overwrite: bool,
-    fail_under: Sequence[str],
+    fail_under: Sequence[str] | None,
 ) -> dict[str, float]:
     """Every refusal that needs no TensorFlow; returns the gates."""
     if fmt not in ("csv", "json"):
         raise UserError(Problem(f"expected csv or json, got {fmt!r}", file="--format"))
-    gates = gating.parse_gates(fail_under)
+    gates = gating.parse_gates(fail_under or ())
     gating.require_known(gates, ["accuracy"], "predict")
     if output:
         require_dir_or_new(output.parent, "a folder for --output")

@@ -17,7 +17,9 @@ from cnnrun.errors import Problem, UserError
 from cnnrun.plan import Plan, make_plan
 
 
-def validate(config: str | Path, *, overrides: Sequence[str] = (), strict: bool = False) -> Plan:
+def validate(
+    config: str | Path, *, overrides: Sequence[str] | None = (), strict: bool = False
+) -> Plan:
     """Check a config (its file, its data, its layer stack) and compute its layer table.
 
     Args:
@@ -32,17 +34,17 @@ def validate(config: str | Path, *, overrides: Sequence[str] = (), strict: bool 
     Raises:
         UserError: every problem found, each with its file, YAML line and field path.
     """
-    return make_plan(load_config(config, list(overrides)), strict=strict)
+    return make_plan(load_config(config, list(overrides or ())), strict=strict)
 
 
 def validate_all(
-    configs: Sequence[Path], overrides: Sequence[str] = (), strict: bool = False
+    configs: Sequence[Path], overrides: Sequence[str] | None = (), strict: bool = False
 ) -> list[tuple[Path, Plan | None, list[Problem]]]:
     """`validate` each config; its plan, or the problems that refuse it."""
     out: list[tuple[Path, Plan | None, list[Problem]]] = []
     for path in configs:
         try:
-            out.append((path, validate(path, overrides=overrides, strict=strict), []))
+            out.append((path, validate(path, overrides=overrides or (), strict=strict), []))
         except UserError as e:
             out.append((path, None, e.problems))
     return out

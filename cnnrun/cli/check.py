@@ -107,7 +107,7 @@ def _error_doc(path: Path, problems: list) -> dict:
 def validate(
     opts: Output,
     configs: ConfigsArg,
-    set_: SetOpt = None,
+    overrides: SetOpt = None,
     strict: StrictOpt = False,
 ) -> int:
     """Check configs and print their layer tables.
@@ -118,7 +118,7 @@ def validate(
     from cnnrun.app.validate import validate_all
 
     out, err = consoles()
-    results = validate_all(configs, set_ or (), strict)
+    results = validate_all(**opts.args)
     if opts.json:
         docs = [_plan_doc(p) if p else _error_doc(c, e) for c, p, e in results]
         emit_json({"valid": all(p for _, p, _ in results), "results": docs})

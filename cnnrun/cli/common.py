@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -122,11 +122,13 @@ JobsOpt = Annotated[
 
 @dataclass(frozen=True)
 class Output:
-    """The output options commands share: `--json`, `--quiet` and `--debug`."""
+    """The output options commands share (`--json`, `--quiet`, `--debug`), and the command's
+    own options as keywords (`args`), named as its use case names them."""
 
     json: bool = False
     quiet: bool = False
     debug: bool = False
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 _OUTPUT_OPTIONS = {"json": JsonOpt, "quiet": QuietOpt, "debug": DebugOpt}
@@ -138,7 +140,8 @@ def output_options(*names: str) -> Callable[[Callable[..., int]], Callable[..., 
 
     The command declares one `opts: Output` parameter instead of repeating the three
     options, and returns its exit code; its signature, as Typer reads it, gets `--json`,
-    `--quiet` and `--debug`.
+    `--quiet` and `--debug`. Its own options come in `opts.args` too, so a command whose
+    parameters are named as its use case's keywords calls it as `use_case(**opts.args)`.
 
     Example:
         ```python
@@ -162,7 +165,8 @@ def output_options(*names: str) -> Callable[[Callable[..., int]], Callable[..., 
 
         @functools.wraps(command)
         def with_options(**kwargs: Any) -> None:
-            opts = Output(**{n: kwargs.pop(f"{n}_") for n in names})
+            shared = {n: kwargs.pop(f"{n}_") for n in names}
+            opts = Output(**shared, args=dict(kwargs))
             guard(opts.debug, lambda: command(opts, **kwargs))
 
         params = [*own, *shared]

@@ -61,17 +61,7 @@ def inspect(
     from cnnrun.cli.render import render_batchnorm
 
     out, _ = consoles()
-    drawn = inspect_run(
-        run_dir,
-        bn=bn,
-        errors=errors,
-        cam=cam,
-        inputs=inputs or (),
-        layer=layer,
-        output=output,
-        cam_method=cam_method,
-        debug=opts.debug,
-    )
+    drawn = inspect_run(**opts.args, debug=opts.debug)
     if opts.json:
         emit_json(drawn)
     elif bn:

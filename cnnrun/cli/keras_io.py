@@ -30,7 +30,7 @@ OverwriteOpt = Annotated[bool, typer.Option(help="Replace existing files.")]
 def import_(
     opts: Output,
     model: ModelArg,
-    output: OutDirOpt = Path("."),
+    out_dir: OutDirOpt = Path("."),
     data: DataOpt = None,
     class_names: NamesOpt = None,
     overwrite: OverwriteOpt = False,
@@ -45,14 +45,8 @@ def import_(
     from cnnrun.cli.check import render_layer_table
 
     out, err = consoles()
-    outcome = import_model(
-        model,
-        out_dir=output,
-        data=data,
-        class_names=class_names.split(",") if class_names else None,
-        overwrite=overwrite,
-        debug=opts.debug,
-    )
+    names = class_names.split(",") if class_names else None
+    outcome = import_model(**{**opts.args, "class_names": names}, debug=opts.debug)
     if opts.json:
         doc = {"config": str(outcome.config), "weights": str(outcome.weights)}
         emit_json({**doc, "notes": outcome.notes})
@@ -101,7 +95,7 @@ VerifyOpt = Annotated[
 def export(
     opts: Output,
     target: TargetArg = None,
-    format_: FormatOpt = None,
+    formats: FormatOpt = None,
     output: ExportDirOpt = None,
     quantize: QuantizeOpt = None,
     verify: VerifyOpt = None,
@@ -116,15 +110,7 @@ def export(
     from cnnrun.app.keras_io import export as export_network
 
     out, err = consoles()
-    results, folder, origin = export_network(
-        target,
-        formats=format_ or ["all"],
-        output=output,
-        quantize=quantize,
-        verify=verify,
-        overwrite=overwrite,
-        debug=opts.debug,
-    )
+    results, folder, origin = export_network(**opts.args, debug=opts.debug)
     failed = [r for r in results if not r.ok]
     if opts.json:
         emit_json(

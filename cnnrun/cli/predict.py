@@ -126,9 +126,9 @@ def predict(
     weights: WeightsOpt = None,
     run: RunOpt = None,
     config: ConfigOpt = None,
-    set_: SetOpt = None,
+    overrides: SetOpt = None,
     batch_size: BatchOpt = 256,
-    format_: FormatOpt = "csv",
+    fmt: FormatOpt = "csv",
     output: OutputOpt = None,
     probs: ProbsOpt = False,
     top_k: TopKOpt = 1,
@@ -153,29 +153,12 @@ def predict(
     _, err = consoles()
     if (weights is None) == (run is None):
         raise UserError(Problem("give exactly one of --weights FILE and --run RUN_DIR"))
-    fmt = "json" if opts.json else format_
+    args = {k: v for k, v in opts.args.items() if k not in ("ctx", "weights", "run")}
+    args["class_names"] = class_names.split(",") if class_names else None
+    args["fmt"] = fmt = "json" if opts.json else fmt
     try:
-        result = predict_inputs(
-            weights or run,  # type: ignore[arg-type]
-            list(ctx.args),
-            config=config,
-            overrides=set_ or (),
-            batch_size=batch_size,
-            skip_bad=skip_bad,
-            x_dataset=x_dataset,
-            y_dataset=y_dataset,
-            max_image_pixels=max_image_pixels,
-            class_names=class_names.split(",") if class_names else None,
-            scale=scale,
-            output=output,
-            fmt=fmt,
-            top_k=top_k,
-            probs=probs,
-            report=report,
-            overwrite=overwrite,
-            fail_under=fail_under or (),
-            debug=opts.debug,
-        )
+        source: Path = weights or run  # type: ignore[assignment]
+        result = predict_inputs(source, ctx.args, **args, debug=opts.debug)
     except GateFailed as e:  # the predictions are whole: show them, then the bar missed
         _render(e.result, fmt, top_k, probs, output, opts.quiet, err)
         raise

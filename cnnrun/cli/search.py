@@ -99,7 +99,7 @@ def search(
     join: JoinOpt = None,
     trials: TrialsOpt = None,
     jobs: JobsOpt = 1,
-    set_: SetOpt = None,
+    overrides: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     storage: StorageOpt = None,
@@ -118,20 +118,9 @@ def search(
 
     out, err = consoles()
     silent = opts.quiet or opts.json
-    outcome = run_search(
-        config,
-        trials=trials,
-        jobs=jobs,
-        overrides=set_ or (),
-        runs_dir=runs_dir,
-        name=name,
-        resume=resume,
-        join=join,
-        storage=storage,
-        confirm_seeds=confirm_seeds,
-        reporter=reporter_for(False, True, out, err),  # a trial's warnings, not its epochs
-        say=lambda s: silent or out.print(s, markup=False),
-    )
+    reporter = reporter_for(False, True, out, err)  # a trial's warnings, not its epochs
+    say = lambda line: silent or out.print(line, markup=False)  # noqa: E731
+    outcome = run_search(**opts.args, reporter=reporter, say=say)
     if opts.json:
         best = str(outcome.best_config) if outcome.best_config else None
         head = {"search_dir": str(outcome.search_dir), "complete": outcome.complete}

@@ -132,7 +132,7 @@ def sweep(
     grid: GridOpt = None,
     seeds: SeedsOpt = None,
     jobs: JobsOpt = 1,
-    set_: SetOpt = None,
+    overrides: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     print_commands: PrintOpt = False,
@@ -149,20 +149,8 @@ def sweep(
 
     out, err = consoles()
     silent = opts.quiet or opts.json
-    outcome = run_sweep(
-        config,
-        grid=grid or (),
-        seeds=seeds,
-        jobs=jobs,
-        overrides=set_ or (),
-        runs_dir=runs_dir,
-        name=name,
-        print_commands=print_commands,
-        resume=resume,
-        collect=collect,
-        join=join,
-        reporter=reporter_for(False, True, out, err),  # a run's warnings, not its epochs
-        say=lambda line: silent or out.print(line, markup=False),
-    )
+    reporter = reporter_for(False, True, out, err)  # a run's warnings, not its epochs
+    say = lambda line: silent or out.print(line, markup=False)  # noqa: E731
+    outcome = run_sweep(**opts.args, reporter=reporter, say=say)
     _render(outcome, opts.json, opts.quiet, out)
     return outcome.code

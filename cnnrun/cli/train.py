@@ -90,7 +90,7 @@ def render_summary(summary: RunSummary, out: Any) -> None:
 def train(
     opts: Output,
     config: ConfigArg = None,
-    set_: SetOpt = None,
+    overrides: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     resume: ResumeOpt = None,
@@ -113,23 +113,8 @@ def train(
 
     out, err = consoles()
     try:
-        summary = train_run(
-            config,
-            overrides=set_ or (),
-            runs_dir=runs_dir,
-            name=name,
-            resume=resume,
-            epochs=epochs,
-            force=force,
-            fail_under=fail_under or (),
-            init_weights=init_weights,
-            mlflow=mlflow,
-            strict=strict,
-            workers=workers,
-            worker_index=worker_index,
-            reporter=reporter_for(opts.json, opts.quiet, out, err),
-            debug=opts.debug,
-        )
+        reporter = reporter_for(opts.json, opts.quiet, out, err)
+        summary = train_run(**opts.args, reporter=reporter, debug=opts.debug)
     except GateFailed as e:  # the run is whole: say how it went, then which bar it missed
         _render(e.result, opts, out)
         raise

@@ -2,11 +2,12 @@
 name; at import, the builders and the kinds of `cnnrun.config.layers` are checked to agree.
 
 A plain kind's builder takes its validated arguments and Keras's `name` and `dtype` and
-returns a Keras layer. A block's builder takes the arguments, the same keywords, the input
-tensor, `apply`, which builds a layer list onto a tensor, and `get(name, make)`, which makes
-a layer (or, replaying a built model, finds it); it returns the block's output tensor, made
-by a layer named as the block (`residual_3`). Blocks are made of stock Keras layers, so a
-saved model loads in plain Keras.
+returns a Keras layer; a kind whose arguments are its Keras class's own, by the same names,
+is built by `as_keras` (named in `AS_KERAS_HAS_THEM`). A block's builder takes the
+arguments, the same keywords, the input tensor, `apply`, which builds a layer list onto a
+tensor, and `get(name, make)`, which makes a layer (or, replaying a built model, finds it);
+it returns the block's output tensor, made by a layer named as the block (`residual_3`).
+Blocks are made of stock Keras layers, so a saved model loads in plain Keras.
 """
 
 from __future__ import annotations
@@ -16,27 +17,10 @@ from typing import Any, TypeVar
 
 import keras
 
-from cnnrun.config.layers import REGISTRY
-from cnnrun.config.layers.augmentation import (
-    RandomContrast,
-    RandomFlip,
-    RandomRotation,
-    RandomTranslation,
-    RandomZoom,
-)
-from cnnrun.config.layers.base import NoArgs
+from cnnrun.config.layers import REGISTRY, LayerArgs
 from cnnrun.config.layers.blocks import Residual, projection_strides
 from cnnrun.config.layers.convolution import Conv2D, DepthwiseConv2D, SeparableConv2D
-from cnnrun.config.layers.core import ActivationLayer, Dense
-from cnnrun.config.layers.normalization import BatchNorm, GroupNorm, LayerNorm
-from cnnrun.config.layers.pooling import MaxPool2D
-from cnnrun.config.layers.regularization import (
-    Dropout,
-    GaussianDropout,
-    GaussianNoise,
-    SpatialDropout2D,
-)
-from cnnrun.config.layers.reshaping import ZeroPadding2D
+from cnnrun.config.layers.core import Dense
 
 L = keras.layers
 Kw = dict[str, Any]  # Keras's `name` and `dtype` (the precision policy) of the layer
@@ -113,103 +97,6 @@ def dense(a: Dense, kw: Kw) -> keras.layers.Layer:
     return L.Dense(a.units, activation=act, use_bias=a.use_bias, kernel_regularizer=reg, **kw)
 
 
-@builds("activation")
-def activation(a: ActivationLayer, kw: Kw) -> keras.layers.Layer:
-    return L.Activation(a.activation, **kw)
-
-
-@builds("maxpool2d")
-def maxpool2d(a: MaxPool2D, kw: Kw) -> keras.layers.Layer:
-    return L.MaxPooling2D(a.pool_size, strides=a.strides, padding=a.padding, **kw)
-
-
-@builds("avgpool2d")
-def avgpool2d(a: MaxPool2D, kw: Kw) -> keras.layers.Layer:
-    return L.AveragePooling2D(a.pool_size, strides=a.strides, padding=a.padding, **kw)
-
-
-@builds("globalavgpool2d")
-def globalavgpool2d(a: NoArgs, kw: Kw) -> keras.layers.Layer:
-    return L.GlobalAveragePooling2D(**kw)
-
-
-@builds("globalmaxpool2d")
-def globalmaxpool2d(a: NoArgs, kw: Kw) -> keras.layers.Layer:
-    return L.GlobalMaxPooling2D(**kw)
-
-
-@builds("flatten")
-def flatten(a: NoArgs, kw: Kw) -> keras.layers.Layer:
-    return L.Flatten(**kw)
-
-
-@builds("zeropadding2d")
-def zeropadding2d(a: ZeroPadding2D, kw: Kw) -> keras.layers.Layer:
-    return L.ZeroPadding2D(a.padding, **kw)
-
-
-@builds("dropout")
-def dropout(a: Dropout, kw: Kw) -> keras.layers.Layer:
-    return L.Dropout(a.rate, **kw)
-
-
-@builds("spatialdropout2d")
-def spatialdropout2d(a: SpatialDropout2D, kw: Kw) -> keras.layers.Layer:
-    return L.SpatialDropout2D(a.rate, **kw)
-
-
-@builds("gaussiandropout")
-def gaussiandropout(a: GaussianDropout, kw: Kw) -> keras.layers.Layer:
-    return L.GaussianDropout(a.rate, **kw)
-
-
-@builds("gaussiannoise")
-def gaussiannoise(a: GaussianNoise, kw: Kw) -> keras.layers.Layer:
-    return L.GaussianNoise(a.stddev, **kw)
-
-
-@builds("batchnorm")
-def batchnorm(a: BatchNorm, kw: Kw) -> keras.layers.Layer:
-    return L.BatchNormalization(
-        momentum=a.momentum, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw
-    )
-
-
-@builds("layernorm")
-def layernorm(a: LayerNorm, kw: Kw) -> keras.layers.Layer:
-    return L.LayerNormalization(epsilon=a.epsilon, center=a.center, scale=a.scale, **kw)
-
-
-@builds("groupnorm")
-def groupnorm(a: GroupNorm, kw: Kw) -> keras.layers.Layer:
-    return L.GroupNormalization(a.groups, epsilon=a.epsilon, center=a.center, scale=a.scale, **kw)
-
-
-@builds("randomflip")
-def randomflip(a: RandomFlip, kw: Kw) -> keras.layers.Layer:
-    return L.RandomFlip(a.mode, **kw)
-
-
-@builds("randomrotation")
-def randomrotation(a: RandomRotation, kw: Kw) -> keras.layers.Layer:
-    return L.RandomRotation(a.factor, fill_mode=a.fill_mode, **kw)
-
-
-@builds("randomzoom")
-def randomzoom(a: RandomZoom, kw: Kw) -> keras.layers.Layer:
-    return L.RandomZoom(a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw)
-
-
-@builds("randomtranslation")
-def randomtranslation(a: RandomTranslation, kw: Kw) -> keras.layers.Layer:
-    return L.RandomTranslation(a.height_factor, a.width_factor, fill_mode=a.fill_mode, **kw)
-
-
-@builds("randomcontrast")
-def randomcontrast(a: RandomContrast, kw: Kw) -> keras.layers.Layer:
-    return L.RandomContrast(a.factor, value_range=a.value_range, **kw)
-
-
 @builds("residual")
 def residual(a: Residual, kw: Kw, x: Any, apply: Apply, get: Get) -> Any:
     """activation(inner(x) + shortcut(x)): stock `Add` and `Activation` layers, no custom class.
@@ -231,6 +118,45 @@ def residual(a: Residual, kw: Kw, x: Any, apply: Apply, get: Get) -> Any:
             )(x)
     added = get(f"{name}_add", lambda: L.Add(name=f"{name}_add", dtype=dtype))([inner, short])
     return get(name, lambda: L.Activation(a.activation, **kw))(added)
+
+
+# Kinds whose Keras class takes the kind's arguments under their own names, as they are.
+AS_KERAS_HAS_THEM = (
+    "activation",
+    "maxpool2d",
+    "avgpool2d",
+    "globalavgpool2d",
+    "globalmaxpool2d",
+    "flatten",
+    "zeropadding2d",
+    "dropout",
+    "spatialdropout2d",
+    "gaussiandropout",
+    "gaussiannoise",
+    "batchnorm",
+    "layernorm",
+    "groupnorm",
+    "randomflip",
+    "randomrotation",
+    "randomzoom",
+    "randomtranslation",
+    "randomcontrast",
+)
+
+
+def as_keras(name: str) -> Callable[[LayerArgs, Kw], keras.layers.Layer]:
+    """The builder of a kind whose arguments are its Keras class's, by the same names."""
+    spec = REGISTRY[name]
+    cls = getattr(keras.layers, spec.keras or "")
+
+    def build(a: LayerArgs, kw: Kw) -> keras.layers.Layer:
+        return cls(**{k: getattr(a, k) for k in spec.keras_arguments}, **kw)
+
+    return build
+
+
+for _name in AS_KERAS_HAS_THEM:
+    builds(_name)(as_keras(_name))
 
 
 def check_agreement() -> None:

@@ -89,7 +89,7 @@ def search(
         )
     if config is not None:
         search_dir, plan = _new(
-            Path(config), list(overrides), trials, Path(runs_dir), name, storage
+            Path(config), list(overrides or ()), trials, Path(runs_dir), name, storage
         )
         say(f"search folder: {search_dir}")
     else:

@@ -54,10 +54,10 @@ class SweepOutcome:
 def sweep(
     config: str | Path | None = None,
     *,
-    grid: Sequence[str] = (),
+    grid: Sequence[str] | None = (),
     seeds: int | None = None,
     jobs: int = 1,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str] | None = (),
     runs_dir: str | Path = "runs",
     name: str | None = None,
     print_commands: bool = False,
@@ -104,8 +104,8 @@ def sweep(
         if collect is None:
             require_unchanged(Path(plan.config), plan.config_sha256, folder, "sweep")
     else:
-        sets = list(overrides)
-        sweep_dir, plan = _new(Path(config), sets, list(grid), seeds, Path(runs_dir), name)
+        sets, grids = list(overrides or ()), list(grid or ())
+        sweep_dir, plan = _new(Path(config), sets, grids, seeds, Path(runs_dir), name)
         if print_commands:
             lines = [shlex.join(sweeps.train_command(str(config), sweep_dir, r)) for r in plan.runs]
             lines.append(f"# then: cnnrun sweep --collect {shlex.quote(str(sweep_dir))}")
