@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun import engine
 from cnnrun.analysis import answers, gallery
 from cnnrun.analysis.scores import worst_errors
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
@@ -89,7 +88,9 @@ def inspect(
     if not (run / BEST).is_file():
         raise UserError(Problem(f"is not a run folder with {BEST}", file=str(run)))
     if bn:
-        engine.start(debug)
+        from cnnrun.engine import start
+
+        start(debug)
         from cnnrun.engine import api
 
         rows, images = api.inspect_run(run)
@@ -149,7 +150,9 @@ def _errors(look: Look) -> answers.Errors:
     kept = answers.read_errors(look.run_dir, summary)
     if kept is not None:
         return kept
-    engine.start(look.debug)
+    from cnnrun.engine import start
+
+    start(look.debug)
     from cnnrun.engine import api
 
     x, y, probs, where, _ = api.run_answers(str(look.run_dir))
@@ -161,7 +164,9 @@ def _errors(look: Look) -> answers.Errors:
 def _cam_figure(look: Look, inputs: list[str]) -> dict[str, Any]:
     """Grad-CAM over the INPUTs, or the run's first test images."""
     names = list(look.meta.get("class_names") or [])
-    engine.start(look.debug)
+    from cnnrun.engine import start
+
+    start(look.debug)
     from cnnrun.engine import api
 
     x, labels, y, scale = _cam_inputs(look, inputs)
@@ -208,7 +213,9 @@ def _cam_inputs(look: Look, inputs: list[str]) -> tuple[np.ndarray, list[str], A
 
 
 def _cam_of(look: Look, images: np.ndarray) -> tuple[np.ndarray, str]:
-    engine.start(look.debug)
+    from cnnrun.engine import start
+
+    start(look.debug)
     from cnnrun.engine import api
 
     scale = float(look.meta.get("preprocessing", {}).get("scale", 1 / 255))

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnrun import engine
 from cnnrun.config.load import load_config
 from cnnrun.config.shapes import infer_shapes
 from cnnrun.errors import Problem, UserError
@@ -118,7 +117,9 @@ def import_model(
     if not overwrite:
         _refuse_existing([config, weights], "choose another -o folder, or pass --overwrite")
     section = data_section(data, out)
-    engine.start(debug)
+    from cnnrun.engine import start
+
+    start(debug)
     from cnnrun.engine import api
 
     names = list(class_names) if class_names else None
@@ -211,7 +212,9 @@ def export(
     if verify is not None:
         folder = Path(verify)
         require_dir_or_new(folder, "an export folder")
-        engine.start(debug)
+        from cnnrun.engine import start
+
+        start(debug)
         from cnnrun.engine import api
 
         return api.verify(folder), folder, "the kept reference batch"
@@ -223,7 +226,9 @@ def export(
         raise UserError(Problem("no such file or folder", file=str(source)))
     require_packages(wanted)
     out = _out_dir(source, Path(output) if output else None, wanted, overwrite)
-    engine.start(debug)
+    from cnnrun.engine import start
+
+    start(debug)
     from cnnrun.engine import api
 
     loaded = api.load_source(source)

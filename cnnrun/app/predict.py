@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnnrun import engine
 from cnnrun.analysis.scores import calibration, classification_scores
 from cnnrun.app.predictions import Predictions
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
@@ -119,7 +118,9 @@ def predict(
             )
         )
     gates = _check(path, config, class_names, scale, fmt, out, folder, overwrite, fail_under)
-    engine.start(debug)
+    from cnnrun.engine import start
+
+    start(debug)
     from cnnrun.engine import api
 
     if is_keras_model(path):
@@ -274,7 +275,9 @@ def load_model(weights_or_run: str | Path, debug: bool = False) -> tuple[keras.M
     """
     path = weights_of(weights_or_run)
     read_metadata(path)  # refused before TensorFlow starts
-    engine.start(debug)
+    from cnnrun.engine import start
+
+    start(debug)
     import keras
 
     from cnnrun.engine import api

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnrun import engine
 from cnnrun.app import resume as resuming
 from cnnrun.app.distributed import is_chief, tf_config_env
 from cnnrun.config.load import load_config
@@ -236,7 +235,9 @@ def _train(req: TrainRequest, reporter: Reporter) -> RunSummary:
     gates = gating.parse_gates(req.fail_under)
     reporter.warn(plan.warnings)
     tracker = _tracker(req, plan, reporter)
-    engine.start(req.debug)
+    from cnnrun.engine import start
+
+    start(req.debug)
     from cnnrun.engine import api
 
     kept = (before.precision or {}).get("policy") if before is not None else None
