@@ -111,31 +111,6 @@ def draw_run(run_dir: Path) -> list[Path]:
     ]
 
 
-def plot_runs(
-    run_dirs: Sequence[Path],
-    output: Path | None = None,
-    metrics: Sequence[str] | None = None,
-    smooth: float = 0.0,
-    log_y: bool = False,
-) -> list[Path]:
-    """What `cnnrun plot` draws: one run's curves into its folder, else an overlay figure.
-
-    Raises:
-        UserError: an output that is not .png, .svg or .pdf.
-    """
-    from datetime import datetime
-
-    from cnnrun.errors import Problem, UserError
-
-    if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UserError(Problem("expected a .png, .svg or .pdf file", file=str(output)))
-    if len(run_dirs) == 1 and output is None:
-        return draw_run(run_dirs[0])
-    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
-    target = output or run_dirs[0].parent / f"overlay_{stamp}.png"
-    return [draw_overlay(run_dirs, target, metrics, smooth, log_y)]
-
-
 def _ema(values: list[float], weight: float) -> list[float]:
     out, last = [], None
     for v in values:

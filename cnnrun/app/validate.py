@@ -1,5 +1,5 @@
 """`cnnrun validate` and `cnnrun.validate`: a config checked against its data, and its layer
-table, without TensorFlow.
+table, without TensorFlow; `cnnrun schema`: the config's JSON Schema.
 
 Example:
     >>> plan = validate("configs/digits.yaml")
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnrun.config.load import load_config
+from cnnrun.config.schema import json_schema
 from cnnrun.errors import Problem, UserError
 from cnnrun.plan import Plan, make_plan
 
@@ -48,3 +49,9 @@ def validate_all(
         except UserError as e:
             out.append((path, None, e.problems))
     return out
+
+
+def schema() -> dict:
+    """The JSON Schema (draft 2020-12) of the config file, for editors and CI linting: every
+    layer kind in each form the YAML allows, every bound as a standard keyword."""
+    return json_schema()

@@ -138,7 +138,7 @@ def schema(
 
     For editors' YAML plugins and for CI linting with any JSON Schema validator.
     """
-    from cnnrun.config.schema import json_schema
+    from cnnrun.app.validate import schema as config_schema
 
-    emit_json(json_schema())
+    emit_json(config_schema())
     return EXIT_OK

@@ -233,14 +233,3 @@ def guard(debug: bool, body: Callable[[], int]) -> None:
         err.print("(run again with --debug for the traceback)")
         code = EXIT_FAILED
     raise typer.Exit(code)
-
-
-def existing_run(path: Path) -> Path:
-    """`path` if it is a run folder, else a plain error (exit 2)."""
-    from cnnrun.paths import require_dir
-    from cnnrun.runs.names import HISTORY
-
-    require_dir(path, "a run folder")
-    if not (path / HISTORY).is_file():
-        raise UserError(Problem(f"is not a run folder (it has no {HISTORY})", file=str(path)))
-    return path

@@ -14,7 +14,6 @@ from cnnrun.cli.common import (
     complete_run_dir,
     consoles,
     emit_json,
-    existing_run,
     output_options,
 )
 from cnnrun.errors import EXIT_FAILED, EXIT_OK
@@ -58,10 +57,10 @@ def plot(
     One folder: its curves/*.png are drawn again. Several, or -o FILE (.png, .svg, .pdf): one
     figure with a panel per metric and a colour per run.
     """
-    from cnnrun.analysis.curves import plot_runs
+    from cnnrun.app.review import plot as plot_runs
 
     out, _ = consoles()
-    written = plot_runs([existing_run(d) for d in run_dirs], output, metric, smooth, log_y)
+    written = plot_runs(**opts.args)
     if opts.json:
         emit_json({"written": [str(p) for p in written]})
     elif not opts.quiet:
@@ -81,11 +80,11 @@ def runs_(
 
     Status, epochs, best epoch and value, test score, verdict and time of each run.
     """
+    from cnnrun.app.review import runs as list_runs
     from cnnrun.cli.render import render_runs
-    from cnnrun.runs.folder import runs_table
 
     out, _ = consoles()
-    infos = runs_table(runs_dir, sort, status)
+    infos = list_runs(**opts.args)
     if opts.json:
         emit_json([r.as_dict() for r in infos])
         return EXIT_OK
@@ -112,11 +111,11 @@ def compare(
     The config keys that differ, the metrics side by side and an overlay figure;
     --tolerance turns it into a regression gate.
     """
-    from cnnrun.analysis.compare import compare_runs
+    from cnnrun.app.review import compare as compare_runs
     from cnnrun.cli.render import render_comparison
 
     out, err = consoles()
-    c = compare_runs(existing_run(run_a), existing_run(run_b), metric, tolerance, output)
+    c = compare_runs(**opts.args)
     if opts.json:
         emit_json(c.as_dict())
     else:
@@ -138,10 +137,10 @@ def report(
     Verdict, scores, curves, confusion matrix, layer table and config, images embedded:
     it opens without a server or a network (default RUN_DIR/report.html).
     """
-    from cnnrun.analysis.report import write_report
+    from cnnrun.app.review import report as write_report
 
     out, _ = consoles()
-    path = write_report(existing_run(run_dir), output)
+    path = write_report(**opts.args)
     if not opts.quiet:
         out.print(f"wrote {path}", markup=False)
     return EXIT_OK

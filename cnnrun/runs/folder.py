@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun import atomic
+from cnnrun.errors import Problem, UserError
+from cnnrun.paths import require_dir
 from cnnrun.runs.names import CONFIG, HISTORY, SEARCH, SUMMARY, SWEEP
 from cnnrun.runs.summary import read_summary
 
@@ -174,8 +176,6 @@ def runs_table(
     Raises:
         UserError: an unknown sort key, or no such folder.
     """
-    from cnnrun.errors import Problem, UserError
-
     if sort != "started" and sort not in RUN_SORTS:
         choices = ", ".join(["started", *RUN_SORTS])
         raise UserError(Problem(f"expected one of {choices}, got {sort!r}", file="--sort"))
@@ -199,3 +199,11 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         key=lambda r: (r.status != "not a run", r.started or r.path.name[:19], r.path.name),
         reverse=True,
     )
+
+
+def require_run(path: Path) -> Path:
+    """`path` if it is a run folder, else a plain error (exit 2)."""
+    require_dir(path, "a run folder")
+    if not (path / HISTORY).is_file():
+        raise UserError(Problem(f"is not a run folder (it has no {HISTORY})", file=str(path)))
+    return path
