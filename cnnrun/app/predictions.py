@@ -3,12 +3,6 @@ of labelled inputs, and the same as CSV or JSON text.
 
 Example:
     >>> import numpy as np
-
-from cnnrun import atomic
-from cnnrun.analysis.curves import draw_confusion
-from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
-from cnnrun.analysis.scores import worst_errors
-from cnnrun.data.hdf5 import take
     >>> p = Predictions(inputs=["a.png", "b.png"], class_names=["cat", "dog"],
     ...                 probabilities=np.array([[0.9, 0.1], [0.3, 0.7]]))
     >>> p.predicted
