@@ -132,7 +132,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))  # the synthetic-run fixture lives with the tests
-    from synthetic import make_run
+    from support.synthetic import make_run
 
     tmp = Path(tempfile.mkdtemp())
     made = [make_run(tmp / "runs", i, overfit=i % 3 == 0) for i in range(args.runs)]

@@ -1,67 +1,23 @@
-"""Shared helpers: run the CLI in-process as a user would, and find the example configs."""
+"""The fixtures every test package shares: the CLI, the tiny config, and the runs that are
+trained or written once and then only read (tests that write into one copy it first)."""
 
 from __future__ import annotations
 
-import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-# Tests that are not about precision train in float32, so the suite behaves the same on a
-# machine whose `auto` precision is bfloat16 or float16 (docs/precision.md).
-PIN_FLOAT32 = ("--set", "train.precision=float32")
-
-
-def run_cli(*args: str) -> Result:
-    """`cnnrun ARGS...` in this process; stdout and stderr kept apart."""
-    from cnnrun.cli import app
-
-    argv = [str(a) for a in args]
-    pinned = any("train.precision" in a for a in argv) or "--resume" in argv
-    if argv[:1] == ["train"] and not pinned:
-        argv += PIN_FLOAT32
-    r = CliRunner().invoke(app, argv)
-    if r.exception and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return Result(r.exit_code, r.stdout, r.stderr)
+from tests.support import V01_RUN, Result, only_run, run_cli, tiny_yaml
+from tests.support.synthetic import make_run
 
 
 @pytest.fixture
 def cli():
+    """`cnnrun ARGS...` in this process: `cli("train", cfg)` gives code, stdout, stderr."""
     return run_cli
-
-
-TINY = """\
-name: tiny
-seed: 7
-data:
-  source: digits
-model:
-  layers:
-    - conv2d: {{filters: 4, kernel_size: 3, padding: same}}
-    - maxpool2d: {{pool_size: 2}}
-    - flatten: {{}}
-    - dense: {{units: 10, activation: softmax}}
-train:
-  epochs: {epochs}
-  batch_size: 64
-  precision: float32
-{extra}"""
 
 
 @pytest.fixture
@@ -69,8 +25,72 @@ def tiny_config(tmp_path: Path):
     """Write a tiny, fast digits config and return its path."""
 
     def make(epochs: int = 2, extra: str = "", name: str = "tiny.yaml") -> Path:
-        path = tmp_path / name
-        path.write_text(TINY.format(epochs=epochs, extra=extra))
-        return path
+        return tiny_yaml(tmp_path / name, epochs, extra)
 
     return make
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run trained by `cnnrun train CONFIG` (not quiet): its folder, config and output."""
+
+    path: Path
+    config: Path
+    result: Result
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Iterator[TrainedRun]:
+    """The tiny digits config trained for 3 epochs, once a session. Tests only read it:
+    listed, plotted, predicted, exported, inspected. One that writes into it takes
+    `digits_run_copy`."""
+    root = tmp_path_factory.mktemp("digits-run")
+    config = tiny_yaml(root / "tiny.yaml", epochs=3)
+    r = run_cli("train", config, "--runs-dir", root / "runs")
+    assert r.code == 0, r.stderr
+    run = only_run(root / "runs")
+    before = _snapshot(run)
+    yield TrainedRun(run, config, r)
+    assert _snapshot(run) == before, "a test wrote into digits_run: take digits_run_copy"
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder`: its size and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def digits_run_copy(digits_run: TrainedRun, tmp_path: Path) -> Path:
+    """A copy of the shared digits run, in this test's own runs folder, to write into."""
+    run = tmp_path / "runs" / digits_run.path.name
+    shutil.copytree(digits_run.path, run)
+    return run
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    """A copy of the run folder and weights written by cnnrun 0.1 (tests/fixtures)."""
+    run = tmp_path / "runs" / V01_RUN.name
+    shutil.copytree(V01_RUN, run)
+    return run
+
+
+@pytest.fixture
+def synthetic_runs(tmp_path: Path) -> Path:
+    """A runs folder of two synthetic runs (one overfits) and three folders that are not
+    whole runs: not a run, a corrupt summary, a half-written run."""
+    d = tmp_path / "runs"
+    make_run(d, 1, epochs=30)
+    make_run(d, 2, epochs=12, overfit=True)
+    (d / "not-a-run").mkdir()
+    corrupt = d / "2026-11-02T00-00-00_corrupt"
+    corrupt.mkdir()
+    (corrupt / "summary.json").write_text('{"status": "compl')
+    half = d / "2026-11-03T00-00-00_half"
+    half.mkdir()
+    (half / "config.yaml").write_text("name: half\n")
+    return d

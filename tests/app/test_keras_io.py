@@ -1,0 +1,110 @@
+"""`cnnrun import` and `cnnrun export` (cnnrun.app.keras_io): the seed's Keras models predict
+and import as Keras predicts them, an imported config trains from its weights, a run exported
+and imported again is the same config and predictions, and a missing extra is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.support.keras_models import (
+    digits3,
+    fit_one_epoch,
+    predict_any,
+    predict_probs,
+    seed_batchnorm_model,
+    seed_dropout_model,
+)
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def three_digits(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+    """Three classes of the built-in digits as float32 in [0, 1], an .npz for cnnrun."""
+    return digits3(tmp_path_factory.mktemp("data"))
+
+
+@pytest.mark.parametrize("build", [seed_dropout_model, seed_batchnorm_model])
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_seed_models_predict_and_import_like_keras(cli, three_digits, tmp_path, build, suffix):
+    path, x, y = three_digits
+    model = fit_one_epoch(build(), x, y)
+    saved = tmp_path / f"seed{suffix}"
+    model.save(saved)
+    expected = model.predict(x, verbose=0)
+    probs, doc = predict_probs(cli, saved, path)
+    # rounded to 6 decimals by predict's output
+    assert np.max(np.abs(probs - expected)) <= 1e-6 + 5e-7
+    assert any("class indices" in a for a in doc["assumed"])
+    assert any("as they are stored" in a for a in doc["assumed"])
+    r = cli("import", saved, "-o", tmp_path / "imported")
+    assert r.code == 0, r.stderr
+    assert (
+        "data: none is the one thing to fill in"
+        in (tmp_path / "imported" / "seed.yaml").read_text()
+    )
+    again, _ = predict_probs(cli, tmp_path / "imported" / "seed.weights.h5", path)
+    assert np.max(np.abs(again - expected)) <= 1e-6 + 5e-7
+    r = cli("validate", tmp_path / "imported" / "seed.yaml")
+    assert r.code == 2 and "data.source: no data yet" in r.stderr
+    if suffix == ".keras":  # a user's own model exports without a cnnrun run
+        r = cli("export", saved, "--format", "onnx", "--json")
+        assert r.code == 0, r.stderr
+        assert json.loads(r.stdout)["artifacts"][0]["max_diff"] <= 1e-4
+
+
+def test_imported_config_trains_and_fine_tunes_from_the_imported_weights(
+    cli, three_digits, tmp_path
+):
+    path, x, y = three_digits
+    saved = tmp_path / "m.keras"
+    fit_one_epoch(seed_dropout_model(), x, y).save(saved)
+    r = cli("import", saved, "-o", tmp_path, "--data", f"npz:{path}")
+    assert r.code == 0, r.stderr
+    assert "total params: 1,463" in r.stdout  # the layer table of the written config
+    r = cli(
+        "train",
+        tmp_path / "m.yaml",
+        "--init-weights",
+        tmp_path / "m.weights.h5",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--quiet",
+        "--set",
+        "train.epochs=1",
+    )
+    assert r.code == 0, r.stderr
+
+
+def test_export_import_round_trip_gives_the_same_config_and_predictions(cli, digits_run, tmp_path):
+    run = digits_run.path
+    r = cli("export", run, "--format", "keras", "-o", tmp_path / "out")
+    assert r.code == 0, r.stderr
+    r = cli("import", tmp_path / "out" / "model.keras", "-o", tmp_path / "back")
+    assert r.code == 0, r.stderr
+    original = yaml.safe_load((run / "config.yaml").read_text())
+    back = yaml.safe_load((tmp_path / "back" / "model.yaml").read_text())
+    assert back == original
+    a, _ = predict_any(cli, run / "best.weights.h5")
+    b, _ = predict_any(cli, tmp_path / "back" / "model.weights.h5")
+    assert np.array_equal(a, b)
+
+
+def test_missing_export_packages_name_the_extra(monkeypatch):
+    import importlib.util
+
+    from cnnrun.app.keras_io import require_packages
+    from cnnrun.errors import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "onnxruntime" else real(n)
+    )
+    with pytest.raises(UserError, match=r"cnnrun\[export\]"):
+        require_packages(["onnx"])
+    require_packages(["keras", "savedmodel"])

@@ -1,0 +1,90 @@
+"""`cnnrun.engine.export` and `cnnrun.engine.runtimes`: a run exported to four formats, each
+checked in its own runtime (and by the README's deployment snippets), `--verify` catching
+weights changed after export, nothing overwritten, and int8 LiteRT checked on accuracy."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import ROOT
+
+keras = pytest.importorskip("keras")
+
+
+def test_export_all_four_formats_verified_in_their_runtimes(cli, digits_run_copy: Path):
+    run = digits_run_copy
+    r = cli("export", run, "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [a["format"] for a in doc["artifacts"]] == ["keras", "savedmodel", "onnx", "litert"]
+    assert all(a["ok"] and a["max_diff"] <= 1e-4 for a in doc["artifacts"])
+    out = run / "export"
+    side = json.loads((out / "model.onnx.json").read_text())
+    assert side["class_names"] == [str(i) for i in range(10)] and side["input_shape"] == [
+        None,
+        8,
+        8,
+        1,
+    ]
+    # the deployment snippets of the README, in their runtimes
+    import onnxruntime
+
+    x = np.load(out / "reference.npz")["x"][:1]
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"))
+    p = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert p.shape == (1, 10)
+    assert cli("export", "--verify", out).code == 0
+    _readme_deploy_snippets_classify_a_digit(cli, run)
+    # weights changed after export: --verify fails with exit 1 and names the format
+    model = keras.saving.load_model(out / "model.keras")
+    model.layers[-1].set_weights([w * 1.5 for w in model.layers[-1].get_weights()])
+    model.save(out / "model.keras")
+    r = cli("export", "--verify", out)
+    assert r.code == 1 and "keras disagrees with cnnrun" in r.stderr
+    # nothing is overwritten
+    r = cli("export", run, "--format", "onnx")
+    assert r.code == 2 and "does not overwrite" in r.stderr
+
+
+def _readme_deploy_snippets_classify_a_digit(cli, run: Path) -> None:
+    """The README's Deploy snippets, run as written from the run folder on one digit image,
+    agree with `cnnrun predict`."""
+    from PIL import Image
+
+    from cnnrun.config.schema import DataConfig
+    from cnnrun.data.sources import load_dataset
+
+    ds, _ = load_dataset(DataConfig(source="digits"), Path("."))
+    i = int(np.flatnonzero(ds.y == 3)[0])
+    Image.fromarray((ds.x[i, ..., 0] * ds.scale * 255).astype(np.uint8)).save(run / "digit.png")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deploy") : readme.index("## Commands")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    r = subprocess.run([sys.executable, "-c", code], cwd=run, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    predicted = cli("predict", "--run", run, run / "digit.png").stdout.splitlines()[1].split(",")[1]
+    assert r.stdout.split() == [predicted] * 4
+
+
+def test_quantized_litert_is_checked_against_accuracy(cli, digits_run, tmp_path):
+    r = cli(
+        "export",
+        digits_run.path,
+        "--format",
+        "litert",
+        "--quantize",
+        "int8",
+        "--json",
+        "-o",
+        tmp_path / "q",
+    )
+    assert r.code == 0, r.stderr
+    (art,) = json.loads(r.stdout)["artifacts"]
+    assert art["quantize"] == "int8" and art["accuracy"] >= art["reference_accuracy"] - 0.01
