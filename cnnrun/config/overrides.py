@@ -61,7 +61,10 @@ def _set(raw: dict, loc: tuple[str | int, ...], value: Any) -> None:
     last = loc[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            raise ValueError(f"{format_path(loc)}: index {last} is out of range")
+            size = len(node) if isinstance(node, list) else 0
+            raise ValueError(
+                f"{format_path(loc)}: index {last} is out of range (the list has {size} items)"
+            )
         node[last] = value
     elif isinstance(node, dict):
         node[last] = value

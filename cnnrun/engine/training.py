@@ -204,6 +204,24 @@ def _metadata(prep: Prepared) -> dict[str, Any]:
     }
 
 
+def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
+    cfg, splits = prep.plan.config, prep.splits
+    bs = cfg.train.batch_size
+    train_ds = pipeline(
+        splits.x_train,
+        splits.y_train,
+        splits.scale,
+        bs,
+        loss=cfg.train.loss,
+        num_classes=len(splits.class_names),
+        weights=class_weights(cfg.train.class_weight, splits.class_names, splits.y_train),
+        shuffle_seed=cfg.seed,
+        repeat=True,
+        first_epoch=first_epoch,
+    )
+    return train_ds, steps(len(splits.y_train), bs)
+
+
 def _fit(
     prep: Prepared,
     run_dir: Path,
@@ -213,12 +231,9 @@ def _fit(
     observers: Sequence[Observer],
     best: float = math.nan,
 ) -> RunSummary:
-    cfg, splits = prep.plan.config, prep.splits
+    cfg = prep.plan.config
     monitor, mode = cfg.checkpoint.monitor, cfg.checkpoint.resolved_mode
     columns = runs.history_columns(cfg.train.metrics)
-    for observer in observers:
-        observer.begin(summary)
-    write_summary(run_dir, summary)
     recorder = Recorder(
         run_dir,
         columns,
@@ -232,25 +247,21 @@ def _fit(
         best,
         observers=list(observers),
     )
-    bs = cfg.train.batch_size
-    train_steps = steps(len(splits.y_train), bs)
-    train_ds = pipeline(
-        splits.x_train,
-        splits.y_train,
-        splits.scale,
-        bs,
-        loss=cfg.train.loss,
-        num_classes=len(splits.class_names),
-        weights=class_weights(cfg.train.class_weight, splits.class_names, splits.y_train),
-        shuffle_seed=cfg.seed,
-        repeat=True,
-        first_epoch=len(rows),
-    )
-    reporter.start(cfg.train.epochs, train_steps)
     t0 = time.perf_counter()
-    callbacks = [*precise_callbacks(prep, summary), recorder, *keras_callbacks(cfg, run_dir)]
+    # From the `running` summary on, a signal or an error must end in a summary that says
+    # so: a worker stopped while its pipeline was being built left `running` behind.
     with stop_on_signals(recorder.stop, reporter):
         try:
+            for observer in observers:
+                observer.begin(summary)
+            write_summary(run_dir, summary)
+            train_ds, train_steps = _train_data(prep, len(rows))
+            reporter.start(cfg.train.epochs, train_steps)
+            callbacks = [
+                *precise_callbacks(prep, summary),
+                recorder,
+                *keras_callbacks(cfg, run_dir),
+            ]
             distribute.fit(prep, train_ds, train_steps, len(rows), callbacks)
         except (KeyboardInterrupt, StopRequested):
             finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from cnnrun.errors import Problem, UserError
@@ -19,9 +20,10 @@ def parse_gates(items: Iterable[str]) -> dict[str, float]:
     for item in items:
         key, sep, value = item.partition("=")
         try:
-            if not sep:
+            bar = float(value)
+            if not sep or not key.strip() or not math.isfinite(bar):
                 raise ValueError
-            gates[key.strip()] = float(value)
+            gates[key.strip()] = bar
         except ValueError:
             raise UserError(
                 Problem("expected METRIC=VALUE, e.g. val_accuracy=0.9", file=f"--fail-under {item}")
@@ -37,7 +39,7 @@ def parse_gates(items: Iterable[str]) -> dict[str, float]:
 
 def require_known(gates: dict[str, float], known: Iterable[str], what: str) -> None:
     """Refuse (exit 2) gates on metrics the work will not produce."""
-    known = sorted(set(known))
+    known = sorted(k for k in set(known) if "loss" not in k)  # losses cannot be gated
     unknown = [g for g in gates if g not in known]
     if unknown:
         raise UserError(

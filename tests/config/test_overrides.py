@@ -103,7 +103,7 @@ def test_an_index_out_of_range_says_how_long_the_list_is():
         )
     ]
     ((message, _),) = problems_of(["model.layers[4]=flatten"])
-    assert message.startswith("model.layers[4]: index 4 is out of range")
+    assert message == "model.layers[4]: index 4 is out of range (the list has 4 items)"
     ((message, _),) = problems_of(["data.classes[0]=1"])  # no list there at all
     assert message.startswith("data.classes[0]: index 0 is out of range")
 

@@ -30,7 +30,18 @@ def test_a_loss_is_refused_as_a_gate(item):
     assert problem.message == "a loss is better when lower; gate on an accuracy"
 
 
-@pytest.mark.parametrize("item", ["val_accuracy", "val_accuracy=", "val_accuracy=high", "=0.9x"])
+@pytest.mark.parametrize(
+    "item",
+    [
+        "val_accuracy",
+        "val_accuracy=",
+        "val_accuracy=high",
+        "=0.9x",
+        "=0.9",
+        " =0.9",
+        "accuracy=nan",
+    ],
+)
 def test_a_malformed_gate_is_refused_with_its_text(item):
     with pytest.raises(UserError) as e:
         parse_gates([item])
@@ -45,7 +56,9 @@ def test_require_known_refuses_gates_the_work_will_not_produce():
     require_known({}, [], "the run")
     with pytest.raises(UserError) as e:
         require_known(
-            {"val_acc": 0.5, "f1": 0.1, "accuracy": 0.2}, {"val_accuracy", "accuracy"}, "the run"
+            {"val_acc": 0.5, "f1": 0.1, "accuracy": 0.2},
+            {"val_accuracy", "accuracy", "val_loss", "test_loss"},
+            "the run",
         )
     (problem,) = e.value.problems
     assert problem.file == "--fail-under"
