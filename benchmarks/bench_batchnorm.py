@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from bench_cli import cpu  # noqa: E402
 
 from cnnrun.config.load import load_config  # noqa: E402
-from cnnrun.engine import training  # noqa: E402
+from cnnrun.engine import prepare, training  # noqa: E402
 from cnnrun.engine.precise_bn import (  # noqa: E402
     PreciseBatchNorm,
     batchnorm_layers,
@@ -67,7 +67,7 @@ def main() -> None:
                 path, [*sets, f"train.epochs={args.epochs}", "train.batchnorm_stats=precise"]
             )
         )
-        prep = training.prepare(plan)
+        prep = prepare.prepare(plan)
         summary = training.run(prep, Path(tempfile.mkdtemp()), NullReporter())
         epoch_s = summary.timings.median_epoch_s
         bs, seed, model = plan.config.train.batch_size, plan.config.seed, prep.model

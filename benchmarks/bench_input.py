@@ -30,7 +30,7 @@ from bench_cli import cpu
 
 from cnnrun.config.load import load_config
 from cnnrun.data.hdf5 import H5Images
-from cnnrun.engine import training
+from cnnrun.engine import prepare, training
 from cnnrun.engine.pipeline import pipeline, steps
 from cnnrun.plan import make_plan
 from cnnrun.runs.events import NullReporter
@@ -87,7 +87,7 @@ def main() -> None:
         print(f"  pipeline, in memory, shuffled:     {epoch_rate(x, y, args.batch):8.0f} images/s")
     sets = [f"train.epochs={args.epochs}", "early_stopping=null"]
     plan = make_plan(load_config(ROOT / "configs" / "mnist5k.yaml", sets))
-    prep = training.prepare(plan)
+    prep = prepare.prepare(plan)
     with tempfile.TemporaryDirectory() as tmp:
         summary = training.run(prep, Path(tmp), NullReporter())
     epoch = summary.timings.median_epoch_s

@@ -4,7 +4,7 @@ replaces, alternated A B A B in one process so machine drift hits both alike.
 Usage:
     python benchmarks/bench_train.py [--repeat 5] [--epochs 5] [--profile] [--configs A,B]
 
-A (cnnrun): `training.prepare` + `training.run` into a temporary run folder, with its
+A (cnnrun): `prepare.prepare` + `training.run` into a temporary run folder, with its
 defaults (precise batchnorm statistics: one forward pass over a sample before each
 validation) and again with `batchnorm_stats: moving`, the work the hand-written script
 does: the tf.data pipeline, per-epoch history, summary, last weights, best weights on
@@ -47,10 +47,7 @@ import tensorflow as tf
 
 from cnnrun.config.load import load_config
 from cnnrun.data.sources import load_dataset
-from cnnrun.engine import (
-    recorder,
-    training,
-)
+from cnnrun.engine import prepare, recorder, training
 from cnnrun.engine.model import build_model
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.plan import make_plan
@@ -99,7 +96,7 @@ def cnnrun_epochs(plan, tmp: Path) -> tuple[list[float], int]:
     recorder.Recorder.on_epoch_begin = timed
     recorder.Recorder.on_epoch_end = timed_end
     try:
-        prep = training.prepare(plan)
+        prep = prepare.prepare(plan)
         summary = training.run(prep, tmp / "runs", NullReporter())
     finally:
         recorder.Recorder.on_epoch_begin = original

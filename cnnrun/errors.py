@@ -97,6 +97,24 @@ class Diverged(WorkFailed):
         self.run_dir = run_dir
 
 
+class DataChanged(WorkFailed):
+    """Files that passed the checks before training went bad during it (changed on disk).
+
+    Args:
+        bad: `(file, reason)` for each file that no longer reads.
+        run_dir: the run folder, marked failed; it can be resumed once the files are back.
+    """
+
+    def __init__(self, bad: Sequence[tuple[str, str]], run_dir: Path) -> None:
+        shown = "; ".join(f"{f}: {r}" for f, r in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        super().__init__(
+            f"{len(bad)} image file(s) changed on disk after the check before training: "
+            f"{shown}{more}; restore them, then continue with: cnnrun train --resume {run_dir}"
+        )
+        self.bad, self.run_dir = list(bad), run_dir
+
+
 class GateFailed(WorkFailed):
     """The work finished, and missed a `--fail-under` bar.
 

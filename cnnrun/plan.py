@@ -14,7 +14,8 @@ from cnnrun.config.lint import lint_batchnorm_settling, lint_layers
 from cnnrun.config.load import LoadedConfig
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
-from cnnrun.data.sources import Dataset, describe
+from cnnrun.data.dataset import Dataset
+from cnnrun.data.sources import describe
 from cnnrun.data.splits import class_weight_problems
 from cnnrun.errors import Problem, UserError
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from cnnrun import atomic
 from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 from cnnrun.runs.summary import RunSummary
 
 ERRORS_FILE = "errors.npz"

@@ -24,7 +24,7 @@ import numpy as np
 from cnnrun.analysis import answers, gallery
 from cnnrun.analysis.scores import worst_errors
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs.names import BEST, CURVES
@@ -206,8 +206,17 @@ def _cam_inputs(look: Look, inputs: list[str]) -> tuple[np.ndarray, list[str], A
     scale = float(meta.get("preprocessing", {}).get("scale", 1 / 255))
     shape = tuple(meta.get("input_shape") or ())
     names = list(meta.get("class_names") or [])
-    data = read_inputs(inputs, shape, names, scale, max_pixels=MAX_IMAGE_PIXELS)
-    x = np.asarray(take(data.x, np.arange(len(data.names))))[:MAX_CAM]
+    fit = (meta.get("config") or {}).get("data") or {}
+    data = read_inputs(
+        inputs,
+        shape,
+        names,
+        scale,
+        max_pixels=MAX_IMAGE_PIXELS,
+        resize=fit.get("resize", "stretch"),
+        interpolation=fit.get("interpolation", "bilinear"),
+    )
+    x = np.asarray(take(data.x, np.arange(min(MAX_CAM, len(data.names)))))
     y = None if data.y is None else data.y[:MAX_CAM]
     return x, [str(n) for n in data.names][:MAX_CAM], y, data.scale
 

@@ -242,6 +242,8 @@ def _inputs(
         y_dataset,
         max_image_pixels or MAX_IMAGE_PIXELS,
         image_scale,
+        pred.config.data.resize,
+        pred.config.data.interpolation,
     )
 
 

@@ -28,7 +28,7 @@ from cnnrun import atomic
 from cnnrun.analysis.curves import draw_confusion
 from cnnrun.analysis.gallery import ERRORS, RELIABILITY, draw_errors, draw_reliability
 from cnnrun.analysis.scores import worst_errors
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 
 
 @dataclass(kw_only=True)

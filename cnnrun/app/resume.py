@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cnnrun.analysis.compare import config_diff
 from cnnrun.config.load import load_config, parse_config
+from cnnrun.data.splits import Splits, pixels_fingerprint
 from cnnrun.errors import Problem, UserError
 from cnnrun.plan import Plan, make_plan
 from cnnrun.runs.names import CONFIG
@@ -85,9 +86,16 @@ def nothing_left(before: RunSummary | None, plan: Plan) -> bool:
     )
 
 
-def check_data(run_dir: Path | None, before: RunSummary, fingerprint: str) -> None:
-    """Refuse (exit 2) data that differ from what the run trained on."""
-    was = before.data.fingerprint
+def check_data(run_dir: Path | None, before: RunSummary, splits: Splits) -> None:
+    """Refuse (exit 2) data that differ from what the run trained on.
+
+    A photo set's run from before file fingerprints hashed its pixels: only for such a run,
+    and only when the file fingerprint differs, are the pixels decoded to compare.
+    """
+    was, fingerprint = before.data.fingerprint, splits.fingerprint
+    legacy = before.data.fingerprint_kind is None and splits.dataset is not None
+    if was and was != fingerprint and legacy and pixels_fingerprint(splits.dataset) == was:
+        return
     if was and was != fingerprint:
         raise UserError(
             Problem(

@@ -28,6 +28,7 @@ from cnnrun.plan import Plan, make_plan
 from cnnrun.runs import gates as gating
 from cnnrun.runs.events import Observer, PrintReporter, Reporter
 from cnnrun.runs.locks import run_lock
+from cnnrun.runs.names import CACHE_DIR
 from cnnrun.runs.summary import RunSummary, read_summary
 from cnnrun.runs.weights import read_metadata
 
@@ -207,6 +208,11 @@ def _describe(prep: Prepared, before: RunSummary | None, req: TrainRequest) -> s
         f"{c['test']} test images, {len(plan.class_names)} classes; "
         f"{plan.table.total_params:,} parameters"
     )
+    if prep.splits.cache:
+        text += f"\ncache: {prep.splits.cache['mode']} ({prep.splits.cache['reason']})"
+    skipped = prep.splits.dataset.skipped if prep.splits.dataset is not None else []
+    if skipped:
+        text += f"\nskipped {len(skipped)} bad image file(s), listed in summary.json"
     p = prep.precision or {}
     text += f"\nprecision: {p.get('policy')} ({p.get('reason')})"
     if before is not None:
@@ -241,9 +247,12 @@ def _train(req: TrainRequest, reporter: Reporter) -> RunSummary:
     from cnnrun.engine import api
 
     kept = (before.precision or {}).get("policy") if before is not None else None
-    prep = api.prepare(plan, precision=kept, init_weights=req.init_weights)
+    runs_dir = req.resume.parent if req.resume is not None else req.runs_dir
+    prep = api.prepare(
+        plan, precision=kept, init_weights=req.init_weights, cache_dir=runs_dir / CACHE_DIR
+    )
     if before is not None and not req.force:
-        resuming.check_data(req.resume, before, prep.splits.fingerprint)
+        resuming.check_data(req.resume, before, prep.splits)
     gating.require_known(gates, _known_metrics(prep), "this run")
     reporter.note(_describe(prep, before, req))
     observers = [*req.observers, *([tracker] if tracker is not None else [])]

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from cnnrun.config.keys import models_in
 from cnnrun.config.layers import REGISTRY, LayerEntry
-from cnnrun.config.schema import Config, Cosine, Exponential, ReduceOnPlateau, StepDecay
+from cnnrun.config.schedules import Cosine, Exponential, ReduceOnPlateau, StepDecay
+from cnnrun.config.schema import Config
 from cnnrun.errors import Problem, suggest
 
 Loc = tuple[str | int, ...]

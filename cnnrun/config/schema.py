@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag
+from pydantic import Field, StrictBool, StrictInt
 from pydantic.json_schema import models_json_schema
 
 from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
 from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
+from cnnrun.config.schedules import LRSchedule
 from cnnrun.config.search_space import SearchConfig
 
 # An image file larger than this is refused before it is decoded: far above any input a CNN
@@ -41,14 +42,18 @@ MAX_LAYER_OUTPUT = 2**31 - 1
 
 # `none`: no data yet, as in a config `cnnrun import` wrote without `--data`; validate and
 # train ask for it, predict and export do not need it.
-DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "keras", "none"]
+DataSource = Literal["digits", "mnist5k", "npz", "hdf5", "images", "csv", "keras", "none"]
+# Decoded pixels `data.cache: auto` keeps in memory; above it, images stream from their files.
+# A fixed number, not a share of this machine's memory: a run caches the same way everywhere.
+AUTO_CACHE_BYTES = 512 * 2**20
 
 
 class DataConfig(Section):
     source: DataSource
     path: str | None = Field(
         None,
-        description="npz/hdf5 file or images folder; relative paths start at the config's folder",
+        description="npz/hdf5 file, images folder or csv manifest; relative paths start at the "
+        "config's folder",
     )
     dataset: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"] | None = Field(
         None, description="for source: keras"
@@ -66,6 +71,26 @@ class DataConfig(Section):
     max_image_pixels: PositiveInt = Field(
         MAX_IMAGE_PIXELS,
         description="images: larger files are refused before decoding (decompression bombs)",
+    )
+    resize: Literal["stretch", "crop", "pad"] = Field(
+        "stretch",
+        description="images: fit another aspect ratio by stretching, a centred crop, or black bars",
+    )
+    interpolation: Literal["bilinear", "nearest", "bicubic", "lanczos", "box", "hamming"] = Field(
+        "bilinear", description="images: Pillow's resampling filter"
+    )
+    cache: Literal["auto", "none", "memory", "disk"] = Field(
+        "auto",
+        description="images: keep decoded pixels in memory, in a file, or decode every epoch; "
+        "auto: memory up to 512 MiB of pixels, else none",
+    )
+    cache_path: str | None = Field(
+        None, description="images, cache: disk: the cache folder; default RUNS_DIR/.cache"
+    )
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error",
+        description="images: a truncated, empty or non-image file stops the run (error) or is "
+        "left out and listed in summary.json (skip)",
     )
     validation_split: number(gt=0, lt=1) = 0.2
     test_split: number(gt=0, lt=1) | None = Field(
@@ -97,60 +122,6 @@ class OptimizerConfig(Section):
     )
 
 
-class ReduceOnPlateau(Section):
-    """Multiply the learning rate by `factor` when the monitored value stops improving."""
-
-    name: Literal["reduce_on_plateau"] = "reduce_on_plateau"
-    factor: number(gt=0, lt=1) = 0.5
-    patience: NonNegInt = 2
-    min_lr: NonNegFloat = 0.0
-
-
-class Cosine(Section):
-    """A linear warm-up from 0 over `warmup_epochs`, then a cosine decay to `min_lr` at the
-    last epoch, updated every step (Loshchilov and Hutter, SGDR, 2017)."""
-
-    name: Literal["cosine"]
-    warmup_epochs: NonNegInt = 0
-    min_lr: NonNegFloat = 0.0
-
-
-class Exponential(Section):
-    """The learning rate times `decay_rate` per epoch, updated every step."""
-
-    name: Literal["exponential"]
-    decay_rate: number(gt=0, lt=1) = 0.9
-
-
-class StepDecay(Section):
-    """The learning rate times `factor` every `step_epochs` epochs."""
-
-    name: Literal["step"]
-    step_epochs: PositiveInt = 10
-    factor: number(gt=0, lt=1) = 0.1
-
-
-def _schedule_name(value: Any) -> str | None:
-    # `name` may be left out for reduce_on_plateau, as before the other kinds existed
-    if isinstance(value, dict):
-        name = value.get("name", "reduce_on_plateau")
-    else:
-        name = getattr(value, "name", None)
-    return name if name in SCHEDULES else None
-
-
-SCHEDULES = {"reduce_on_plateau", "cosine", "exponential", "step"}
-LRSchedule = Annotated[
-    Annotated[ReduceOnPlateau, Tag("reduce_on_plateau")]
-    | Annotated[Cosine, Tag("cosine")]
-    | Annotated[Exponential, Tag("exponential")]
-    | Annotated[StepDecay, Tag("step")],
-    Discriminator(
-        _schedule_name,
-        custom_error_type="unknown_schedule",
-        custom_error_message="expected name: reduce_on_plateau, cosine, exponential or step",
-    ),
-]
 Loss = Literal["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
 
 

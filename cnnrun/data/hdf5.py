@@ -11,20 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from cnnrun.data.lazy import LazyImages
 from cnnrun.errors import Problem, UserError
 
 
 @dataclass
-class H5Images:
+class H5Images(LazyImages):
     """A lazily read images dataset in an HDF5 file: never loaded whole."""
 
     path: Path
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
-
-    def __len__(self) -> int:
-        return self.shape[0]
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """Rows `index` (any order) as one array.
@@ -47,30 +45,6 @@ class H5Images:
         out = np.empty_like(block)
         out[order] = block
         return out.reshape(len(out), *self.shape[1:])
-
-
-def take(x: Any, index: Any) -> np.ndarray:
-    """Rows `index` of the images `x`: an in-memory array, or `H5Images` read just there."""
-    index = np.asarray(index, dtype=np.int64)
-    return x.read(index) if isinstance(x, H5Images) else np.asarray(x)[index]
-
-
-@dataclass
-class H5Subset(H5Images):
-    """Some rows of an HDF5 images dataset, read on demand."""
-
-    rows: np.ndarray | None = None
-
-    def read(self, index: np.ndarray) -> np.ndarray:
-        base = self.rows[np.asarray(index)] if self.rows is not None else np.asarray(index)
-        return H5Images.read(self, base)
-
-
-def subset(x: H5Images, rows: np.ndarray) -> H5Subset:
-    """The rows `rows` of `x` (of a subset too), still read on demand."""
-    if isinstance(x, H5Subset) and x.rows is not None:
-        rows = x.rows[rows]
-    return H5Subset(x.path, x.name, (len(rows), *x.shape[1:]), x.dtype, rows)
 
 
 def _err(message: str, file: str, loc: tuple = (), hint: str = "") -> UserError:

@@ -1,44 +1,126 @@
-"""Image files and folders of images: the one reader that training and predict share.
+"""One image file: its format from its header, and its pixels as training and predict see
+them (`decode`): the one decoder every image file goes through.
+
+Pillow decodes (libjpeg's accurate integer DCT), a phone photo's EXIF orientation is applied,
+the mode becomes `channels`, then the picture is fitted to the network's size (`Decode`).
 
 Example:
     ```python
-    files, labels, classes = class_folders(Path("data/train"))
-    x = read_image(files[0], (28, 28), 1)  # uint8, (28, 28, 1)
+    (h, w), channels = first_image_format(Path("data/train/cat/001.jpg"))
+    x = decode("data/train/cat/001.jpg", Decode((160, 160), 3, resize="crop"))  # uint8
     ```
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnrun.config.schema import MAX_IMAGE_PIXELS
+from cnnrun.config.schema import MAX_IMAGE_PIXELS, DataConfig
+from cnnrun.data.lazy import LazyImages
 from cnnrun.errors import Problem, UserError
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the picture a quarter
 
 
-def _open(path: Path, max_pixels: int) -> Any:
+@dataclass(frozen=True)
+class Decode:
+    """How a file becomes pixels: recorded in the run, so predict decodes as training did.
+
+    Args:
+        size: (height, width) of the network's input.
+        channels: 1 (grey) or 3 (RGB): grey, RGB, RGBA (alpha dropped), palette and 16-bit
+            images all become this.
+        resize: `stretch` to the size, `crop` the centre to its aspect ratio first, or `pad`
+            with black bars to it.
+        interpolation: Pillow's resampling filter.
+        max_pixels: larger files are refused before they are decoded.
+    """
+
+    size: tuple[int, int]
+    channels: int
+    resize: str = "stretch"
+    interpolation: str = "bilinear"
+    max_pixels: int = MAX_IMAGE_PIXELS
+
+    @classmethod
+    def of(cls, cfg: DataConfig, shape: Sequence[int] | None = None) -> Decode:
+        """The decoding a data config asks for; `shape` (h, w, c) overrides its size."""
+        if shape is not None:
+            size, channels = (int(shape[0]), int(shape[1])), int(shape[2])
+        else:
+            s = cfg.image_size
+            size = tuple(s) if isinstance(s, tuple | list) else (int(s or 0),) * 2  # type: ignore[assignment]
+            channels = int(cfg.channels or 3)
+        return cls(size, channels, cfg.resize, cfg.interpolation, cfg.max_image_pixels)  # type: ignore[arg-type]
+
+    def record(self) -> dict[str, Any]:
+        """What `summary.json` and the weights file say about it."""
+        import PIL
+
+        return {
+            "decoder": f"Pillow {PIL.__version__}",
+            "size": list(self.size),
+            "channels": self.channels,
+            "resize": self.resize,
+            "interpolation": self.interpolation,
+            "exif_orientation": True,
+            "jpeg_draft": True,
+        }
+
+
+def workers() -> int:
+    """Decoding threads: one per core (Pillow decodes with the GIL released)."""
+    return os.cpu_count() or 1
+
+
+def _bad(message: str, file: str, hint: str = "") -> UserError:
+    return UserError(Problem(message, file=file, hint=hint))
+
+
+def _open(path: str, max_pixels: int) -> Any:
     from PIL import Image
 
-    with warnings.catch_warnings():  # the size is checked here, with cnnrun's own limit
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(path)
+    if max_pixels <= Image.MAX_IMAGE_PIXELS:
+        im = Image.open(path)  # Pillow's own warning cannot fire below cnnrun's limit
+    else:
+        with warnings.catch_warnings():  # the size is checked here, with cnnrun's own limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     if im.width * im.height > max_pixels:
         im.close()
-        raise UserError(
-            Problem(
-                f"is {im.width}x{im.height} = {im.width * im.height:,} pixels; images are "
-                f"refused above {max_pixels:,} before decoding",
-                file=str(path),
-                hint="resize it, or raise the limit (data.max_image_pixels, --max-image-pixels)",
-            )
+        raise _bad(
+            f"is {im.width}x{im.height} = {im.width * im.height:,} pixels; images are "
+            f"refused above {max_pixels:,} before decoding",
+            path,
+            hint="resize it, or raise the limit (data.max_image_pixels, --max-image-pixels)",
         )
     return im
+
+
+def _upright(im: Any) -> Any:
+    """The picture as a person sees it: a phone's EXIF orientation applied (5 to 8 also
+    swap width and height)."""
+    from PIL import Image
+
+    turn = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(im.getexif().get(ORIENTATION, 1))
+    return im if turn is None else im.transpose(turn)
 
 
 def _to_8bit(im: Any) -> Any:
@@ -52,85 +134,100 @@ def _to_8bit(im: Any) -> Any:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
 
 
+def _fit(im: Any, spec: Decode) -> Any:
+    from PIL import Image, ImageOps
+
+    h, w = spec.size
+    if im.size == (w, h):
+        return im
+    method = getattr(Image.Resampling, spec.interpolation.upper())
+    if spec.resize == "crop":
+        return ImageOps.fit(im, (w, h), method=method)
+    if spec.resize == "pad":
+        return ImageOps.pad(im, (w, h), method=method, color=0)
+    return im.resize((w, h), method)
+
+
+def decode(path: str, spec: Decode) -> np.ndarray:
+    """One image file as uint8 (height, width, channels), the right way up.
+
+    A JPEG much larger than the network's input is decoded at a reduced scale (libjpeg's
+    1/2, 1/4 or 1/8, never below the size asked for) before it is resized: a phone photo
+    decodes many times faster, and every decode (training, predict) does the same.
+
+    Raises:
+        UserError: a file that cannot be read or decoded, or one over `spec.max_pixels`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    h, w = spec.size
+    try:
+        with _open(path, spec.max_pixels) as opened:
+            if opened.format == "JPEG":
+                # asked for the upright size turned as the file stores it
+                turned = opened.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                opened.draft(opened.mode, (h, w) if turned else (w, h))
+            im = _to_8bit(_upright(opened))
+            mode = "L" if spec.channels == 1 else "RGB"
+            arr = np.asarray(_fit(im if im.mode == mode else im.convert(mode), spec))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise _bad(f"cannot decode the image: {e}", path) from None
+    except Image.DecompressionBombError as e:
+        raise _bad(f"refused: {e}", path) from None
+    return arr[..., None] if spec.channels == 1 else arr
+
+
+@dataclass
+class ImageFiles(LazyImages):
+    """Image files decoded on demand: rows are files, read with `spec`.
+
+    Args:
+        paths: the files, absolute or relative to the working folder.
+        spec: how each becomes pixels.
+        root: the folder the source names them from (for the fingerprint: relative paths).
+    """
+
+    paths: list[str]
+    spec: Decode
+    root: Path = field(default_factory=Path)
+    parallel: int = field(default_factory=workers)
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (len(self.paths), *self.spec.size, self.spec.channels)
+
+    @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        return np.dtype(np.uint8)
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        out = np.empty((len(index), *self.shape[1:]), np.uint8)
+        for k, i in enumerate(np.asarray(index, dtype=np.int64)):
+            out[k] = decode(self.paths[i], self.spec)
+        return out
+
+
 def read_image(
     path: Path, size: tuple[int, int], channels: int, max_pixels: int = MAX_IMAGE_PIXELS
 ) -> np.ndarray:
-    """One image file as a uint8 (height, width, channels) array, resized and converted."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with _open(path, max_pixels) as opened:
-            im = _to_8bit(opened).convert("L" if channels == 1 else "RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise UserError(Problem(f"cannot decode the image: {e}", file=str(path))) from None
-    return arr[..., None] if channels == 1 else arr
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted."""
-    return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
+    """One image file as a uint8 (height, width, channels) array, stretched to `size`."""
+    return decode(str(path), Decode(tuple(size), channels, max_pixels=max_pixels))  # type: ignore[arg-type]
 
 
 def first_image_format(
     path: Path, max_pixels: int = MAX_IMAGE_PIXELS
 ) -> tuple[tuple[int, int], int]:
-    """(height, width) and channels (1 for grey, else 3) of an image file, without decoding it."""
+    """(height, width) and channels (1 for grey, else 3) of an image file, without decoding it.
+
+    The height and width are as a person sees the image: a phone's EXIF rotation swaps them.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with _open(path, max_pixels) as im:
-            return (im.height, im.width), 1 if im.mode in GREY_MODES else 3
+        with _open(str(path), max_pixels) as im:
+            h, w = im.height, im.width
+            if im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):
+                h, w = w, h
+            return (h, w), 1 if im.mode in GREY_MODES else 3
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise UserError(Problem(f"cannot decode the image: {e}", file=str(path))) from None
-
-
-def class_folders(folder: Path) -> tuple[list[Path], list[str], list[str]]:
-    """The images of a folder of class sub-folders: (files, each file's class, the classes).
-
-    Hidden sub-folders are skipped; classes are the sub-folders' names, sorted.
-    """
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files: list[Path] = []
-    labels: list[str] = []
-    for name in classes:
-        found = image_files(folder / name)
-        files += found
-        labels += [name] * len(found)
-    return files, labels, classes
-
-
-def read_images(
-    files: list[Path],
-    size: tuple[int, int],
-    channels: int,
-    skip_bad: bool = False,
-    max_pixels: int = MAX_IMAGE_PIXELS,
-) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-    """Decode `files` into one (N, height, width, channels) uint8 array.
-
-    Returns:
-        The images, the indices of `files` they came from, and `(file, reason)` for each
-        file `skip_bad` left out.
-
-    Raises:
-        UserError: an undecodable file (unless `skip_bad`), or no image at all.
-    """
-    arrays, kept, skipped = [], [], []
-    for i, f in enumerate(files):
-        try:
-            arrays.append(read_image(f, size, channels, max_pixels))
-        except UserError as e:
-            if not skip_bad:
-                hint = Problem("use --skip-bad to leave undecodable images out", file=str(f))
-                raise UserError([*e.problems[:1], hint]) from None
-            skipped.append((str(f), e.problems[0].message))
-            continue
-        kept.append(i)
-    if not arrays:
-        raise UserError(Problem("no image could be read", file=str(files[0].parent)))
-    return np.stack(arrays), kept, skipped

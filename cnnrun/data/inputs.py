@@ -14,18 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnrun.config.schema import DataConfig
+from cnnrun.config.schema import MAX_IMAGE_PIXELS, DataConfig
 from cnnrun.data.arrays import read_arrays
 from cnnrun.data.hdf5 import open_hdf5
-from cnnrun.data.images import (
-    IMAGE_EXTENSIONS,
-    MAX_IMAGE_PIXELS,
-    class_folders,
-    image_files,
-    read_images,
-)
+from cnnrun.data.images import IMAGE_EXTENSIONS, Decode, ImageFiles
+from cnnrun.data.lazy import take
+from cnnrun.data.photos import class_folders, image_files
+from cnnrun.data.preflight import bad_files_error, preflight
 from cnnrun.data.sources import load_dataset
-from cnnrun.data.splits import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import kind_of
 
@@ -38,7 +34,8 @@ class Inputs:
     """Inputs ready for a model.
 
     Args:
-        x: images, NHWC in the model's input shape (an array, or `H5Images` read in batches).
+        x: images, NHWC in the model's input shape (an array, or a lazy source read in
+            batches: HDF5, or image files decoded as training decoded them).
         scale: multiplies the pixels into [0, 1].
         names: one name per row of the output (a file path, or an index).
         y: labels as indices into the model's classes, or None.
@@ -63,6 +60,8 @@ class Model:
     trained_scale: float
     max_pixels: int = MAX_IMAGE_PIXELS
     image_scale: float = 1 / 255
+    resize: str = "stretch"
+    interpolation: str = "bilinear"
 
 
 def _bad(message: str, file: str, hint: str = "") -> UserError:
@@ -148,10 +147,23 @@ def _hdf5(path: Path, model: Model, x_name: str, y_name: str) -> Inputs:
 
 
 def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad: bool) -> Inputs:
+    """Image files, checked first, then decoded a batch at a time as training decoded them."""
     h, w, c = model.shape
-    x, kept, skipped = read_images(files, (h, w), c, skip_bad, model.max_pixels)
-    note = f"skipped {len(skipped)} undecodable image(s)" if skipped else ""
-    inputs = Inputs(x, model.image_scale, [str(files[i]) for i in kept], skipped=skipped, note=note)
+    paths = [str(f) for f in files]
+    bad = preflight(paths, model.max_pixels)
+    if bad and not skip_bad:
+        where = str(files[0].parent) if len(files) > 1 else str(files[0])
+        hint = "use --skip-bad to leave undecodable images out"
+        limit = "resize them, or raise the limit (--max-image-pixels)"
+        raise bad_files_error(bad, where, len(paths), hint, limit)
+    gone = {p for p, _ in bad}
+    kept = [i for i, p in enumerate(paths) if p not in gone]
+    if not kept:
+        raise _bad("no image could be read", str(files[0].parent))
+    spec = Decode((h, w), c, model.resize, model.interpolation, model.max_pixels)
+    x = ImageFiles([paths[i] for i in kept], spec)
+    note = f"skipped {len(bad)} undecodable image(s)" if bad else ""
+    inputs = Inputs(x, model.image_scale, [paths[i] for i in kept], skipped=bad, note=note)
     if labels is None:
         return inputs
     return _with_labels(inputs, [labels[i] for i in kept], model, str(files[0].parent.parent))
@@ -220,6 +232,8 @@ def read_inputs(
     y_dataset: str = "y",
     max_pixels: int = MAX_IMAGE_PIXELS,
     image_scale: float = 1 / 255,
+    resize: str = "stretch",
+    interpolation: str = "bilinear",
 ) -> Inputs:
     """Read predict's INPUT arguments into one `Inputs`.
 
@@ -232,11 +246,21 @@ def read_inputs(
         x_dataset, y_dataset: dataset names in an HDF5 input.
         max_pixels: image files larger than this are refused before decoding.
         image_scale: multiplies the 0..255 pixels of image files.
+        resize, interpolation: how training fitted image files to the input size (its
+            config's `data.resize` and `data.interpolation`), so predict sees what it saw.
 
     Raises:
         UserError: a missing or unreadable input, or data of the wrong shape.
     """
-    model = Model(tuple(input_shape), list(class_names), trained_scale, max_pixels, image_scale)  # type: ignore[arg-type]
+    model = Model(
+        tuple(input_shape),  # type: ignore[arg-type]
+        list(class_names),
+        trained_scale,
+        max_pixels,
+        image_scale,
+        resize,
+        interpolation,
+    )
     if not items:
         raise UserError(
             Problem(

@@ -1,4 +1,4 @@
-"""Data sources for training: built-in sets, npz, image folders, HDF5 (streamed).
+"""Data sources for training: built-in sets, npz, photo folders and manifests, HDF5 (streamed).
 
 Each format has one reader (`arrays`, `images`, `hdf5`), shared with predict's inputs; this
 module turns what a reader returns into a `Dataset` with labels 0..K-1 and class names. No
@@ -9,7 +9,7 @@ download, so its loader lives in the engine; only its fixed shapes are known her
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ import numpy as np
 
 from cnnrun.config.schema import DataConfig
 from cnnrun.data.arrays import read_arrays
-from cnnrun.data.hdf5 import H5Images, open_hdf5, subset
-from cnnrun.data.images import class_folders, first_image_format, read_images
+from cnnrun.data.dataset import Dataset
+from cnnrun.data.hdf5 import open_hdf5
+from cnnrun.data.lazy import LazyImages, subset
+from cnnrun.data.photos import load_photos
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import kind_of, require_dir, require_file
 
@@ -48,32 +50,6 @@ KERAS_SETS = {
 }
 
 
-@dataclass
-class Dataset:
-    """Images and integer labels of one source, before the validation split.
-
-    Args:
-        x: images, NHWC (a NumPy array, or `H5Images` for streamed HDF5).
-        y: labels 0..K-1.
-        class_names: K names; label i is `class_names[i]`.
-        scale: pixels are multiplied by this to land in [0, 1] (recorded in the run).
-        x_test, y_test: the source's own test split, if it has one.
-        origin: where the data came from, for messages and the run summary.
-    """
-
-    x: Any
-    y: np.ndarray
-    class_names: list[str]
-    scale: float
-    x_test: Any = None
-    y_test: np.ndarray | None = None
-    origin: str = ""
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
-
-
 def _err(message: str, loc: tuple = ("data",), hint: str = "", file: str = "") -> UserError:
     return UserError(Problem(message, loc, hint=hint, file=file))
 
@@ -91,7 +67,8 @@ def _resolve(cfg: DataConfig, base_dir: Path) -> Path:
         )
     if cfg.source == "images":
         return require_dir(path, "a folder of class sub-folders", ("data", "path"))
-    return require_file(path, f"a .{'npz' if cfg.source == 'npz' else 'h5'} file", ("data", "path"))
+    suffix = {"npz": "npz", "csv": "csv"}.get(cfg.source, "h5")
+    return require_file(path, f"a .{suffix} file", ("data", "path"))
 
 
 def _encode(y: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -145,37 +122,6 @@ def _npz(path: Path) -> Dataset:
     return Dataset(a.x, y, names, _scale_of(a.x), a.x_test, y_test, origin=str(path))
 
 
-def _image_folder(
-    cfg: DataConfig, path: Path
-) -> tuple[DataConfig, list[Path], np.ndarray, list[str]]:
-    if not path.is_dir():
-        raise _err(
-            f"{path} is not a folder; source 'images' expects a folder of class sub-folders",
-            ("data", "path"),
-        )
-    files, names, classes = class_folders(path)
-    labels = [classes.index(n) for n in names]
-    if len(classes) < 2 or not files:
-        raise _err(
-            f"{path} holds {len(classes)} class folder(s) and {len(files)} image(s); "
-            "expected a sub-folder of PNG/JPEG images per class, at least 2",
-            ("data", "path"),
-        )
-    if cfg.image_size is None or cfg.channels is None:
-        size, channels = first_image_format(files[0], cfg.max_image_pixels)
-        cfg = cfg.model_copy(
-            update={"image_size": cfg.image_size or size, "channels": cfg.channels or channels}
-        )
-    return cfg, files, np.array(labels, dtype=np.int64), classes
-
-
-def _images(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
-    cfg, files, y, classes = _image_folder(cfg, path)
-    size = cfg.image_size if isinstance(cfg.image_size, tuple) else (cfg.image_size,) * 2
-    x, _, _ = read_images(files, size, cfg.channels, max_pixels=cfg.max_image_pixels)  # type: ignore[arg-type]
-    return Dataset(x, y, classes, 1 / 255, origin=str(path)), cfg
-
-
 def _hdf5(cfg: DataConfig, path: Path) -> Dataset:
     x, y = open_hdf5(path, cfg.x_dataset, cfg.y_dataset)
     assert y is not None
@@ -207,8 +153,8 @@ def load_dataset(cfg: DataConfig, base_dir: Path) -> tuple[Dataset, DataConfig]:
         ds = _builtin(cfg.source)
     elif cfg.source == "npz":
         ds = _npz(_resolve(cfg, base_dir))
-    elif cfg.source == "images":
-        ds, cfg = _images(cfg, _resolve(cfg, base_dir))
+    elif cfg.source in ("images", "csv"):
+        ds, cfg = load_photos(cfg, _resolve(cfg, base_dir))
     elif cfg.source == "hdf5":
         ds = _hdf5(cfg, _resolve(cfg, base_dir))
     else:
@@ -225,8 +171,8 @@ def describe(
 
     Returns:
         The input shape, the class names, the data config with inferred values filled in,
-        and the dataset itself when learning the rest meant loading it (built-in, npz,
-        HDF5), so that training need not read it a second time.
+        and the dataset itself (photo sets: listed and checked, not decoded), so that
+        training need not read it a second time.
     """
     if cfg.source == "none":
         raise UserError(
@@ -235,7 +181,7 @@ def describe(
                 "data.path for a file or folder, to the data to train on",
                 ("data", "source"),
                 hint="e.g. data: {source: npz, path: train.npz}; sources: digits, mnist5k, "
-                "npz, hdf5, images, keras (docs/data.md)",
+                "npz, hdf5, images, csv, keras (docs/data.md)",
             )
         )
     if cfg.source == "keras":
@@ -245,11 +191,6 @@ def describe(
                 Dataset(np.zeros((0, *shape)), np.arange(len(names)), names, 1.0), cfg.classes
             ).class_names
         return shape, names, cfg, None
-    if cfg.source == "images":
-        cfg, _, y, classes = _image_folder(cfg, _resolve(cfg, base_dir))
-        size = cfg.image_size if isinstance(cfg.image_size, tuple) else (cfg.image_size,) * 2
-        ds = Dataset(np.zeros((0, *size, cfg.channels)), y, classes, 1.0)  # type: ignore[misc]
-        return ds.input_shape, select_classes(ds, cfg.classes).class_names, cfg, None
     ds, cfg = load_dataset(cfg, base_dir)
     return ds.input_shape, ds.class_names, cfg, ds
 
@@ -276,13 +217,15 @@ def select_classes(ds: Dataset, classes: list[int | str] | None) -> Dataset:
         if y is None:
             return x, y
         mask = lookup[y] >= 0
-        if isinstance(x, H5Images):
-            # HDF5 keeps its lazy images; the split works on indices of the subset.
+        if isinstance(x, LazyImages):
+            # A lazy source stays lazy; the split works on indices of the subset.
             return subset(x, np.flatnonzero(mask)), lookup[y[mask]]
         return x[mask], lookup[y[mask]]
 
     x, y = keep(ds.x, ds.y)
     x_test, y_test = keep(ds.x_test, ds.y_test)
+    x_val, y_val = keep(ds.x_val, ds.y_val)
+    names = [ds.class_names[i] for i in picked]
     return replace(
-        ds, x=x, y=y, x_test=x_test, y_test=y_test, class_names=[ds.class_names[i] for i in picked]
+        ds, x=x, y=y, x_test=x_test, y_test=y_test, x_val=x_val, y_val=y_val, class_names=names
     )

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnnrun.config.schema import DataConfig
-from cnnrun.data.hdf5 import H5Images, subset
-from cnnrun.data.sources import Dataset
+from cnnrun.data.dataset import Dataset
+from cnnrun.data.hdf5 import H5Images
+from cnnrun.data.lazy import LazyImages, base_of, subset
 from cnnrun.errors import Problem, UserError
 
 # The test split carved by `data.test_split` does not move with the run's seed, so runs with
@@ -47,20 +49,33 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 def take(x: Any, index: np.ndarray) -> Any:
-    """Rows of an array, or a lazy view for HDF5 images."""
-    return subset(x, index) if isinstance(x, H5Images) else x[index]
+    """Rows of an array, or a lazy view of a lazy source (HDF5, image files)."""
+    return subset(x, index) if isinstance(x, LazyImages) else x[index]
 
 
 def fingerprint(ds: Dataset) -> str:
-    """A short hash of the data a run trained on (labels, images or the HDF5 file's identity)."""
+    """A short hash of the data a run trained on: a photo set's own (its files), else one of
+    the labels and images (or the HDF5 file's identity)."""
+    return ds.fingerprint or pixels_fingerprint(ds)
+
+
+def pixels_fingerprint(ds: Dataset) -> str:
+    """The hash of every label and pixel: how runs before photo sets' own fingerprints
+    fingerprinted an image folder (decoded whole), and still how arrays are."""
+    from cnnrun.data.lazy import take as rows
+
     h = hashlib.sha256()
     for x, y in ((ds.x, ds.y), (ds.x_test, ds.y_test)):
         if y is None:
             continue
         h.update(np.ascontiguousarray(y).tobytes())
-        if isinstance(x, H5Images):
-            st = os.stat(x.path)
-            h.update(f"{x.path}:{x.name}:{x.shape}:{st.st_size}:{st.st_mtime_ns}".encode())
+        base = base_of(x)
+        if isinstance(base, H5Images):  # the file's identity: hashing it would read it all
+            st = os.stat(base.path)
+            h.update(f"{base.path}:{base.name}:{x.shape}:{st.st_size}:{st.st_mtime_ns}".encode())
+        elif isinstance(x, LazyImages):
+            for a in range(0, len(x), 256):
+                h.update(rows(x, np.arange(a, min(a + 256, len(x)))).tobytes())
         else:
             h.update(np.ascontiguousarray(x).tobytes())
     h.update("\n".join(ds.class_names).encode())
@@ -81,6 +96,19 @@ class Splits:
     scale: float
     origin: str
     fingerprint: str
+    dataset: Dataset | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def cached(self, mode: str, folder: Path | None) -> Splits:
+        """These splits with their image files decoded once, as `data.cache` asks
+        (`photos.cache_parts`); other sources are returned as they are."""
+        from cnnrun.data.cache import cache_parts
+
+        parts = {"x_train": self.x_train, "x_val": self.x_val}
+        if self.x_test is not None:
+            parts["x_test"] = self.x_test
+        out, record = cache_parts(parts, mode, folder, self.fingerprint)
+        return replace(self, **out, cache=record) if record else self
 
     @property
     def counts(self) -> dict[str, int]:
@@ -110,6 +138,9 @@ def split_dataset(ds: Dataset, cfg: DataConfig, seed: int) -> Splits:
             )
         keep, held = stratified_split(y, cfg.test_split, TEST_SPLIT_SEED)
         x, y, x_test, y_test = take(ds.x, keep), y[keep], take(ds.x, held), y[held]
+    if ds.y_val is not None:  # the source's own (a manifest's split column)
+        parts = (x, y, ds.x_val, ds.y_val, x_test, y_test)
+        return Splits(*parts, ds.class_names, ds.scale, ds.origin, fingerprint(ds), ds)
     keep, held = stratified_split(y, cfg.validation_split, seed)
     if len(keep) == 0 or len(held) == 0:
         raise UserError(
@@ -130,6 +161,7 @@ def split_dataset(ds: Dataset, cfg: DataConfig, seed: int) -> Splits:
         ds.scale,
         ds.origin,
         fingerprint(ds),
+        ds,
     )
 
 

@@ -12,8 +12,9 @@ from cnnrun.engine.inspect_bn import inspect_run
 from cnnrun.engine.keras_io import keras_predictor, write_import
 from cnnrun.engine.mlflow_model import save_mlflow_model
 from cnnrun.engine.predict import Predictor, load_model, load_predictor, predict_probabilities
+from cnnrun.engine.prepare import Prepared, prepare, release
 from cnnrun.engine.runtimes import Checked
-from cnnrun.engine.training import Prepared, prepare, release, resume, run
+from cnnrun.engine.training import resume, run
 
 __all__ = [
     "Checked",

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from cnnrun.config.layers import REGISTRY
 from cnnrun.config.schema import Config
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 from cnnrun.errors import Problem, UserError
 
 # Kinds whose output is a map of features over the image: where Grad-CAM can look.

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from cnnrun import atomic
 from cnnrun.config.schema import Config
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 from cnnrun.engine.model import from_logits
 from cnnrun.engine.predict import to_probabilities
 from cnnrun.engine.runtimes import Checked, check

@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun.config.schema import Config, DataConfig
-from cnnrun.data.hdf5 import H5Images
-from cnnrun.data.sources import KERAS_SETS, Dataset, load_dataset, select_classes
+from cnnrun.data.dataset import Dataset
+from cnnrun.data.lazy import LazyImages
+from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.errors import Problem, UserError
 
@@ -129,14 +130,16 @@ def pipeline(
         if repeat:
             index = index.repeat()
 
-    if isinstance(x, H5Images):
+    if isinstance(x, LazyImages):
         shape = (None, *x.shape[1:])
 
         def read(i: tf.Tensor) -> tf.Tensor:
             xb = tf.numpy_function(x.read, [i], tf.as_dtype(x.dtype), stateful=False)
             return tf.ensure_shape(xb, shape)
 
-        images, parallel = read, 1  # h5py serialises reads anyway
+        # A fixed number of batches read at once (h5py: one; image files: one per core)
+        # rather than AUTOTUNE, whose tuning thread is what a dropped iterator waits for.
+        images, parallel = read, x.parallel
     else:
         pixels = tf.constant(x)
 
@@ -158,7 +161,7 @@ def pipeline(
         return (xb, yb) if per_class is None else (xb, yb, tf.gather(per_class, label))
 
     return index.map(fetch, num_parallel_calls=parallel, deterministic=True).prefetch(
-        tf.data.AUTOTUNE
+        tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel)
     )
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnrun.config.layers import LayerEntry
-from cnnrun.data.hdf5 import take
+from cnnrun.data.lazy import take
 from cnnrun.engine.layers import Replay, apply_layers
 from cnnrun.runs.summary import RunSummary
 
@@ -183,7 +183,7 @@ def precise_callbacks(prep: Any, summary: RunSummary) -> list[keras.callbacks.Ca
     `summary.batchnorm` records the mode, the layers and the sample's size.
 
     Args:
-        prep: the prepared run (`cnnrun.engine.training.Prepared`).
+        prep: the prepared run (`cnnrun.engine.prepare.Prepared`).
     """
     cfg, splits = prep.plan.config, prep.splits
     count = len(batchnorm_layers(prep.model))

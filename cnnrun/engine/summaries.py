@@ -29,6 +29,19 @@ def versions() -> dict[str, str]:
     }
 
 
+def _photo_records(splits: Splits) -> dict[str, Any]:
+    """What a photo set adds: decoding, cache, files left out, how it was fingerprinted."""
+    ds = splits.dataset
+    if ds is None or ds.decode is None:
+        return {}
+    return {
+        "decode": ds.decode,
+        "cache": splits.cache,
+        "fingerprint_kind": "files",
+        "skipped": [{"file": f, "reason": r} for f, r in ds.skipped],
+    }
+
+
 def new_summary(
     plan: Plan, splits: Splits, strategy: Any, run_dir: Path, run_name: str
 ) -> RunSummary:
@@ -57,6 +70,7 @@ def new_summary(
             counts=splits.counts,
             class_names=splits.class_names,
             scale=splits.scale,
+            **_photo_records(splits),
         ),
         config_hash=json_hash(cfg.resolved()),
         loss_floor=smoothing_floor(cfg.train.label_smoothing, len(splits.class_names)),

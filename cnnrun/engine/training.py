@@ -12,7 +12,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,74 +19,23 @@ import keras
 import tensorflow as tf
 
 from cnnrun import atomic
+from cnnrun.data.preflight import recheck
 from cnnrun.data.splits import Splits, class_weights
 from cnnrun.engine import distribute
 from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.finish import finish
-from cnnrun.engine.model import build_model
-from cnnrun.engine.pipeline import load_splits, pipeline, steps
+from cnnrun.engine.pipeline import pipeline, steps
 from cnnrun.engine.precise_bn import moving_against_precise, precise_callbacks
-from cnnrun.engine.precision import resolve as resolve_precision
-from cnnrun.engine.predict import check_weights_match
+from cnnrun.engine.prepare import Prepared
 from cnnrun.engine.recorder import Recorder, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
-from cnnrun.errors import Diverged, Interrupted, Problem, UserError
-from cnnrun.plan import Plan
+from cnnrun.errors import DataChanged, Diverged, Interrupted, Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import locks, names, weights
 from cnnrun.runs.events import Observer, Reporter
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 from cnnrun.version import __version__
-
-
-@dataclass
-class Prepared:
-    """A plan with its data loaded and its model built: ready to run."""
-
-    plan: Plan
-    splits: Splits
-    model: keras.Model
-    strategy: Any = None  # a tf.distribute strategy, or None for one device
-    precision: dict[str, str] | None = None  # requested, policy, reason
-
-
-def prepare(plan: Plan, precision: str | None = None, init_weights: Path | None = None) -> Prepared:
-    """Load and split the data and build the model; raises `UserError` on bad data.
-
-    Args:
-        plan: the checked experiment.
-        precision: the dtype policy to keep (a resumed run's); by default `train.precision`,
-            with `auto` resolved on this machine.
-        init_weights: a weights file of the same network to start from (fine-tuning).
-    """
-    cfg = plan.config
-    strategy = distribute.make_strategy(cfg.distribute)  # before any other TensorFlow work
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    splits = load_splits(cfg, plan.loaded.base_dir, plan.dataset)
-    if precision is None:
-        policy, reason = resolve_precision(cfg.train.precision, cfg.distribute)
-    else:
-        policy, reason = precision, "kept from the run being resumed"
-    chosen = {"requested": cfg.train.precision, "policy": policy, "reason": reason}
-    per_epoch = steps(len(splits.y_train), cfg.train.batch_size)
-    with distribute.scope(strategy):
-        model = build_model(cfg, steps_per_epoch=per_epoch, precision=policy)
-        # fit would build the optimizer at its first step; its slots are in last.weights.h5
-        model.optimizer.build(model.trainable_variables)
-        if init_weights is not None:
-            check_weights_match(model, init_weights)
-            keras.saving.load_weights(model, init_weights, objects_to_skip=[model.optimizer])
-    return Prepared(plan, splits, model, strategy, chosen)
-
-
-def release() -> None:
-    """Free the last run's models and Keras state, so one process can train run after run."""
-    # Without Keras's forced collection, which its docs advise against in a short loop:
-    # Python's own collector frees the old models' cycles as it always does.
-    keras.backend.clear_session(free_memory=False)
 
 
 def run(
@@ -196,12 +144,29 @@ def _metadata(prep: Prepared) -> dict[str, Any]:
         "config": cfg.resolved(),
         "class_names": splits.class_names,
         "input_shape": list(cfg.model.input_shape or ()),
-        "preprocessing": {"scale": splits.scale},
+        "preprocessing": {"scale": splits.scale, **_decoding(splits)},
         "precision": (prep.precision or {}).get("policy", "float32"),
         "cnnrun_version": __version__,
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
+
+
+def _changed_files(prep: Prepared, error: Exception) -> list[tuple[str, str]]:
+    """After a failed read in the input pipeline: the image files now bad (see `recheck`)."""
+    if not isinstance(error, tf.errors.OpError):
+        return []
+    s = prep.splits
+    return recheck([x for x in (s.x_train, s.x_val, s.x_test) if x is not None])
+
+
+def _reason(e: Exception) -> str:
+    return str(e) if isinstance(e, DataChanged) else f"{type(e).__name__}: {e}"
+
+
+def _decoding(splits: Splits) -> dict[str, Any]:
+    ds = splits.dataset
+    return {"decode": ds.decode} if ds is not None and ds.decode else {}
 
 
 def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
@@ -268,8 +233,12 @@ def _fit(
             reporter.end()
             raise Interrupted(run_dir) from None
         except Exception as e:
-            finish(run_dir, summary, recorder, "failed", f"{type(e).__name__}: {e}", t0)
+            changed = _changed_files(prep, e)
+            failure = DataChanged(changed, run_dir) if changed else e
+            finish(run_dir, summary, recorder, "failed", _reason(failure), t0)
             reporter.end()
+            if changed:
+                raise failure from None
             raise
         recorder.stop["cleanup"] = True
         reporter.end()

@@ -8,6 +8,7 @@ LOCK = ".lock"  # held by the process that trains the run
 SWEEP = "sweep.json"  # marks a sweep folder, which holds runs rather than being one
 SEARCH = "search.json"  # marks a search folder, which holds trials
 LOCKS = ".locks"  # a sweep's or search's locks; hidden: `cnnrun runs` lists the runs
+CACHE_DIR = ".cache"  # in a runs folder: decoded images (data.cache: disk), shared by its runs
 
 # An export folder: one artifact per format, a JSON beside each, the reference batch.
 FORMATS = ("keras", "savedmodel", "onnx", "litert")

@@ -36,6 +36,10 @@ class DataSummary(_Open):
     counts: dict[str, int] = Field(default_factory=dict)
     class_names: list[str] = Field(default_factory=list)
     scale: float | None = None
+    decode: dict[str, Any] | None = None  # image files: how they became pixels
+    cache: dict[str, Any] | None = None  # image files: data.cache's choice and why
+    fingerprint_kind: str | None = None  # "files" for a photo set's; absent: of the pixels
+    skipped: list[dict[str, str]] = Field(default_factory=list)  # on_bad_image: skip
 
 
 class Timings(_Open):

@@ -21,7 +21,9 @@ def test_an_image_bomb_is_refused_before_decoding(cli, tmp_path: Path):
     Image.new("L", (6000, 5000)).save(folder / "b" / "big.png")  # 30 Mpixels, tiny file
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{source: images, path: {folder}, image_size: [8, 8]}}\n" + HEAD)
-    refused(cli("train", cfg, "--runs-dir", tmp_path / "runs"), "big.png", "30,000,000 pixels")
+    r = cli("train", cfg, "--runs-dir", tmp_path / "runs")
+    refused(r, "big.png", "30,000,000 pixels", "raise the limit (data.max_image_pixels)")
+    assert "skip" not in r.stderr  # the hint fits the cause: the image is not undecodable
     assert not (tmp_path / "runs").exists()
     ok = cli("validate", cfg, "--set", "data.max_image_pixels=40000000")
     assert ok.code == 0, ok.stderr

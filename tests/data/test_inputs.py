@@ -89,3 +89,11 @@ def test_skip_bad_leaves_undecodable_images_out(digits_run, cli, tmp_path):
     r = cli("predict", *args, "--skip-bad")
     assert r.code == 0
     assert len(rows_of(r.stdout)) == 1 and "skipped" in r.stderr and "broken.png" in r.stderr
+
+
+def test_an_image_over_the_pixel_limit_gets_the_limits_hint_not_skip_bad(digits_run, cli, tmp_path):
+    Image.new("L", (3000, 3000)).save(tmp_path / "big.png")
+    r = cli("predict", "--run", digits_run.path, tmp_path / "big.png", "--max-image-pixels", "1000")
+    assert r.code == 2 and "Traceback" not in r.stderr
+    assert "9,000,000 pixels" in r.stderr and "--max-image-pixels" in r.stderr
+    assert "--skip-bad" not in r.stderr

@@ -90,7 +90,7 @@ def test_images_source_resizes_and_converts(cli, tmp_path: Path):
     assert r.code == 0, r.stderr
 
     (tmp_path / "imgs" / "cat" / "broken.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(UserError, match="cannot decode the image"):
+    with pytest.raises(UserError, match="broken.png: not an image"):
         load_dataset(cfg, tmp_path)
 
 

@@ -48,7 +48,7 @@ def bad_inputs(trained: Path, tmp: Path) -> dict[str, tuple[list, str]]:
         "no_weights": (["--weights", tmp / "empty.weights.h5", "digits:test"], "holds no Keras"),
         "truncated": (["--weights", tmp / "cut.weights.h5", "digits:test"], "truncated"),
         "missing_weights": (["--weights", tmp / "nope.weights.h5", "digits:test"], "no such file"),
-        "undecodable_image": ([*run, tmp / "broken.png", tmp / "fine.png"], "cannot decode"),
+        "undecodable_image": ([*run, tmp / "broken.png", tmp / "fine.png"], "cannot be used"),
         "wrong_rank": ([*run, tmp / "rank.npz"], "shape (5, 64)"),
         "wrong_size": ([*run, tmp / "size.npz"], "expects (N, 8, 8, 1)"),
         "no_x_array": ([*run, tmp / "nox.npz"], "no array named x"),
