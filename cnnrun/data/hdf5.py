@@ -5,7 +5,7 @@ One reader for training and predict: `open_hdf5` checks the file and its dataset
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,34 @@ import numpy as np
 from cnnrun.data.lazy import LazyImages
 from cnnrun.errors import Problem, UserError
 
+# HDF5's cache of decompressed chunks for a streamed dataset: a dataset this size or smaller
+# is read from the file once and then from memory; a larger one reads what it touches. A fixed
+# size, so memory stays flat in the file's size.
+CHUNK_CACHE_BYTES = 64 * 2**20
+
 
 @dataclass
 class H5Images(LazyImages):
-    """A lazily read images dataset in an HDF5 file: never loaded whole."""
+    """A lazily read images dataset in an HDF5 file: never loaded whole.
+
+    The file is opened at the first read and kept open, with a chunk cache of
+    `CHUNK_CACHE_BYTES`: opened per batch, the cache went with it, and a shuffled batch read
+    each of its rows' chunks from the file again (benchmarks/RESULTS.md).
+    """
 
     path: Path
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
+    _dataset: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def _open(self) -> Any:
+        if self._dataset is None:
+            import h5py
+
+            f = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=100_003)
+            self._dataset = f[self.name]
+        return self._dataset
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """Rows `index` (any order) as one array.
@@ -31,17 +50,14 @@ class H5Images(LazyImages):
         read per batch; a shuffled batch is read row by row, which is much faster than
         h5py's fancy selection of the same rows (benchmarks/RESULTS.md).
         """
-        import h5py
-
         index = np.asarray(index)
         order = np.argsort(index, kind="stable")
         rows = index[order]
         cuts = np.flatnonzero(np.diff(rows) != 1) + 1
-        with h5py.File(self.path, "r") as f:
-            d = f[self.name]
-            block = np.empty((len(rows), *d.shape[1:]), dtype=d.dtype)
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
-                block[a:b] = d[rows[a] : rows[b - 1] + 1]
+        d = self._open()
+        block = np.empty((len(rows), *d.shape[1:]), dtype=d.dtype)
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
+            block[a:b] = d[rows[a] : rows[b - 1] + 1]
         out = np.empty_like(block)
         out[order] = block
         return out.reshape(len(out), *self.shape[1:])
