@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.markup import escape
@@ -90,3 +90,23 @@ def reporter_for(json_: bool, quiet: bool, out: Any, err: Any) -> NullReporter:
     if quiet:
         return QuietReporter(err)
     return RichReporter(out, err) if out.is_terminal else PlainReporter(out, err)
+
+
+def for_workers(json_: bool, quiet: bool) -> tuple[Any, NullReporter, Callable[[str], None]]:
+    """What a sweep or search shows: the stdout console, a reporter of each run's warnings
+    (not its epochs), and `say` for its own progress lines (silent with --json or --quiet)."""
+    from cnnrun.cli.common import consoles
+
+    out, err = consoles()
+
+    def say(line: str) -> None:
+        if not (json_ or quiet):
+            out.print(line, markup=False)
+
+    return out, reporter_for(False, True, out, err), say
+
+
+def unfinished(outcome: Any, quiet: bool, out: Any, how: str) -> None:
+    """The line that says how to finish an interrupted sweep or search."""
+    if not outcome.complete and not quiet:
+        out.print(f"interrupted; {how}", markup=False)

@@ -15,7 +15,6 @@ from cnnrun.cli.common import (
     RunsDirOpt,
     SetOpt,
     complete_run_dir,
-    consoles,
     emit_json,
     output_options,
     path_option,
@@ -114,12 +113,9 @@ def search(
     search.png and search.json into the search folder.
     """
     from cnnrun.app.search.run import search as run_search
-    from cnnrun.cli.reporters import reporter_for
+    from cnnrun.cli.reporters import for_workers, unfinished
 
-    out, err = consoles()
-    silent = opts.quiet or opts.json
-    reporter = reporter_for(False, True, out, err)  # a trial's warnings, not its epochs
-    say = lambda line: silent or out.print(line, markup=False)  # noqa: E731
+    out, reporter, say = for_workers(opts.json, opts.quiet)
     outcome = run_search(**opts.args, reporter=reporter, say=say)
     if opts.json:
         best = str(outcome.best_config) if outcome.best_config else None
@@ -135,7 +131,7 @@ def search(
         )
     elif not opts.quiet:
         _show(outcome, out)
-    if not outcome.complete and not opts.quiet:
-        message = f"interrupted; continue with: cnnrun search --resume {outcome.search_dir}"
-        out.print(message, markup=False)
+    unfinished(
+        outcome, opts.quiet, out, f"continue with: cnnrun search --resume {outcome.search_dir}"
+    )
     return outcome.code

@@ -15,7 +15,6 @@ from cnnrun.cli.common import (
     RunsDirOpt,
     SetOpt,
     complete_run_dir,
-    consoles,
     emit_json,
     output_options,
     path_option,
@@ -103,6 +102,8 @@ def _show(results: dict, figure: Path | None, out: Any) -> None:
 
 def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
     """The commands to run, or the results as JSON or a table, and how to finish."""
+    from cnnrun.cli.reporters import unfinished
+
     for line in outcome.commands:
         print(line)
     if json_ and not outcome.commands:
@@ -117,9 +118,7 @@ def _render(outcome: Any, json_: bool, quiet: bool, out: Any) -> None:
         )
     elif not quiet and outcome.results:
         _show(outcome.results, outcome.figure, out)
-    if not outcome.complete and not quiet:
-        message = f"interrupted; finish it with: cnnrun sweep --resume {outcome.sweep_dir}"
-        out.print(message, markup=False)
+    unfinished(outcome, quiet, out, f"finish it with: cnnrun sweep --resume {outcome.sweep_dir}")
 
 
 @output_options("json", "quiet", "debug")
@@ -145,12 +144,9 @@ def sweep(
     to a sweep (from another machine sharing the folder); `--collect SWEEP_DIR` gathers it.
     """
     from cnnrun.app.sweep.run import sweep as run_sweep
-    from cnnrun.cli.reporters import reporter_for
+    from cnnrun.cli.reporters import for_workers
 
-    out, err = consoles()
-    silent = opts.quiet or opts.json
-    reporter = reporter_for(False, True, out, err)  # a run's warnings, not its epochs
-    say = lambda line: silent or out.print(line, markup=False)  # noqa: E731
+    out, reporter, say = for_workers(opts.json, opts.quiet)
     outcome = run_sweep(**opts.args, reporter=reporter, say=say)
     _render(outcome, opts.json, opts.quiet, out)
     return outcome.code

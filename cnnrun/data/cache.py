@@ -43,19 +43,20 @@ def _fill(x: LazyImages, out: np.ndarray, block: int = 64) -> None:
     def one(a: int) -> None:
         out[a : a + block] = x.read(np.arange(a, min(a + block, len(x))))
 
-    with ThreadPoolExecutor(max_workers=x.parallel) as pool:
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         list(pool.map(one, starts))
 
 
 def materialize(x: LazyImages) -> ArrayImages:
     """Every row of `x` decoded, in parallel, into one array (`data.cache: memory`).
 
-    Still read by rows: an array handed to TensorFlow whole is copied into a tensor, which
-    would hold every pixel twice.
+    Handed to the pipeline as rows to gather, not as one array: TensorFlow copies an array
+    into a tensor whole, holding every pixel twice and costing more at each run's start
+    than the gathers save over its epochs (benchmarks/RESULTS.md).
     """
     out = np.empty(x.shape, x.dtype)
     _fill(x, out)
-    return ArrayImages(out, parallel=workers())
+    return ArrayImages(out)
 
 
 def cache_key(x: Any, fingerprint: str) -> str:
@@ -94,7 +95,7 @@ def disk_cache(x: LazyImages, folder: Path, key: str) -> ArrayImages:
         try:
             arr = np.load(final, mmap_mode="r")
             if tuple(arr.shape) == tuple(x.shape) and arr.dtype == x.dtype:
-                return ArrayImages(arr, parallel=workers())
+                return ArrayImages(arr)
         except (OSError, ValueError):
             pass  # unreadable: written again below
     tmp = folder / f".images-{key}.{os.getpid()}.tmp.npy"
@@ -108,7 +109,7 @@ def disk_cache(x: LazyImages, folder: Path, key: str) -> ArrayImages:
         raise
     del out
     os.replace(tmp, final)
-    return ArrayImages(np.load(final, mmap_mode="r"), parallel=workers())
+    return ArrayImages(np.load(final, mmap_mode="r"))
 
 
 def cache_parts(

@@ -190,7 +190,7 @@ class ImageFiles(LazyImages):
     paths: list[str]
     spec: Decode
     root: Path = field(default_factory=Path)
-    parallel: int = field(default_factory=workers)
+    concurrent: bool = True
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]

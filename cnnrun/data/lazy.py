@@ -2,8 +2,8 @@
 
 A lazy source has a shape, a dtype and `read(index)`, which returns those rows as one array;
 `subset` and `take` work on any of them, so splits, galleries and predict never load a whole
-source. `parallel` says how many reads the input pipeline may run at once (h5py serialises
-its reads; Pillow decodes with the GIL released).
+source. `concurrent` says whether the input pipeline may run several reads at once (h5py
+serialises its reads; Pillow decodes with the GIL released).
 
 Example:
     >>> import numpy as np
@@ -25,7 +25,7 @@ class LazyImages:
 
     shape: tuple[int, ...]
     dtype: np.dtype
-    parallel: int = 1
+    concurrent: bool = False
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -39,7 +39,7 @@ class ArrayImages(LazyImages):
     """An array read by rows: a memory-mapped `.npy` cache is never loaded whole."""
 
     array: np.ndarray
-    parallel: int = 4
+    concurrent: bool = True
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
@@ -73,8 +73,8 @@ class Subset(LazyImages):
         return self.base.dtype
 
     @property
-    def parallel(self) -> int:  # type: ignore[override]
-        return self.base.parallel
+    def concurrent(self) -> bool:  # type: ignore[override]
+        return self.base.concurrent
 
     def read(self, index: np.ndarray) -> np.ndarray:
         return self.base.read(self.rows[np.asarray(index, dtype=np.int64)])

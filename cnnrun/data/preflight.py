@@ -15,11 +15,10 @@ import mmap
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
-from cnnrun.data.images import ImageFiles, workers
+from cnnrun.data.images import ImageFiles
 from cnnrun.data.lazy import base_of, rows_of
 from cnnrun.errors import Problem, UserError
 
@@ -99,10 +98,10 @@ def check_file(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
 def preflight(paths: Sequence[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple[str, str]]:
     """`(file, reason)` for each file that would fail to decode, in the files' order.
 
-    Reads headers and ends on many threads at once: the work is waiting for the disk.
+    One file after another: each check is mostly Python holding the GIL, and a thread pool
+    made it slower, not faster (benchmarks/RESULTS.md).
     """
-    with ThreadPoolExecutor(max_workers=min(32, 4 * workers())) as pool:
-        reasons = list(pool.map(lambda p: check_file(p, max_pixels), paths, chunksize=64))
+    reasons = [check_file(p, max_pixels) for p in paths]
     return [(p, r) for p, r in zip(paths, reasons, strict=True) if r is not None]
 
 

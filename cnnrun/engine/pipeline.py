@@ -11,6 +11,7 @@ with `steps_per_epoch`: re-creating an input iterator at every epoch start stall
 from __future__ import annotations
 
 import math
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -137,9 +138,9 @@ def pipeline(
             xb = tf.numpy_function(x.read, [i], tf.as_dtype(x.dtype), stateful=False)
             return tf.ensure_shape(xb, shape)
 
-        # A fixed number of batches read at once (h5py: one; image files: one per core)
-        # rather than AUTOTUNE, whose tuning thread is what a dropped iterator waits for.
-        images, parallel = read, x.parallel
+        # h5py serialises its reads: one batch at a time. Image files decode with the GIL
+        # released, a batch per core; more threads only fought the training for the cores.
+        images, parallel = read, (os.cpu_count() or 1) if x.concurrent else 1
     else:
         pixels = tf.constant(x)
 
