@@ -3,10 +3,11 @@ with `keras.utils.image_dataset_from_directory`, whole processes, alternated A B
 
 Usage:
     python benchmarks/bench_images.py [--sizes 4000,40000] [--repeat 3] [--epochs 2]
-        [--folder DIR] [--precision float32] [--keep]
+        [--folder DIR] [--precision float32] [--photo-size 160] [--pipelines]
 
-The script writes synthetic JPEG folders (shapes on noise, 4 classes, 160x160 RGB, quality
-90; reused from --folder when already there), then for each size runs, alternated:
+The script writes synthetic JPEG folders (shapes on noise, 4 classes, RGB, quality 90, at
+--photo-size pixels a side, 160 by default, or WxH for photos of another shape; reused from
+--folder when already there), then for each size runs, alternated:
 
 A (cnnrun): `cnnrun train CONFIG` with `source: images` and the config's defaults
     (`data.cache: auto`, streamed from the files when the decoded set is over 512 MiB).
@@ -14,8 +15,9 @@ B (by hand): `image_dataset_from_directory(validation_split=0.2, subset="both")`
     `Rescaling(1/255)` map, `prefetch(AUTOTUNE)`, `fit` with a `ModelCheckpoint` that keeps
     the best epoch's weights: what the Keras tutorials write.
 
-Both train the same network (three strided convolutions, global pooling, a dense softmax),
-batch 32, at the same precision, on 80% of the images, validating on 20%. Reported per
+Both train the same network (three strided convolutions, global pooling, a dense softmax)
+on 160x160 inputs (larger photos resized: cnnrun with its defaults, Keras's loader with its
+own), batch 32, at the same precision, on 80% of the images, validating on 20%. Reported per
 process: wall seconds from launch to exit, peak RSS (from `wait4`), and training images per
 second over the last epoch (from the epoch's own seconds). Separately, in this process, the
 input pipelines alone: images per second each delivers with no model behind it.
@@ -87,8 +89,8 @@ print(json.dumps({"epoch_seconds": timer.last, "train_images": n,
 """
 
 
-def make_folder(root: Path, n: int, seed: int = 0) -> Path:
-    """`n` 160x160 RGB JPEGs in 4 class folders: a shape in a random colour on noise."""
+def make_folder(root: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """`n` RGB JPEGs (width, height) in 4 class folders: a shape in a random colour on noise."""
     marker = root / f".complete-{n}"
     if marker.exists():
         return root
@@ -96,12 +98,16 @@ def make_folder(root: Path, n: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     for name in CLASSES:
         (root / name).mkdir(parents=True)
+    w, h = size
+    k = min(w, h) / SIZE  # the shapes scale with the picture
     for i in range(n):
         label = i % len(CLASSES)
-        noise = rng.integers(0, 120, (SIZE, SIZE, 3), dtype=np.uint8)
+        noise = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
         im = Image.fromarray(noise)
         draw = ImageDraw.Draw(im)
-        cx, cy, r = rng.integers(40, 120, 2).tolist() + [int(rng.integers(18, 38))]
+        cx = int(rng.integers(40, 120) * w / SIZE)
+        cy = int(rng.integers(40, 120) * h / SIZE)
+        r = int(rng.integers(18, 38) * k)
         colour = tuple(int(c) for c in rng.integers(130, 256, 3))
         box = (cx - r, cy - r, cx + r, cy + r)
         if label == 0:
@@ -242,12 +248,16 @@ def main() -> None:
     ap.add_argument("--precision", default="float32")
     ap.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "cnnrun-photos")
     ap.add_argument("--pipelines", action="store_true", help="also time the pipelines alone")
+    ap.add_argument("--photo-size", default="160", help="the photos' size: N or WxH")
     a = ap.parse_args()
     print(f"machine: {cpu()}; {os.cpu_count()} cores")
+    w, _, h = a.photo_size.partition("x")
+    size = (int(w), int(h or w))
     for n in [int(s) for s in a.sizes.split(",")]:
         t0 = time.perf_counter()
-        folder = make_folder(a.folder / str(n), n)
-        print(f"{n} images 160x160 RGB JPEG in {folder} ({time.perf_counter() - t0:.0f} s)")
+        folder = make_folder(a.folder / f"{n}-{size[0]}x{size[1]}", n, size)
+        took = time.perf_counter() - t0
+        print(f"{n} images {size[0]}x{size[1]} RGB JPEG in {folder} ({took:.0f} s)")
         ours, hand = [], []
         for _ in range(a.repeat):
             with tempfile.TemporaryDirectory() as w:
