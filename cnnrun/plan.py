@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from cnnrun.config.lint import lint_batchnorm_settling, lint_layers
+from cnnrun.config.layers import LayerEntry
+from cnnrun.config.layers.backbones import NAMED_WEIGHTS
+from cnnrun.config.lint import lint_backbones, lint_batchnorm_settling, lint_layers
 from cnnrun.config.load import LoadedConfig
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
@@ -18,6 +21,7 @@ from cnnrun.data.dataset import Dataset
 from cnnrun.data.sources import describe
 from cnnrun.data.splits import class_weight_problems
 from cnnrun.errors import Problem, UserError
+from cnnrun.paths import kind_of
 
 
 @dataclass
@@ -82,6 +86,33 @@ def _settling(cfg: Config, dataset: Dataset | None) -> list[Problem]:
     return lint_batchnorm_settling(cfg.model.layers, t.batchnorm_stats, steps, t.epochs)
 
 
+def _weights_files(
+    layers: list[LayerEntry], base_dir: Path, loc: tuple
+) -> tuple[list[LayerEntry], list[Problem]]:
+    """The layers with each backbone's weights file made absolute (relative ones start at the
+    config's folder), and a problem for each file that is not there."""
+    out, problems = [], []
+    for i, entry in enumerate(layers):
+        here = (*loc, i, entry.kind)
+        args = entry.args
+        if entry.spec.block:
+            inner, more = _weights_files(args.layers, base_dir, (*here, "layers"))
+            args, problems = args.model_copy(update={"layers": inner}), problems + more
+        elif entry.spec.backbone and args.weights not in NAMED_WEIGHTS:
+            path = base_dir / Path(args.weights).expanduser()
+            if kind_of(path) != "a file":
+                where = "no such file" if kind_of(path) == "missing" else kind_of(path)
+                problems.append(
+                    Problem(
+                        f"{path}: {where}; expected imagenet, none or a weights file",
+                        (*here, "weights"),
+                    )
+                )
+            args = args.model_copy(update={"weights": str(path.resolve())})
+        out.append(LayerEntry(entry.kind, args))
+    return out, problems
+
+
 def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
     """Check a loaded config against its data and compute its layer table.
 
@@ -111,15 +142,16 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
     problems += table.problems or _too_large(table, cfg.model.max_params)
     problems += class_weight_problems(cfg.train.class_weight, names)
     warnings = lint_layers(cfg.model.layers) + _settling(cfg, dataset)
+    warnings += lint_backbones(cfg.model.layers, cfg.train.phases)
     if strict:
         problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]
         warnings = []
+    layers, missing = _weights_files(cfg.model.layers, loaded.base_dir, ("model", "layers"))
+    problems += missing
     if problems:
         raise UserError([loaded.locate(p) for p in problems])
+    model = {"input_shape": tuple(shape), "layers": layers}
     resolved = cfg.model_copy(
-        update={
-            "data": data_cfg,
-            "model": cfg.model.model_copy(update={"input_shape": tuple(shape)}),
-        }
+        update={"data": data_cfg, "model": cfg.model.model_copy(update=model)}
     )
     return Plan(loaded, resolved, names, table, [loaded.locate(w) for w in warnings], dataset)

@@ -41,8 +41,10 @@ def draw_metric(
     title: str,
     best: int | None,
     diagnosis: Diagnosis | None,
+    phase_starts: Sequence[int] = (),
 ) -> Path:
-    """One PNG: training and validation `metric` per epoch, the best epoch marked."""
+    """One PNG: training and validation `metric` per epoch, the best epoch marked, and where
+    each of `train.phases` after the first starts (`phase_starts`, 1-based epochs)."""
     epochs = [int(e) for e in history.get("epoch", range(1, len(history[metric]) + 1))]
     fig = mpl.figure(7.0, 4.6, left=0.1, right=0.97, bottom=0.11, top=0.8)
     ax = fig.subplots()
@@ -55,6 +57,9 @@ def draw_metric(
             ax.plot(
                 *mpl.finite(epochs, history[key]), color=colour, linewidth=2, label=label, **markers
             )
+    for k, start in enumerate(phase_starts):
+        label = "a phase starts" if k == 0 else None
+        ax.axvline(start - 0.5, color="#2e7d32", linestyle=":", linewidth=1.4, label=label)
     val = history.get(f"val_{metric}")
     if best is not None and 1 <= best <= len(epochs):
         ax.axvline(best, color="0.35", linestyle="--", linewidth=1)
@@ -105,8 +110,9 @@ def draw_run(run_dir: Path) -> list[Path]:
     diag = batchnorm_inflation(diag, summary.batchnorm)
     best = summary.best_epoch or diag.best_epoch
     title = summary.name or run_dir.name
+    starts = [p["first_epoch"] for p in (summary.phases or [])[1:] if "first_epoch" in p]
     return [
-        draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag)
+        draw_metric(history, m, run_dir / CURVES / f"{m}.png", title, best, diag, starts)
         for m in metric_names(history)
     ]
 

@@ -248,9 +248,16 @@ def _train(req: TrainRequest, reporter: Reporter) -> RunSummary:
 
     kept = (before.precision or {}).get("policy") if before is not None else None
     runs_dir = req.resume.parent if req.resume is not None else req.runs_dir
-    prep = api.prepare(
-        plan, precision=kept, init_weights=req.init_weights, cache_dir=runs_dir / CACHE_DIR
-    )
+    try:
+        prep = api.prepare(
+            plan,
+            precision=kept,
+            init_weights=req.init_weights,
+            cache_dir=runs_dir / CACHE_DIR,
+            pretrained=before is None,
+        )
+    except UserError as e:  # a backbone's weights, a config field: pointed at in the file
+        raise UserError([plan.loaded.locate(p) for p in e.problems]) from None
     if before is not None and not req.force:
         resuming.check_data(req.resume, before, prep.splits)
     gating.require_known(gates, _known_metrics(prep), "this run")

@@ -8,6 +8,7 @@ from the layer registry's placement facts, and every layer list is checked, bloc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cnnrun.config.layers import LayerEntry, Loc, walk
 from cnnrun.errors import Problem
@@ -133,6 +134,35 @@ def lint_batchnorm_settling(
                     loc,
                     warning=True,
                     hint="set train.batchnorm_stats: precise, or a lower momentum such as 0.9",
+                )
+            )
+    return out
+
+
+def lint_backbones(layers: Sequence[LayerEntry], phases: Sequence[Any] | None) -> list[Problem]:
+    """A backbone that trains with its batchnorms learning from each batch: Keras's
+    fine-tuning guide keeps them in inference mode, since a few small batches wreck the
+    statistics they were pretrained with.
+
+    Example:
+        >>> from cnnrun.config.layers import LayerEntry
+        >>> bb = {"application": {"name": "MobileNetV2", "trainable": True, "batchnorm": "train"}}
+        >>> [p.path for p in lint_backbones([LayerEntry.parse(bb)], None)]
+        ['model.layers[0].application.batchnorm']
+    """
+    opened = any(p.trainable != "head" for p in phases or ())
+    out = []
+    for loc, entry in walk(layers):
+        a = entry.args
+        if entry.spec.backbone and a.batchnorm == "train" and (a.trainable or opened):
+            out.append(
+                Problem(
+                    f"{a.name} trains with batchnorm: train: its batchnorms replace their "
+                    "pretrained statistics with small batches' own",
+                    (*loc, "batchnorm"),
+                    hint="leave batchnorm: inference (Keras's fine-tuning advice) unless you "
+                    "mean it",
+                    warning=True,
                 )
             )
     return out

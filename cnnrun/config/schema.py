@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, model_validator
 from pydantic.json_schema import models_json_schema
 
 from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
 from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
+from cnnrun.config.phases import Phase
 from cnnrun.config.schedules import LRSchedule
 from cnnrun.config.search_space import SearchConfig
 
@@ -158,6 +159,30 @@ class TrainConfig(Section):
     batchnorm_batches: PositiveInt = Field(
         16, description="precise: training batches in the seeded sample the statistics use"
     )
+    phases: list[Phase] | None = Field(
+        None,
+        description="fine-tuning in phases, e.g. [{epochs: 5, trainable: head}, {epochs: 10, "
+        "trainable: all, learning_rate: 1e-5}]; train.epochs is then their total, or a cap",
+    )
+
+    @model_validator(mode="after")
+    def _phases(self) -> TrainConfig:
+        if not self.phases:
+            return self
+        total = sum(p.epochs for p in self.phases)
+        if "epochs" not in self.model_fields_set:
+            self.epochs = total
+        elif self.epochs > total:
+            raise ValueError(
+                f"train.epochs ({self.epochs}) is more than the phases' {total} epochs; leave "
+                "it out (the phases decide) or make it a cap"
+            )
+        if self.lr_schedule is not None and self.lr_schedule.name != "reduce_on_plateau":
+            raise ValueError(
+                f"lr_schedule {self.lr_schedule.name} runs over the whole run and cannot be "
+                "combined with train.phases; give each phase its learning_rate"
+            )
+        return self
 
 
 class CheckpointConfig(Section):

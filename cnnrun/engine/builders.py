@@ -7,7 +7,8 @@ is built by `as_keras` (named in `AS_KERAS_HAS_THEM`). A block's builder takes t
 arguments, the same keywords, the input tensor, `apply`, which builds a layer list onto a
 tensor, and `get(name, make)`, which makes a layer (or, replaying a built model, finds it);
 it returns the block's output tensor, made by a layer named as the block (`residual_3`).
-Blocks are made of stock Keras layers, so a saved model loads in plain Keras.
+Blocks are made of stock Keras layers, so a saved model loads in plain Keras. A backbone
+(`application`, in `cnnrun.engine.backbones`) is built as a block is, onto its input tensor.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cnnrun.config.layers import REGISTRY, LayerArgs
 from cnnrun.config.layers.blocks import Residual, projection_strides
 from cnnrun.config.layers.convolution import Conv2D, DepthwiseConv2D, SeparableConv2D
 from cnnrun.config.layers.core import Dense
+from cnnrun.engine import backbones
 
 L = keras.layers
 Kw = dict[str, Any]  # Keras's `name` and `dtype` (the precision policy) of the layer
@@ -157,6 +159,7 @@ def as_keras(name: str) -> Callable[[LayerArgs, Kw], keras.layers.Layer]:
 
 for _name in AS_KERAS_HAS_THEM:
     builds(_name)(as_keras(_name))
+builds("application")(backbones.build)
 
 
 def check_agreement() -> None:

@@ -74,8 +74,10 @@ def fit(
     train_steps: int,
     first: int,
     callbacks: list[keras.callbacks.Callback],
+    end: int | None = None,
 ) -> None:
-    """Train `prep.model` from epoch `first`: Keras's `fit`, or the multi-worker loop."""
+    """Train `prep.model` from epoch `first` to `end` (default: `train.epochs`): Keras's
+    `fit`, or the multi-worker loop."""
     from cnnrun.engine.pipeline import one_pass
 
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
@@ -83,7 +85,7 @@ def fit(
     if not isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         model.fit(
             train_ds,
-            epochs=cfg.train.epochs,
+            epochs=end or cfg.train.epochs,
             initial_epoch=first,
             steps_per_epoch=train_steps,
             validation_data=val_ds,
@@ -105,7 +107,7 @@ def fit(
             val_ds,
             train_steps,
             first,
-            cfg.train.epochs,
+            end or cfg.train.epochs,
             callbacks,
         )
     except tf.errors.OpError as e:

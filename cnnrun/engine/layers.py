@@ -79,7 +79,7 @@ def apply_layers(
     for i, entry in enumerate(layers):
         policy = "float32" if output_from is not None and i >= output_from else dtype
         kw = {"name": f"{entry.kind}_{prefix}{i}", "dtype": policy}
-        if REGISTRY[entry.kind].block:
+        if REGISTRY[entry.kind].block or REGISTRY[entry.kind].backbone:
             apply = partial(apply_layers, replay=replay)
             x = BUILDERS[entry.kind](entry.args, kw, x, apply, _make(replay and replay.get))
         elif replay is None:

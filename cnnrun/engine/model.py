@@ -44,18 +44,30 @@ def build_model(
     outputs = apply_layers(layers, inputs, dtype=precision, output_from=output_from)
     model = keras.Model(inputs, outputs, name=config.name or "cnnrun")
     if compile:
-        t = config.train
-        optimizer = make_optimizer(config, steps_per_epoch)
-        if precision == "mixed_float16":  # float16 gradients underflow without loss scaling
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss=make_loss(config),
-            metrics=make_metrics(config),
-            jit_compile=t.jit_compile,
-            steps_per_execution=t.steps_per_execution,
-        )
+        compile_model(model, config, steps_per_epoch, precision)
     return model
+
+
+def compile_model(
+    model: keras.Model,
+    config: Config,
+    steps_per_epoch: int = 1,
+    precision: str = "float32",
+    rate: float | None = None,
+) -> None:
+    """Attach a fresh optimizer (at learning rate `rate`, or the config's), the loss and the
+    metrics: at the start, and again at each of `train.phases`."""
+    t = config.train
+    optimizer = make_optimizer(config, steps_per_epoch, rate)
+    if precision == "mixed_float16":  # float16 gradients underflow without loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(
+        optimizer=optimizer,
+        loss=make_loss(config),
+        metrics=make_metrics(config),
+        jit_compile=t.jit_compile,
+        steps_per_execution=t.steps_per_execution,
+    )
 
 
 def from_logits(config: Config) -> bool:
@@ -96,10 +108,14 @@ def learning_rate(config: Config, steps_per_epoch: int) -> Any:
     return lr  # none, or reduce_on_plateau (a callback, which needs a plain variable)
 
 
-def make_optimizer(config: Config, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
-    """The configured optimizer, with its learning-rate schedule and gradient clipping."""
+def make_optimizer(
+    config: Config, steps_per_epoch: int = 1, rate: float | None = None
+) -> keras.optimizers.Optimizer:
+    """The configured optimizer, with its learning-rate schedule and gradient clipping;
+    `rate` (a phase's) replaces the learning rate."""
     o = config.train.optimizer
-    kwargs: dict[str, Any] = {"learning_rate": learning_rate(config, steps_per_epoch)}
+    lr = learning_rate(config, steps_per_epoch) if rate is None else rate
+    kwargs: dict[str, Any] = {"learning_rate": lr}
     if o.weight_decay is not None:
         kwargs["weight_decay"] = o.weight_decay
     if o.momentum is not None:

@@ -72,6 +72,22 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _shapes(group: Any, key: str, layer: keras.layers.Layer) -> list[tuple[int, ...]]:
+    """The weight shapes a file holds for one layer; for a nested model (a backbone), all of
+    them, in the order its own weights come (sorted alike on both sides)."""
+    if key not in group:
+        return []
+    if isinstance(layer, keras.Model):
+        found: list[tuple[int, ...]] = []
+        group[key].visititems(
+            lambda _, v: found.append(tuple(v.shape)) if hasattr(v, "shape") else None
+        )
+        mine = [tuple(w.shape) for w in layer.weights]
+        return mine if sorted(found) == sorted(mine) else sorted(found)
+    vars_ = group[key].get("vars", {})
+    return [tuple(vars_[str(j)].shape) for j in range(len(vars_))]
+
+
 def check_weights_match(model: keras.Model, path: Path) -> None:
     """Compare the model's layers with a weights file's, before Keras tries to load it.
 
@@ -89,9 +105,7 @@ def check_weights_match(model: keras.Model, path: Path) -> None:
             key = base if base not in used else f"{base}_{used[base] + 1}"
             used[base] = used.get(base, -1) + 1
             seen.add(key)
-            want = [tuple(w.shape) for w in layer.weights]
-            vars_ = group[key]["vars"] if key in group and "vars" in group[key] else {}
-            have = [tuple(vars_[str(j)].shape) for j in range(len(vars_))]
+            want, have = [tuple(w.shape) for w in layer.weights], _shapes(group, key, layer)
             if want != have:
                 # layers are named <kind>_<place in model.layers>[_<place in its block>]
                 kind, _, place = layer.name.partition("_")

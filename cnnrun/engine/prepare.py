@@ -18,6 +18,7 @@ from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, steps
 from cnnrun.engine.precision import resolve as resolve_precision
 from cnnrun.engine.predict import check_weights_match
+from cnnrun.engine.pretrained import load_pretrained
 from cnnrun.plan import Plan
 
 
@@ -37,6 +38,7 @@ def prepare(
     precision: str | None = None,
     init_weights: Path | None = None,
     cache_dir: Path | None = None,
+    pretrained: bool = True,
 ) -> Prepared:
     """Load and split the data and build the model; raises `UserError` on bad data.
 
@@ -46,6 +48,8 @@ def prepare(
             with `auto` resolved on this machine.
         init_weights: a weights file of the same network to start from (fine-tuning).
         cache_dir: where `data.cache: disk` keeps decoded images (unless `data.cache_path`).
+        pretrained: fill each backbone with the weights its config names; a resumed run
+            loads them all from its own weights file instead.
     """
     cfg = plan.config
     strategy = distribute.make_strategy(cfg.distribute)  # before any other TensorFlow work
@@ -66,6 +70,8 @@ def prepare(
         model = build_model(cfg, steps_per_epoch=per_epoch, precision=policy)
         # fit would build the optimizer at its first step; its slots are in last.weights.h5
         model.optimizer.build(model.trainable_variables)
+        if pretrained and init_weights is None:
+            load_pretrained(model, cfg)
         if init_weights is not None:
             check_weights_match(model, init_weights)
             keras.saving.load_weights(model, init_weights, objects_to_skip=[model.optimizer])

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from cnnrun.analysis.diagnose import smoothing_floor
 from cnnrun.data.splits import Splits
+from cnnrun.engine.phases import records as phase_records
 from cnnrun.hashes import json_hash
 from cnnrun.plan import Plan
 from cnnrun.runs.summary import DataSummary, RunSummary
@@ -74,5 +75,6 @@ def new_summary(
         ),
         config_hash=json_hash(cfg.resolved()),
         loss_floor=smoothing_floor(cfg.train.label_smoothing, len(splits.class_names)),
+        phases=phase_records(cfg) or None,
         versions=versions(),
     )

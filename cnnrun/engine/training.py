@@ -21,7 +21,7 @@ import tensorflow as tf
 from cnnrun import atomic
 from cnnrun.data.preflight import recheck
 from cnnrun.data.splits import Splits, class_weights
-from cnnrun.engine import distribute
+from cnnrun.engine import distribute, phases
 from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.finish import finish
@@ -119,8 +119,13 @@ def resume(
             )
         )
     rows = rows[:done]
+    span = phases.at(cfg, done)
+    if span is not None:  # the phase's network and optimizer, as the weights were saved
+        phases.enter(prep, span, steps(len(prep.splits.y_train), cfg.train.batch_size))
     if rows:
-        keras.saving.load_weights(model, last)
+        # at a phase's first epoch the phase starts with a fresh optimizer
+        fresh = [model.optimizer] if span is not None and span.start == done else []
+        keras.saving.load_weights(model, last, objects_to_skip=fresh)
     best_meta = (
         weights.read_metadata(run_dir / names.BEST) if (run_dir / names.BEST).exists() else {}
     )
@@ -187,6 +192,25 @@ def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
     return train_ds, steps(len(splits.y_train), bs)
 
 
+def _train(
+    prep: Prepared, recorder: Recorder, reporter: Reporter, callbacks: list, first: int
+) -> None:
+    """Train from epoch `first` to the end, phase after phase (`train.phases`)."""
+    cfg = prep.plan.config
+    spans = phases.spans(cfg)
+    todo = [s for s in spans if s.end > first] or [None]
+    for i, span in enumerate(todo):
+        start = first if span is None else max(first, span.start)
+        train_ds, train_steps = _train_data(prep, start)
+        if i == 0:
+            reporter.start(cfg.train.epochs, train_steps)
+        if span is not None and (start == span.start or i > 0):
+            phases.enter(prep, span, train_steps)
+        distribute.fit(prep, train_ds, train_steps, start, callbacks, span and span.end)
+        if prep.model.stop_training or recorder.nan_at or recorder.pruned_at is not None:
+            return  # early stopping, a diverged loss or a pruned trial ends every phase
+
+
 def _fit(
     prep: Prepared,
     run_dir: Path,
@@ -220,14 +244,12 @@ def _fit(
             for observer in observers:
                 observer.begin(summary)
             write_summary(run_dir, summary)
-            train_ds, train_steps = _train_data(prep, len(rows))
-            reporter.start(cfg.train.epochs, train_steps)
             callbacks = [
                 *precise_callbacks(prep, summary),
                 recorder,
                 *keras_callbacks(cfg, run_dir),
             ]
-            distribute.fit(prep, train_ds, train_steps, len(rows), callbacks)
+            _train(prep, recorder, reporter, callbacks, len(rows))
         except (KeyboardInterrupt, StopRequested):
             finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
             reporter.end()

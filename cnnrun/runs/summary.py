@@ -85,6 +85,7 @@ class RunSummary(_Open):
     worker: str | None = None
     batchnorm: dict[str, Any] | None = None
     precision: dict[str, str] | None = None
+    phases: list[dict[str, Any]] | None = None  # train.phases: first epoch, settings
     tracking: dict[str, Any] | None = None  # {"mlflow": {run_id, tracking_uri, state, ...}}
     loss_floor: float = 0.0  # the lowest loss the targets allow (label smoothing)
 

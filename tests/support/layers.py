@@ -16,9 +16,12 @@ def assert_matches_keras(cfg: Config, table: LayerTable, what: str) -> None:
         layer = model.get_layer(f"{row.kind}_{'_'.join(map(str, row.path))}")
         where = f"{row.kind} at {row.path} of {what}"
         assert (None, *row.output_shape) == tuple(layer.output.shape), where
+        parts = [layer]
+        if REGISTRY[row.kind].backbone:  # its row holds the preprocessing before it too
+            parts.append(model.get_layer(f"{layer.name}_preprocess"))
         if not REGISTRY[row.kind].block:
-            assert row.params == layer.count_params(), where
-            trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
+            assert row.params == sum(p.count_params() for p in parts), where
+            trainable = sum(int(w.numpy().size) for p in parts for w in p.trainable_weights)
             assert row.trainable == trainable, where
     assert table.total_params == model.count_params(), what
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)

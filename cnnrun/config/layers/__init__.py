@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cnnrun.config.layers import (
     augmentation,
+    backbones,
     blocks,
     convolution,
     core,
@@ -43,6 +44,7 @@ FAMILIES = (
     regularization,
     normalization,
     augmentation,
+    backbones,
     blocks,
 )
 

@@ -97,6 +97,8 @@ class LayerKind:
         weighted: a dense or convolution layer whose weights a normalisation may follow.
         activation_arg: its `activation` argument is what the layer outputs through.
         passthrough: changes neither shape nor what the output activation is.
+        backbone: a pretrained network in one layer (`application`), which trains, freezes
+            and keeps its batchnorms as its own arguments and `train.phases` say.
         example: arguments that build it, for the tests and the docs.
         example_input: the input shape the example is built on.
     """
@@ -111,6 +113,7 @@ class LayerKind:
     weighted: bool = False
     activation_arg: bool = False
     passthrough: bool = False
+    backbone: bool = False
     example: dict[str, Any] = field(default_factory=dict)
     example_input: Shape = (8, 8, 4)
 

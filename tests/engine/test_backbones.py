@@ -1,0 +1,107 @@
+"""`application` built: a backbone from a weights file gives, on cnnrun's [0, 1] pixels, what
+`keras.applications`' own model gives on `preprocess_input` of the raw pixels, for each
+family's preprocessing (tf's -1..1, caffe's BGR means, torch's ImageNet statistics, and the
+families that carry their own); a frozen backbone's batchnorms keep their statistics through
+training; ImageNet weights offline fail fast with one line naming the file and folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnrun.config.schema import Config
+from tests.support.photos import photo_folder
+
+pytestmark = pytest.mark.slow
+
+keras = pytest.importorskip("keras")
+
+
+def _config(layers: list, shape: tuple[int, int, int]) -> Config:
+    cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"input_shape": shape})})
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "VGG16", "DenseNet121", "MobileNetV3Small"])
+def test_a_backbone_sees_what_keras_preprocess_input_gives(name: str, tmp_path: Path):
+    from cnnrun.engine.model import build_model
+    from cnnrun.engine.pretrained import load_pretrained
+
+    shape = (32, 32, 3)
+    family = getattr(keras.applications, name)
+    theirs = family(include_top=False, weights=None, input_shape=shape)
+    rng = np.random.default_rng(0)
+    theirs.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in theirs.weights])
+    theirs.save_weights(tmp_path / "bb.weights.h5")
+    backbone = {"application": {"name": name, "weights": str(tmp_path / "bb.weights.h5")}}
+    cfg = _config([backbone, "globalavgpool2d", {"dense": {"units": 3}}], shape)
+    ours = build_model(cfg, compile=False)
+    load_pretrained(ours, cfg)
+    features = keras.Model(ours.inputs, ours.get_layer("globalavgpool2d_1").output)
+
+    raw = rng.integers(0, 256, (4, *shape)).astype("float32")
+    module = sys.modules[family.__module__]
+    expected = keras.layers.GlobalAveragePooling2D()(theirs(module.preprocess_input(raw.copy())))
+    got = features(raw / 255.0)
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5 * max(scale, 1))
+
+
+def test_a_frozen_backbones_batchnorms_keep_their_statistics(tmp_path: Path):
+    from cnnrun.engine.model import build_model
+
+    layers = [
+        {"application": {"name": "MobileNetV2", "weights": "none"}},
+        "globalavgpool2d",
+        {"dense": {"units": 3, "activation": "softmax"}},
+    ]
+    cfg = _config(layers, (32, 32, 3))
+    model = build_model(cfg)
+    backbone = model.get_layer("application_0")
+    bns = [x for x in backbone.layers if isinstance(x, keras.layers.BatchNormalization)]
+    before = [np.array(b.moving_mean) for b in bns]
+    x = np.random.default_rng(1).random((16, 32, 32, 3)).astype("float32")
+    model.fit(x, np.arange(16) % 3, epochs=1, batch_size=8, verbose=0)
+    assert all(
+        np.abs(np.array(b.moving_mean) - m).max() < 1e-7 for b, m in zip(bns, before, strict=True)
+    )
+
+
+def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path: Path):
+    photo_folder(tmp_path / "photos", per_class=2)
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(
+        "data: {source: images, path: photos, image_size: 32}\nmodel:\n  layers:\n"
+        "    - application: {name: MobileNetV3Small, weights: imagenet}\n"
+        "    - globalavgpool2d\n    - dense: {units: 3, activation: softmax}\n"
+        "train: {epochs: 1}\n"
+    )
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        # a proxy nobody answers on: the download cannot reach the network
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+    }
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnrun", "train", str(cfg), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    took = time.perf_counter() - t0
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "MobileNetV3Small's ImageNet weights" in r.stderr
+    assert str(tmp_path / "keras" / "models") in r.stderr and ".h5" in r.stderr
+    assert not (tmp_path / "runs").exists()
+    assert took < 30  # TensorFlow's start-up included; the download's own failure is seconds
