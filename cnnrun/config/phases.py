@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
 from cnnrun.config.fields import PositiveInt, Section, number
 
 LAST = re.compile(r"last (\d+)$")
+T = TypeVar("T", bound=Any)
 
 
 class Phase(Section):
@@ -65,6 +67,32 @@ class Span:
     @property
     def range(self) -> tuple[int, int]:
         return self.start, self.end
+
+
+def settle(train: T) -> T:
+    """`train.epochs` from the phases (their total when not given, a cap when given), and
+    the settings that cannot go with phases refused.
+
+    Raises:
+        ValueError: more epochs than the phases have, or a per-step learning-rate schedule.
+    """
+    if not train.phases:
+        return train
+    total = sum(p.epochs for p in train.phases)
+    if "epochs" not in train.model_fields_set:
+        train.epochs = total
+    elif train.epochs > total:
+        raise ValueError(
+            f"train.epochs ({train.epochs}) is more than the phases' {total} epochs; leave "
+            "it out (the phases decide) or make it a cap"
+        )
+    schedule_name = getattr(train.lr_schedule, "name", None)
+    if schedule_name not in (None, "reduce_on_plateau"):
+        raise ValueError(
+            f"lr_schedule {schedule_name} runs over the whole run and cannot be combined with "
+            "train.phases; give each phase its learning_rate"
+        )
+    return train
 
 
 def schedule(phases: list[Phase], total: int) -> list[Span]:

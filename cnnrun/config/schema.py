@@ -20,9 +20,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictInt, model_validator
 from pydantic.json_schema import models_json_schema
 
+from cnnrun.config.augment import AugmentConfig
 from cnnrun.config.fields import NonNegFloat, NonNegInt, Pair, PositiveInt, Section, number
 from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_ref
-from cnnrun.config.phases import Phase
+from cnnrun.config.phases import Phase, settle
 from cnnrun.config.schedules import LRSchedule
 from cnnrun.config.search_space import SearchConfig
 
@@ -165,24 +166,13 @@ class TrainConfig(Section):
         "trainable: all, learning_rate: 1e-5}]; train.epochs is then their total, or a cap",
     )
 
+    augment: AugmentConfig | None = Field(
+        None, description="MixUp and CutMix, which mix labels too: {mixup: {alpha: 0.2}}"
+    )
+
     @model_validator(mode="after")
     def _phases(self) -> TrainConfig:
-        if not self.phases:
-            return self
-        total = sum(p.epochs for p in self.phases)
-        if "epochs" not in self.model_fields_set:
-            self.epochs = total
-        elif self.epochs > total:
-            raise ValueError(
-                f"train.epochs ({self.epochs}) is more than the phases' {total} epochs; leave "
-                "it out (the phases decide) or make it a cap"
-            )
-        if self.lr_schedule is not None and self.lr_schedule.name != "reduce_on_plateau":
-            raise ValueError(
-                f"lr_schedule {self.lr_schedule.name} runs over the whole run and cannot be "
-                "combined with train.phases; give each phase its learning_rate"
-            )
-        return self
+        return settle(self)
 
 
 class CheckpointConfig(Section):

@@ -143,6 +143,12 @@ AS_KERAS_HAS_THEM = (
     "randomzoom",
     "randomtranslation",
     "randomcontrast",
+    "randaugment",
+    "augmix",
+    "randomcolorjitter",
+    "randomerasing",
+    "randombrightness",
+    "randomcrop",
 )
 
 

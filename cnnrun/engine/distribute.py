@@ -24,6 +24,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from cnnrun.engine.augment import fit_loss
+
 # A collective that waits longer than this means a worker is gone: fail with a message
 # instead of hanging forever.
 COLLECTIVE_TIMEOUT_S = 120
@@ -96,7 +98,7 @@ def fit(
         return
     from cnnrun.engine.model import from_logits, make_loss
 
-    correct = correct_fn(cfg.train.loss, from_logits(cfg))
+    correct = correct_fn(fit_loss(cfg), from_logits(cfg))
     try:
         fit_custom(
             prep.strategy,

@@ -19,6 +19,7 @@ import keras
 
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import output_activation
+from cnnrun.engine.augment import fit_loss
 from cnnrun.engine.layers import apply_layers
 
 
@@ -160,7 +161,7 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 
 def make_loss(config: Config) -> keras.losses.Loss:
     logits, smoothing = from_logits(config), config.train.label_smoothing
-    match config.train.loss:
+    match fit_loss(config):
         case "sparse_categorical_crossentropy" if smoothing:
             return SparseSmoothedCrossentropy(smoothing, logits)
         case "sparse_categorical_crossentropy":
@@ -177,7 +178,7 @@ def make_metrics(config: Config) -> list[keras.metrics.Metric]:
     out = []
     for name in config.train.metrics:
         if name == "accuracy":
-            match config.train.loss:
+            match fit_loss(config):
                 case "sparse_categorical_crossentropy":
                     out.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
                 case "categorical_crossentropy":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from cnnrun.data.dataset import Dataset
 from cnnrun.data.lazy import LazyImages
 from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
+from cnnrun.engine.augment import fit_loss
 from cnnrun.errors import Problem, UserError
 
 DOWNLOAD_TIMEOUT_S = 15
@@ -83,6 +85,23 @@ def steps(n: int, batch_size: int) -> int:
     return max(1, math.ceil(n / batch_size))
 
 
+def _batch_indices(
+    n: int, batch_size: int, shuffle_seed: int | None, repeat: bool, first_epoch: int
+) -> tf.data.Dataset:
+    """Batches of row indices: each epoch's order a stateless function of (seed, epoch)."""
+    if shuffle_seed is None:
+        index = tf.data.Dataset.range(n, output_type=tf.int32).batch(batch_size)
+        return index.repeat() if repeat else index
+
+    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))  # int32
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    last = first_epoch + (2**62 if repeat else 1)
+    return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
+
+
 def pipeline(
     x: Any,
     y: np.ndarray,
@@ -95,6 +114,7 @@ def pipeline(
     shuffle_seed: int | None = None,
     repeat: bool = False,
     first_epoch: int = 0,
+    mix: Callable[..., Any] | None = None,
 ) -> tf.data.Dataset:
     """Batches of (images scaled to [0, 1], labels in the form the loss wants).
 
@@ -109,27 +129,15 @@ def pipeline(
         shuffle_seed: shuffle every epoch with this seed; None keeps the order.
         repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
         first_epoch: the epoch the stream starts at (0-based), when resuming.
+        mix: applied to each batch after it is made (`train.augment`'s MixUp and CutMix).
 
     Epoch e's order is a stateless function of (shuffle_seed, e), not of an iterator's
     history, so a run resumed at epoch k sees exactly the batches an uninterrupted run would.
     """
-    n = len(y)
     # int32 indices and labels: half the per-image memory of int64, which is what grows with
     # a streamed HDF5 file (images are read a batch at a time).
     labels = tf.constant(y, dtype=tf.int32)
-    if shuffle_seed is not None:
-
-        def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
-            key = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
-            order = tf.argsort(tf.random.stateless_uniform([n], seed=key))  # int32
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-        last = first_epoch + (2**62 if repeat else 1)
-        index = tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
-    else:
-        index = tf.data.Dataset.range(n, output_type=tf.int32).batch(batch_size)
-        if repeat:
-            index = index.repeat()
+    index = _batch_indices(len(y), batch_size, shuffle_seed, repeat, first_epoch)
 
     if isinstance(x, LazyImages):
         shape = (None, *x.shape[1:])
@@ -161,9 +169,10 @@ def pipeline(
             yb = tf.cast(tf.reshape(label, (-1, 1)), tf.float32)
         return (xb, yb) if per_class is None else (xb, yb, tf.gather(per_class, label))
 
-    return index.map(fetch, num_parallel_calls=parallel, deterministic=True).prefetch(
-        tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel)
-    )
+    batches = index.map(fetch, num_parallel_calls=parallel, deterministic=True)
+    if mix is not None:
+        batches = batches.map(mix, num_parallel_calls=1, deterministic=True)
+    return batches.prefetch(tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel))
 
 
 def one_pass(config: Config, splits: Splits, x: Any, y: np.ndarray) -> tf.data.Dataset:
@@ -176,4 +185,4 @@ def one_pass(config: Config, splits: Splits, x: Any, y: np.ndarray) -> tf.data.D
     """
     t = config.train
     n = len(splits.class_names)
-    return pipeline(x, y, splits.scale, t.batch_size, loss=t.loss, num_classes=n)
+    return pipeline(x, y, splits.scale, t.batch_size, loss=fit_loss(config), num_classes=n)

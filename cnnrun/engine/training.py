@@ -22,6 +22,7 @@ from cnnrun import atomic
 from cnnrun.data.preflight import recheck
 from cnnrun.data.splits import Splits, class_weights
 from cnnrun.engine import distribute, phases
+from cnnrun.engine.augment import fit_loss, mixer
 from cnnrun.engine.callbacks import keras_callbacks
 from cnnrun.engine.evaluate import score_test
 from cnnrun.engine.finish import finish
@@ -182,12 +183,13 @@ def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
         splits.y_train,
         splits.scale,
         bs,
-        loss=cfg.train.loss,
+        loss=fit_loss(cfg),
         num_classes=len(splits.class_names),
         weights=class_weights(cfg.train.class_weight, splits.class_names, splits.y_train),
         shuffle_seed=cfg.seed,
         repeat=True,
         first_epoch=first_epoch,
+        mix=mixer(cfg),
     )
     return train_ds, steps(len(splits.y_train), bs)
 
