@@ -18,9 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +128,19 @@ def _litert_options(source: Source, quantize: str | None) -> dict:
     return options
 
 
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """A library's logger held to errors: tf2onnx logs a traceback when one of its graph
+    optimizers gives up on a pattern (MobileNetV3's hard-swish), then converts without it."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = None) -> Path:
     """Write one format into `out` (through a temporary name) with its JSON beside it.
 
@@ -137,8 +153,8 @@ def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = N
     elif fmt == "savedmodel":
         source.model.export(str(path), format="tf_saved_model", verbose=False)
     elif fmt == "onnx":
-        with warnings.catch_warnings():  # tf2onnx probes np.object, which NumPy deprecates
-            warnings.simplefilter("ignore", FutureWarning)
+        with warnings.catch_warnings(), _quiet("tf2onnx"):
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes np.object
             source.model.export(str(path), format="onnx", verbose=False)
     else:
         try:
@@ -253,7 +269,7 @@ def _reference(
         shape = tuple(config.model.input_shape or ())
         x = np.random.default_rng(0).random((REFERENCE_IMAGES, *shape), dtype=np.float32)
         return x, None, f"{REFERENCE_IMAGES} seeded random images (the data is not at hand)", None
-    test = len(splits.y_test) > 0
+    test = splits.y_test is not None and len(splits.y_test) > 0
     xs, ys = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
     n = min(len(ys), 256)
     x = take(xs, np.arange(n)).astype(np.float32) * np.float32(splits.scale)

@@ -139,6 +139,7 @@ def resume(
     summary.precision = prep.precision
     summary.status, summary.reason, summary.finished = "running", None, None
     summary.epochs_planned, summary.epochs_run = cfg.train.epochs, len(rows)
+    summary.phases = phases.records(cfg) or None  # --epochs may reach further phases
     runs.write_config(run_dir, cfg.resolved())
     write_summary(run_dir, summary)
     return _fit(prep, run_dir, summary, rows, reporter, observers, best=best)
