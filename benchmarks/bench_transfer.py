@@ -74,6 +74,7 @@ def write_tasks(folder: Path, per_class: int) -> tuple[Path, Path]:
 
 
 def train(config: str, work: Path, *sets: str) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
     path = work / "c.yaml"
     path.write_text(config)
     args = [sys.executable, "-m", "cnnrun", "train", str(path), "--runs-dir", str(work / "runs")]

@@ -93,8 +93,13 @@ def inspect(
         start(debug)
         from cnnrun.engine import api
 
-        rows, images = api.inspect_run(run)
-        return {"run": str(run), "validation_images": images, "batchnorm": rows}
+        rows, images, backbones = api.inspect_run(run)
+        return {
+            "run": str(run),
+            "validation_images": images,
+            "batchnorm": rows,
+            "backbones": backbones,
+        }
     items = list(inputs or ())
     look = _look(run, errors, cam, items, layer, output, cam_method, debug)
     return _errors_figure(look, cam) if errors else _cam_figure(look, items)

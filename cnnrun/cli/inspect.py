@@ -66,6 +66,13 @@ def inspect(
         emit_json(drawn)
     elif bn:
         render_batchnorm(drawn["batchnorm"], drawn["validation_images"], out)
+        for b in drawn.get("backbones", []):
+            frozen = "trains" if b["trainable"] else "frozen"
+            out.print(
+                f"{b['where']} ({b['backbone']}, {frozen}): {b['batchnorms']} batchnorms of its "
+                f"own, in {b['mode']} mode; not measured here, never recomputed",
+                markup=False,
+            )
     else:
         if "wrong" in drawn:
             share = drawn["wrong"] / max(1, drawn["total"])

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from cnnrun.config.layers import LayerEntry, feeding
 from cnnrun.engine.precise_bn import batchnorm_layers, population_statistics, sample_images, sums_of
+from cnnrun.errors import format_path
 from cnnrun.runs.names import BEST
 
 
@@ -75,8 +77,36 @@ def variance_shift(
     return rows
 
 
-def inspect_run(run_dir: Path) -> tuple[list[dict], int]:
-    """`variance_shift` of a run's best weights on its validation images; (rows, images)."""
+def backbone_batchnorms(model: keras.Model, config: Any) -> list[dict]:
+    """Each backbone's batchnorms, listed apart: how many, in which mode, frozen or not.
+
+    They are the backbone's own (pretrained) statistics: not measured against the data here,
+    and never recomputed by precise statistics.
+    """
+    from cnnrun.engine.backbones import backbones
+
+    out = []
+    for loc, name, a in backbones(config):
+        bns = [
+            x
+            for x in model.get_layer(name).layers
+            if isinstance(x, keras.layers.BatchNormalization)
+        ]
+        out.append(
+            {
+                "where": format_path(loc),
+                "backbone": a.name,
+                "batchnorms": len(bns),
+                "mode": a.batchnorm,
+                "trainable": a.trainable,
+            }
+        )
+    return out
+
+
+def inspect_run(run_dir: Path) -> tuple[list[dict], int, list[dict]]:
+    """`variance_shift` of a run's best weights on its validation images, and its backbones'
+    batchnorms apart; (rows, images, backbones)."""
     from cnnrun.engine.pipeline import load_splits
     from cnnrun.engine.predict import load_predictor
 
@@ -84,4 +114,5 @@ def inspect_run(run_dir: Path) -> tuple[list[dict], int]:
     splits = load_splits(pred.config, run_dir)
     n = len(splits.y_val)
     images = sample_images(splits.x_val, splits.scale, n, 1, pred.config.seed)
-    return variance_shift(pred.model, pred.config.model.layers, images), n
+    rows = variance_shift(pred.model, pred.config.model.layers, images)
+    return rows, n, backbone_batchnorms(pred.model, pred.config)

@@ -99,6 +99,10 @@ def test_two_phases_in_one_run_folder_predict_and_export(cli, tmp_path, pretrain
     assert summary["epochs_run"] == 2 and [p["first_epoch"] for p in summary["phases"]] == [1, 2]
     assert summary["phases"][1]["trainable"] == "last 12"
     assert (run / "curves" / "loss.png").exists()
+    bn = json.loads(cli("inspect", run, "--bn", "--json").stdout)
+    assert [row["where"] for row in bn["batchnorm"]] == ["model.layers[2].batchnorm"]
+    (backbone,) = bn["backbones"]  # its batchnorms apart, not measured as the head's are
+    assert backbone["backbone"] == "MobileNetV3Small" and backbone["batchnorms"] > 20
 
     env = {"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path / "empty")}
     os.environ.update(env)  # nothing may download now: the weights file has everything
