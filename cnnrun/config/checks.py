@@ -21,9 +21,12 @@ def cross_field_problems(cfg: Config) -> list[Problem]:
     return [*_data_checks(cfg.data), *_train_checks(cfg)]
 
 
+PHOTO_SOURCES = ("images", "csv")  # image files: a folder of class folders, or a manifest
+
+
 def _data_checks(d: DataConfig) -> list[Problem]:
     out = []
-    if d.source in ("npz", "hdf5", "images") and not d.path:
+    if d.source in ("npz", "hdf5", *PHOTO_SOURCES) and not d.path:
         out.append(
             Problem(f"source '{d.source}' needs a path", ("data", "source"), hint="add data.path")
         )
@@ -32,7 +35,7 @@ def _data_checks(d: DataConfig) -> list[Problem]:
             Problem(
                 f"source '{d.source}' takes no path",
                 ("data", "path"),
-                hint="remove data.path, or use source: npz, hdf5 or images",
+                hint="remove data.path, or use source: npz, hdf5, images or csv",
             )
         )
     if d.source == "keras" and not d.dataset:
@@ -46,8 +49,8 @@ def _data_checks(d: DataConfig) -> list[Problem]:
     if d.source != "keras" and d.dataset:
         out.append(Problem("data.dataset is for source: keras only", ("data", "dataset")))
     for key in ("image_size", "channels"):
-        if d.source != "images" and getattr(d, key) is not None:
-            out.append(Problem(f"data.{key} is for source: images only", ("data", key)))
+        if d.source not in PHOTO_SOURCES and getattr(d, key) is not None:
+            out.append(Problem(f"data.{key} is for source: images or csv only", ("data", key)))
     if d.test_split and d.test_split + d.validation_split >= 1:
         out.append(
             Problem(

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnrun.config.schema import DataConfig
+from cnnrun.config.checks import cross_field_problems
+from cnnrun.config.schema import Config, DataConfig
 from cnnrun.data.cache import cache_parts, disk_cache
 from cnnrun.data.images import Decode, decode, first_image_format
 from cnnrun.data.lazy import take
@@ -169,6 +170,9 @@ def test_a_manifests_split_column_is_honoured(tmp_path: Path):
     assert val_files == ["003.jpg"] * 3
     assert take(s.x_val, [0]).shape == (1, 16, 20, 3)
     assert read_manifest(csv_path).splits[3] == "validation"
+    # and the whole config takes a manifest's size and channels, as an image folder's
+    whole = Config.model_validate({"data": cfg.model_dump(), "model": {"layers": ["flatten"]}})
+    assert cross_field_problems(whole) == []
 
 
 def test_manifest_errors_name_the_file_and_line(tmp_path: Path):
