@@ -104,7 +104,8 @@ def main() -> None:
             folder / "pretrain-run",
         )
         weights = Path(pre["run_dir"]) / "best.weights.h5"
-        print(f"pretrained on digits 0-4: test accuracy {pre['test']['test_accuracy']:.4f}")
+        best = json.loads((Path(pre["run_dir"]) / "summary.json").read_text())["best_metrics"]
+        print(f"pretrained on digits 0-4: validation accuracy {best['val_accuracy']:.4f}")
         base = f"data: {{source: csv, path: {target}, {data}}}\nmodel:\n  layers:\n"
         phases = (
             "train:\n  batch_size: 32\n  precision: float32\n  phases:\n"

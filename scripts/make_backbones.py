@@ -8,7 +8,8 @@ For each constructor, built with `include_top=False, weights=None` on an input o
 size, it records: the smallest input side Keras accepts; the output height (the same rule
 gives the width) for every input side from that minimum to 1024, compressed to the formula
 `floor((side + add) / div)` that reproduces all of them; the output channels; the parameters
-(all and trainable, batchnorm statistics being the difference); the multiply-adds per input
+(all and trainable, batchnorm statistics being the difference, and the batchnorms' own
+scales and offsets); the multiply-adds per input
 pixel (at 224x224, or the minimum when larger, from each layer's kernel and output size);
 and how Keras's `preprocess_input` of the family maps 0..255 RGB pixels, channel by channel
 (`out[c] = in[src[c]] * scale[c] + offset[c]`): caffe's BGR means, tf's -1..1, torch's
@@ -85,6 +86,16 @@ def _layers(model: keras.Model) -> list:
     return out
 
 
+def batchnorm_affine(model: keras.Model) -> int:
+    """Scales and offsets of the batchnorms: trainable only in `batchnorm: train`."""
+    return sum(
+        math.prod(w.shape)
+        for layer in _layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for w in layer.trainable_weights
+    )
+
+
 def minimum(fn: object) -> int:
     for side in range(8, 400):
         try:
@@ -129,6 +140,7 @@ def describe(name: str, fn: object, pre: object) -> dict:
         "channels": int(model.output.shape[-1]),
         "params": int(model.count_params()),
         "trainable": int(trainable),
+        "batchnorm_affine": batchnorm_affine(model),
         "macs_per_pixel": round(macs(model) / (ref * ref), 1),
         "preprocess": preprocessing(pre),
         "keras_name": model.name,

@@ -154,7 +154,8 @@ def lint_backbones(layers: Sequence[LayerEntry], phases: Sequence[Any] | None) -
     out = []
     for loc, entry in walk(layers):
         a = entry.args
-        if entry.spec.backbone and a.batchnorm == "train" and (a.trainable or opened):
+        pretrained = entry.spec.backbone and a.weights != "none"
+        if pretrained and a.batchnorm == "train" and (a.trainable or opened):
             out.append(
                 Problem(
                     f"{a.name} trains with batchnorm: train: its batchnorms replace their "

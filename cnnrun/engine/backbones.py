@@ -4,8 +4,8 @@ The builder puts the family's input preprocessing inside the network, as a fixed
 convolution named `<layer>_preprocess` (cnnrun's [0, 1] pixels, grey or RGB, onto what the
 family's `preprocess_input` gives from 0..255 RGB: caffe's BGR means, -1..1, ImageNet's mean
 and deviation, or 0..255 for the families that carry it inside), then the Keras model itself,
-named as the layer (`application_0`), called with `training=False` unless its batchnorms are
-asked to train. It is always built with random weights: `cnnrun.engine.pretrained` fills
+named as the layer (`application_0`); its batchnorms' mode is their `trainable`
+(`set_trainable`). It is always built with random weights: `cnnrun.engine.pretrained` fills
 them for a new run, and a run's own weights file (predict, export, resume) has them all, so
 nothing is downloaded then.
 """
@@ -56,15 +56,20 @@ def _backbone(a: Application, shape: tuple[int, ...], dtype: str, name: str) -> 
 def set_trainable(model: keras.Model, trainable: bool, batchnorm: str, last: int = 0) -> None:
     """Freeze or unfreeze a backbone: all of it, or (`last` > 0) its last `last` layers.
 
-    Batchnorms in `train` mode stay trainable even in a frozen part: in Keras 3 a batchnorm
-    whose `trainable` is False ignores `training=True` and keeps its statistics.
+    A batchnorm's mode decides its own `trainable`, frozen part or not: in Keras 3 a batchnorm
+    whose `trainable` is False runs in inference mode even under `training=True`, and that
+    is what keeps `inference` batchnorms on their statistics (a functional model passes its
+    own `training` to every layer it calls, over an inner call's `training=False`), while
+    `train` batchnorms learn from each batch even inside a frozen part.
     """
     model.trainable = True
     layers = model.layers
     open_from = 0 if trainable and not last else len(layers) - last if last else len(layers)
     for i, layer in enumerate(layers):
-        bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = i >= open_from or (bn and batchnorm == "train")
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = batchnorm == "train"
+        else:
+            layer.trainable = i >= open_from
 
 
 def build(a: Application, kw: dict[str, Any], x: Any, apply: Any, get: Any) -> Any:
@@ -74,7 +79,7 @@ def build(a: Application, kw: dict[str, Any], x: Any, apply: Any, get: Any) -> A
     pre = get(f"{name}_preprocess", lambda: _preprocess(a, int(x.shape[-1]), f"{name}_preprocess"))
     y = pre(x)
     backbone = get(name, lambda: _backbone(a, tuple(y.shape[1:]), kw["dtype"], name))
-    return backbone(y, training=False) if a.batchnorm == "inference" else backbone(y)
+    return backbone(y)
 
 
 def backbones(config: Config) -> list[tuple[tuple, str, Application]]:

@@ -34,7 +34,20 @@ class Replay:
     batchnorms: list[tuple[Any, Any, Any]] = field(default_factory=list)
 
     def get(self, name: str, make: Callable[[], Any]) -> Any:
-        return self.model.get_layer(name)
+        layer = self.model.get_layer(name)
+        if learning_batchnorms(layer):
+            return partial(self._backbone, layer)
+        return layer
+
+    def _backbone(self, backbone: keras.Model, x: Any) -> Any:
+        """A backbone whose batchnorms learn: its output, each such batchnorm's input
+        recorded. They are their own twins: the pass runs in training mode, where they
+        normalise with the batch's statistics (and those in inference mode do not)."""
+        bns = learning_batchnorms(backbone)
+        probe = keras.Model(backbone.inputs, [backbone.outputs[0], *[b.input for b in bns]])
+        out, *inputs = probe(x)
+        self.batchnorms += [(a, b, b) for a, b in zip(inputs, bns, strict=True)]
+        return out
 
     def layer(self, entry: LayerEntry, kw: dict, x: Any) -> Any | None:
         """The layer to apply to `x` for `entry`: the model's, a batchnorm's twin (`x` is then
@@ -50,6 +63,14 @@ class Replay:
         )
         self.batchnorms.append((x, bn, twin))
         return twin
+
+
+def learning_batchnorms(layer: Any) -> list[Any]:
+    """A backbone's batchnorms that learn from each batch (`batchnorm: train`): theirs are
+    statistics precise batchnorm recomputes; [] for any other layer."""
+    if not isinstance(layer, keras.Model):
+        return []
+    return [x for x in layer.layers if isinstance(x, L.BatchNormalization) and x.trainable]
 
 
 def _make(get: Get | None) -> Get:

@@ -25,13 +25,21 @@ import tensorflow as tf
 
 from cnnrun.config.layers import LayerEntry
 from cnnrun.data.lazy import take
-from cnnrun.engine.layers import Replay, apply_layers
+from cnnrun.engine.layers import Replay, apply_layers, learning_batchnorms
 from cnnrun.runs.summary import RunSummary
 
 
 def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     """Every BatchNormalization of a built functional model, blocks' included, in order."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def precise_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """The batchnorms precise statistics recompute: the network's own, and those of its
+    backbones that learn from each batch (`batchnorm: train`); a backbone's batchnorms in
+    inference mode keep their statistics."""
+    inner = [b for layer in model.layers for b in learning_batchnorms(layer)]
+    return batchnorm_layers(model) + inner
 
 
 def sample_images(x: Any, scale: float, batches: int, batch_size: int, seed: int) -> np.ndarray:
@@ -160,7 +168,7 @@ def moving_against_precise(prep: Any, best: Any) -> tuple[float, float] | None:
     from cnnrun.engine.pipeline import one_pass
 
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    if not batchnorm_layers(model) or isinstance(
+    if not precise_layers(model) or isinstance(
         prep.strategy, tf.distribute.MultiWorkerMirroredStrategy
     ):
         return None
@@ -186,7 +194,7 @@ def precise_callbacks(prep: Any, summary: RunSummary) -> list[keras.callbacks.Ca
         prep: the prepared run (`cnnrun.engine.prepare.Prepared`).
     """
     cfg, splits = prep.plan.config, prep.splits
-    count = len(batchnorm_layers(prep.model))
+    count = len(precise_layers(prep.model))
     summary.batchnorm = {"stats": cfg.train.batchnorm_stats, "layers": count}
     if cfg.train.batchnorm_stats != "precise" or not count:
         return []

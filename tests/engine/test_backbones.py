@@ -53,11 +53,21 @@ def test_a_backbone_sees_what_keras_preprocess_input_gives(name: str, tmp_path: 
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5 * max(scale, 1))
 
 
-@pytest.mark.parametrize(("batchnorm", "moves"), [("inference", False), ("train", True)])
-def test_a_frozen_backbones_batchnorms_move_only_when_asked(batchnorm: str, moves: bool):
+@pytest.mark.parametrize(
+    ("trainable", "batchnorm", "moves"),
+    [(False, "inference", False), (True, "inference", False), (False, "train", True)],
+)
+def test_a_backbones_batchnorms_move_only_when_asked(trainable: bool, batchnorm: str, moves: bool):
+    """Frozen or training, `inference` batchnorms keep their statistics under a training
+    step: a functional model's `training=True` reaches an inner call's `training=False`."""
     from cnnrun.engine.model import build_model
 
-    backbone = {"name": "MobileNetV2", "weights": "none", "batchnorm": batchnorm}
+    backbone = {
+        "name": "MobileNetV2",
+        "weights": "none",
+        "trainable": trainable,
+        "batchnorm": batchnorm,
+    }
     layers = [{"application": backbone}, "globalavgpool2d", {"dense": {"units": 3}}]
     model = build_model(_config(layers, (32, 32, 3)), compile=False)
     bns = [
@@ -72,6 +82,17 @@ def test_a_frozen_backbones_batchnorms_move_only_when_asked(batchnorm: str, move
         float(np.abs(np.array(b.moving_mean) - m).max()) for b, m in zip(bns, before, strict=True)
     )
     assert (moved > 1e-4) is moves and (moves or moved < 1e-7), moved
+    counted = backbone_step(backbone, (32, 32, 3)).trainable
+    assert counted == sum(
+        int(np.prod(w.shape)) for w in model.get_layer("application_0").trainable_weights
+    )
+
+
+def backbone_step(args: dict, shape: tuple[int, int, int]):
+    from cnnrun.config.layers import LayerEntry
+
+    entry = LayerEntry.parse({"application": args})
+    return entry.args.output(shape, ("model", "layers", 0), None)
 
 
 def test_imagenet_weights_offline_fail_fast_naming_the_file(tmp_path: Path):

@@ -117,3 +117,40 @@ def test_the_quick_start_with_precise_statistics_validates_far_lower(cli, tmp_pa
         float(row.split(",")[2]) for row in (run / "history.csv").read_text().splitlines()[1:]
     ]
     assert val_loss[4] < 0.15  # 0.59 to 1.13 with the moving averages at epoch 5
+
+
+def test_a_backbones_learning_batchnorms_get_precise_statistics_too():
+    """A backbone trained from scratch (`weights: none`: its batchnorms learn by default) has
+    its batchnorms' statistics recomputed with the network's own: with the sample one batch,
+    inference then gives what a training-mode pass on that batch gives. Its moving averages
+    alone (momentum 0.999 in MobileNetV3) would leave inference far from it."""
+    import keras
+
+    from cnnrun.config.schema import Config
+    from cnnrun.engine.model import build_model
+    from cnnrun.engine.precise_bn import PreciseBatchNorm, precise_layers
+
+    layers = [
+        {"application": {"name": "MobileNetV3Small", "weights": "none", "trainable": True}},
+        "globalavgpool2d",
+        "batchnorm",
+        {"dense": {"units": 3, "activation": "softmax"}},
+    ]
+    cfg = Config.model_validate({"data": {"source": "digits"}, "model": {"layers": layers}})
+    cfg = cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"input_shape": (32, 32, 3)})}
+    )
+    assert cfg.model.layers[0].args.batchnorm == "train"
+    model = build_model(cfg, compile=False)
+    inner = model.get_layer("application_0")
+    n_inner = sum(isinstance(x, keras.layers.BatchNormalization) for x in inner.layers)
+    assert len(precise_layers(model)) == 1 + n_inner > 30
+
+    x = np.random.default_rng(0).random((32, 32, 32, 3)).astype("float32")
+    trained = np.asarray(model(x, training=True))
+    before = float(np.abs(np.asarray(model(x, training=False)) - trained).max())
+    callback = PreciseBatchNorm(x, 32, cfg.model.layers)
+    callback.set_model(model)
+    assert callback.recompute() == 1 + n_inner
+    after = float(np.abs(np.asarray(model(x, training=False)) - trained).max())
+    assert after < 1e-3 < before, (before, after)

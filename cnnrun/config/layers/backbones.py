@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, StrictBool, field_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from cnnrun.config.layers.backbone_table import BACKBONES
 from cnnrun.config.layers.base import Infer, LayerArgs, Loc, Shape, ShapeError, Step, kind
@@ -57,14 +57,23 @@ class Application(LayerArgs):
     trainable: StrictBool = Field(
         False, description="train the backbone's weights too (train.phases can change it)"
     )
-    batchnorm: Literal["inference", "train"] = Field(
-        "inference",
-        description="inference: the backbone's batchnorms keep their statistics while it "
-        "trains (Keras's fine-tuning advice); train: they learn from each batch",
+    batchnorm: Literal["inference", "train"] | None = Field(
+        None,
+        description="inference: the backbone's batchnorms keep their statistics and scales "
+        "while it trains (Keras's fine-tuning advice); train: they learn from each batch. "
+        "Default: inference with pretrained weights, train with weights: none",
     )
     grey_to_rgb: StrictBool = Field(
         False, description="feed a grey input to the backbone's three channels"
     )
+
+    @model_validator(mode="after")
+    def _batchnorm_mode(self) -> Application:
+        # random batchnorm statistics kept in inference mode would never become the
+        # network's own: a backbone trained from scratch needs them to learn
+        if self.batchnorm is None:
+            self.batchnorm = "train" if self.weights == "none" else "inference"
+        return self
 
     @field_validator("name")
     @classmethod
@@ -102,8 +111,10 @@ class Application(LayerArgs):
             )
         out = (out_side(info, h), out_side(info, w), info["channels"])
         params = info["params"] + preprocess_params(c)
-        trainable = info["trainable"] if self.trainable else 0
-        if self.trainable and self.batchnorm == "train":
-            trainable = info["trainable"]
+        # a batchnorm's scale and offset train with its statistics, in `train` mode only
+        affine = info["batchnorm_affine"]
+        trainable = info["trainable"] - affine if self.trainable else 0
+        if self.batchnorm == "train":
+            trainable += affine
         macs = round(info["macs_per_pixel"] * h * w) + h * w * c * 3
         return Step(out, params, trainable, macs)
