@@ -84,7 +84,7 @@ def _copy_weights(
             whose layers have cnnrun's own names.
     """
     for dst in target.layers:
-        if not dst.weights:
+        if not dst.weights or names.get(dst.name) == "":
             continue
         src = source.get_layer(names.get(dst.name, dst.name))
         theirs, ours = src.get_weights(), dst.get_weights()

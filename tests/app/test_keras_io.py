@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,3 +109,56 @@ def test_missing_export_packages_name_the_extra(monkeypatch):
     with pytest.raises(UserError, match=r"cnnrun\[export\]"):
         require_packages(["onnx"])
     require_packages(["keras", "savedmodel"])
+
+
+def _fine_tuned(family: str = "MobileNetV2", **base_kw) -> Any:
+    """A user's fine-tuned backbone as Keras's guide writes it: the application frozen and
+    called with training=False, a pooled head; weights random (nothing to download)."""
+    base = getattr(keras.applications, family)(
+        include_top=False, weights=None, input_shape=(32, 32, 3), **base_kw
+    )
+    # batchnorm statistics of some data (a random MobileNet's output vanishes without them)
+    bns = [x for x in base.layers if isinstance(x, keras.layers.BatchNormalization)]
+    for bn in bns:
+        bn.momentum = 0.0
+    rng = np.random.default_rng(0)
+    base(rng.uniform(-1, 1, (16, 32, 32, 3)).astype("float32"), training=True)
+    for bn in bns:
+        bn.momentum = 0.99
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3))
+    x = base(inputs, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    head = keras.layers.Dense(3, activation="softmax")
+    outputs = head(keras.layers.Dropout(0.2)(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_a_fine_tuned_backbone_predicts_and_imports_as_keras_does(cli, tmp_path):
+    """cnnrun feeds the backbone as Keras's guide does (preprocess_input of 0..255 pixels),
+    inside the network: its probabilities on [0, 1] arrays are Keras's on the preprocessed."""
+    model = _fine_tuned()
+    model.save(tmp_path / "ft.keras")
+    x = np.random.default_rng(1).random((6, 32, 32, 3)).astype("float32")
+    np.savez(tmp_path / "x.npz", x=x)
+    pre = keras.applications.mobilenet_v2.preprocess_input(x * 255.0)
+    expected = np.asarray(model(pre, training=False))
+    assert np.ptp(expected[:, 0]) > 1e-3  # the inputs give different answers
+    probs, doc = predict_probs(cli, tmp_path / "ft.keras", tmp_path / "x.npz")
+    assert np.max(np.abs(probs - expected)) <= 1e-5  # the preprocessing as a 1x1 convolution
+    assert any("MobileNetV2" in a and "preprocess_input" in a for a in doc["assumed"])
+    r = cli("import", tmp_path / "ft.keras", "-o", tmp_path / "imported", "--json")
+    assert r.code == 0, r.stderr
+    layers = yaml.safe_load((tmp_path / "imported" / "ft.yaml").read_text())["model"]["layers"]
+    assert layers[0]["application"]["name"] == "MobileNetV2"
+    again, _ = predict_probs(cli, tmp_path / "imported" / "ft.weights.h5", tmp_path / "x.npz")
+    assert np.max(np.abs(again - expected)) <= 1e-5
+
+
+def test_a_nested_model_is_read_only_as_a_stock_backbone(cli, tmp_path):
+    renamed = _fine_tuned("MobileNetV3Small", name="my_backbone")
+    renamed.save(tmp_path / "renamed.keras")
+    r = cli("import", tmp_path / "renamed.keras", "-o", tmp_path / "out")
+    assert r.code == 2 and "Traceback" not in r.stderr
+    assert "'my_backbone'" in r.stderr and "not a keras.applications backbone" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun.config.layers import REGISTRY
+from cnnrun.interop.keras.backbones import NESTED
 from cnnrun.interop.keras.read import refuse as _refuse
 
 # Arguments that only choose an initialiser, or that every cnnrun layer has as Keras's default:
@@ -87,6 +88,8 @@ def check_known(path: Path, layers: list[dict]) -> None:
                 f"layer {i} is a Lambda layer: its code would run when the model loads; refused",
                 hint="rebuild the model without Lambda layers",
             )
+        if cls in NESTED:  # a backbone: checked as one (`cnnrun.interop.keras.backbones`)
+            continue
         if (
             cls not in KNOWN
             or layer.get("registered_name") not in (None, cls)

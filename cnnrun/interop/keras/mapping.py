@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnrun.interop.keras.backbones import NESTED, backbone_entry
 from cnnrun.interop.keras.graph import Graph, Node, tensors
 from cnnrun.interop.keras.layers import INITIALISERS, check_known, map_layer
 from cnnrun.interop.keras.read import KerasModelFile
@@ -33,7 +34,8 @@ class MappedModel:
         num_classes: units of the last dense layer (2 for one sigmoid unit).
         scale: the pixel scaling of a leading `Rescaling` layer, or None.
         notes: what was dropped or assumed, one line each.
-        weights: cnnrun layer name -> the Keras layer whose weights it takes.
+        weights: cnnrun layer name -> the Keras layer whose weights it takes ("" keeps
+            cnnrun's own: a backbone's fixed preprocessing).
     """
 
     layers: list[dict]
@@ -125,7 +127,11 @@ def _entry(model: KerasModelFile, g: Graph, node: Node, path: tuple, mapped: Map
                 model.path,
                 f"{g.where(name)}: only a first Rescaling maps onto cnnrun's pixel scaling",
             )
-        entry = map_layer(model.path, g.index[name], g.layers[name], mapped.notes)
+        if g.cls(name) in NESTED:
+            entry = backbone_entry(model.path, g.index[name], g.layers[name], mapped.notes)
+            mapped.weights[f"application_{suffix}_preprocess"] = ""  # cnnrun's own, fixed
+        else:
+            entry = map_layer(model.path, g.index[name], g.layers[name], mapped.notes)
         mapped.weights[f"{next(iter(entry))}_{suffix}"] = name
         return entry
     _, inner, projection, _add, act = node
