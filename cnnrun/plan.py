@@ -13,7 +13,12 @@ from pathlib import Path
 
 from cnnrun.config.layers import LayerEntry
 from cnnrun.config.layers.backbones import NAMED_WEIGHTS
-from cnnrun.config.lint import lint_backbones, lint_batchnorm_settling, lint_layers
+from cnnrun.config.lint import (
+    lint_backbones,
+    lint_batchnorm_settling,
+    lint_layers,
+    lint_warmup,
+)
 from cnnrun.config.load import LoadedConfig
 from cnnrun.config.schema import MAX_LAYER_OUTPUT, Config
 from cnnrun.config.shapes import LayerRow, LayerTable, infer_shapes
@@ -142,7 +147,7 @@ def make_plan(loaded: LoadedConfig, strict: bool = False) -> Plan:
     problems += table.problems or _too_large(table, cfg.model.max_params)
     problems += class_weight_problems(cfg.train.class_weight, names)
     warnings = lint_layers(cfg.model.layers) + _settling(cfg, dataset)
-    warnings += lint_backbones(cfg.model.layers, cfg.train.phases)
+    warnings += lint_backbones(cfg.model.layers, cfg.train.phases) + lint_warmup(cfg.train)
     if strict:
         problems += [Problem(**{**w.__dict__, "warning": False}) for w in warnings]
         warnings = []

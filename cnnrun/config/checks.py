@@ -18,10 +18,26 @@ from cnnrun.errors import Problem, suggest
 
 def cross_field_problems(cfg: Config) -> list[Problem]:
     """What the schema alone cannot express: checks across fields, and installed extras."""
-    return [*_data_checks(cfg.data), *_train_checks(cfg)]
+    return [*_data_checks(cfg.data), *_image_checks(cfg.data), *_train_checks(cfg)]
 
 
 PHOTO_SOURCES = ("images", "csv")  # image files: a folder of class folders, or a manifest
+
+
+def _image_checks(d: DataConfig) -> list[Problem]:
+    out = []
+    for key in ("image_size", "channels"):
+        if d.source not in PHOTO_SOURCES and getattr(d, key) is not None:
+            out.append(Problem(f"data.{key} is for source: images or csv only", ("data", key)))
+    if d.interpolation == "hamming" and d.decoder == "tensorflow":
+        out.append(
+            Problem(
+                "interpolation 'hamming' is Pillow's alone; TensorFlow's resize has no such filter",
+                ("data", "interpolation"),
+                hint="set data.decoder: pillow, or pick bilinear, bicubic, lanczos, box or nearest",
+            )
+        )
+    return out
 
 
 def _data_checks(d: DataConfig) -> list[Problem]:
@@ -48,9 +64,6 @@ def _data_checks(d: DataConfig) -> list[Problem]:
         )
     if d.source != "keras" and d.dataset:
         out.append(Problem("data.dataset is for source: keras only", ("data", "dataset")))
-    for key in ("image_size", "channels"):
-        if d.source not in PHOTO_SOURCES and getattr(d, key) is not None:
-            out.append(Problem(f"data.{key} is for source: images or csv only", ("data", key)))
     if d.test_split and d.test_split + d.validation_split >= 1:
         out.append(
             Problem(
@@ -91,7 +104,7 @@ def _train_checks(cfg: Config) -> list[Problem]:
 
 def _optimizer_checks(cfg: Config) -> list[Problem]:
     out = []
-    opt, schedule = cfg.train.optimizer, cfg.train.lr_schedule
+    opt = cfg.train.optimizer
     if opt.momentum is not None and opt.name not in ("sgd", "rmsprop"):
         out.append(
             Problem(
@@ -113,15 +126,6 @@ def _optimizer_checks(cfg: Config) -> list[Problem]:
                 "multi_worker training has no loss scaling, which float16 needs",
                 ("train", "precision"),
                 hint="use mixed_bfloat16 or float32",
-            )
-        )
-    warmup = getattr(schedule, "warmup_epochs", 0)
-    if warmup and warmup >= cfg.train.epochs:
-        out.append(
-            Problem(
-                f"warmup_epochs ({warmup}) must be fewer than train.epochs ({cfg.train.epochs}): "
-                "the cosine decay follows the warm-up",
-                ("train", "lr_schedule", "warmup_epochs"),
             )
         )
     return out

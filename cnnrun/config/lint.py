@@ -167,3 +167,32 @@ def lint_backbones(layers: Sequence[LayerEntry], phases: Sequence[Any] | None) -
                 )
             )
     return out
+
+
+def lint_warmup(train: Any) -> list[Problem]:
+    """A warm-up as long as the run (a CI smoke test's `--set train.epochs=1`): it is clipped
+    to leave one epoch of the cosine decay, `warmup_epochs` itself when it fits.
+
+    Example:
+        >>> from cnnrun.config.schema import TrainConfig
+        >>> t = TrainConfig(epochs=1, lr_schedule={"name": "cosine", "warmup_epochs": 1})
+        >>> [p.message for p in lint_warmup(t)]
+        ['warmup_epochs (1) is clipped to 0 for train.epochs 1: the cosine decay follows it']
+    """
+    warmup = getattr(train.lr_schedule, "warmup_epochs", 0)
+    if not warmup or warmup < train.epochs:
+        return []
+    clipped = warmup_epochs(warmup, train.epochs)
+    return [
+        Problem(
+            f"warmup_epochs ({warmup}) is clipped to {clipped} for train.epochs "
+            f"{train.epochs}: the cosine decay follows it",
+            ("train", "lr_schedule", "warmup_epochs"),
+            warning=True,
+        )
+    ]
+
+
+def warmup_epochs(warmup: int, epochs: int) -> int:
+    """The warm-up a run of `epochs` gets: at most all but its last epoch."""
+    return max(0, min(warmup, epochs - 1))

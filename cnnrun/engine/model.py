@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from cnnrun.config.lint import warmup_epochs
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import output_activation
 from cnnrun.engine.augment import fit_loss
@@ -90,10 +91,11 @@ def learning_rate(config: Config, steps_per_epoch: int) -> Any:
     schedules = keras.optimizers.schedules
     match s and s.name:
         case "cosine":
-            warmup = s.warmup_epochs * steps_per_epoch
+            warm = warmup_epochs(s.warmup_epochs, epochs)
+            warmup = warm * steps_per_epoch
             return schedules.CosineDecay(
                 0.0 if warmup else lr,
-                decay_steps=max(1, (epochs - s.warmup_epochs) * steps_per_epoch),
+                decay_steps=max(1, (epochs - warm) * steps_per_epoch),
                 alpha=s.min_lr / lr,
                 warmup_target=lr if warmup else None,
                 warmup_steps=warmup,

@@ -21,6 +21,11 @@ def test_example_configs_validate(path: Path, cli):
     assert r.code == 0, r.stderr
     assert f"{path}: valid" in r.stdout
     assert "total params:" in r.stdout
+    # and as CI's smoke test trains them: one epoch (a longer warm-up is clipped, said so)
+    r = cli("validate", path, "--set", "train.epochs=1")
+    assert r.code == 0, r.stderr
+    if "warmup_epochs" in path.read_text() and "search:" not in path.read_text():
+        assert "warmup_epochs (1) is clipped to 0" in r.stderr + r.stdout
 
 
 def test_several_configs_at_once_and_exit_code(cli):

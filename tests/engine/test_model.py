@@ -70,3 +70,21 @@ def test_sparse_label_smoothing_equals_one_hot_categorical():
         assert float(SparseSmoothedCrossentropy(smoothing, True)(y, logits)) == pytest.approx(
             float(onehot(np.eye(5)[y], logits)), rel=1e-6
         )
+
+
+def test_a_warm_up_as_long_as_the_run_is_clipped_to_leave_its_decay():
+    """`--set train.epochs=1` on a config with a one-epoch warm-up (CI's smoke test)."""
+    from cnnrun.config.schema import Config
+    from cnnrun.engine.model import learning_rate
+
+    cfg = Config.model_validate(
+        {
+            "data": {"source": "digits"},
+            "model": {"layers": ["flatten", {"dense": {"units": 10}}]},
+            "train": {"epochs": 1, "lr_schedule": {"name": "cosine", "warmup_epochs": 1}},
+        }
+    )
+    schedule = learning_rate(cfg, steps_per_epoch=10)
+    lr = cfg.train.optimizer.learning_rate
+    assert float(schedule(0)) == pytest.approx(lr)  # no warm-up: the decay from the start
+    assert float(schedule(9)) < lr
