@@ -202,11 +202,12 @@ def pipelines_alone(folder: Path, batches: int = 60) -> dict[str, float]:
     from cnnrun.config.schema import DataConfig
     from cnnrun.data.sources import load_dataset
     from cnnrun.data.splits import split_dataset
+    from cnnrun.engine.decode import decoded_splits
     from cnnrun.engine.pipeline import pipeline
 
     cfg = DataConfig(source="images", path=str(folder), image_size=SIZE, channels=3)
     ds, cfg = load_dataset(cfg, Path("."))
-    splits = split_dataset(ds, cfg, 1)
+    splits = decoded_splits(split_dataset(ds, cfg, 1))
 
     def rate(stream: tf.data.Dataset) -> float:
         it = iter(stream)

@@ -220,8 +220,9 @@ def _cam_inputs(look: Look, inputs: list[str]) -> tuple[np.ndarray, list[str], A
         max_pixels=MAX_IMAGE_PIXELS,
         resize=fit.get("resize", "stretch"),
         interpolation=fit.get("interpolation", "bilinear"),
+        decoder=fit.get("decoder", "pillow"),  # runs from before data.decoder: Pillow's
     )
-    x = np.asarray(take(data.x, np.arange(min(MAX_CAM, len(data.names)))))
+    x = np.asarray(take(api.tensorflow_decoded(data.x), np.arange(min(MAX_CAM, len(data.names)))))
     y = None if data.y is None else data.y[:MAX_CAM]
     return x, [str(n) for n in data.names][:MAX_CAM], y, data.scale
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,6 +129,7 @@ def predict(
     else:
         pred = api.load_predictor(path, _path(config), list(overrides or ()))
     data = _inputs(inputs, pred, skip_bad, x_dataset, y_dataset, max_image_pixels, scale)
+    data = replace(data, x=api.tensorflow_decoded(data.x))  # decoded as training decoded
     if gates and data.y is None:
         raise UserError(
             Problem(
@@ -244,6 +246,7 @@ def _inputs(
         image_scale,
         pred.config.data.resize,
         pred.config.data.interpolation,
+        pred.config.data.decoder,
     )
 
 

@@ -3,6 +3,7 @@ config or the data differ from the run's, unless forced."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cnnrun.analysis.compare import config_diff
@@ -46,6 +47,9 @@ def resume_plan(
     # Runs from before `train.precision` trained in float32, and keep it too.
     kept = [] if "batchnorm_stats:" in text else ["train.batchnorm_stats=moving"]
     kept += [] if "precision:" in text else ["train.precision=float32"]
+    # and runs of image files from before data.decoder decoded them with Pillow
+    files = re.search(r"^\s*source: (images|csv)\s*$", text, re.MULTILINE)
+    kept += ["data.decoder=pillow"] if files and "decoder:" not in text else []
     original = parse_config(text, str(run_dir / CONFIG), run_dir, kept).config
     loaded = (
         load_config(config, sets)

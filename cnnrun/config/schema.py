@@ -79,7 +79,12 @@ class DataConfig(Section):
         description="images: fit another aspect ratio by stretching, a centred crop, or black bars",
     )
     interpolation: Literal["bilinear", "nearest", "bicubic", "lanczos", "box", "hamming"] = Field(
-        "bilinear", description="images: Pillow's resampling filter"
+        "bilinear", description="images: the resampling filter (antialiased when shrinking)"
+    )
+    decoder: Literal["tensorflow", "pillow"] = Field(
+        "tensorflow",
+        description="images: TensorFlow's ops, in the input pipeline's threads (the default), "
+        "or Pillow (runs from before it existed; hamming interpolation)",
     )
     cache: Literal["auto", "none", "memory", "disk"] = Field(
         "auto",

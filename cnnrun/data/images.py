@@ -1,8 +1,12 @@
-"""One image file: its format from its header, and its pixels as training and predict see
-them (`decode`): the one decoder every image file goes through.
+"""One image file: its size and orientation from its header (`file_header`), and how it
+becomes the network's pixels (`Decode`).
 
-Pillow decodes (libjpeg's accurate integer DCT), a phone photo's EXIF orientation is applied,
-the mode becomes `channels`, then the picture is fitted to the network's size (`Decode`).
+Two decoders, chosen by `data.decoder` and recorded with the run so predict decodes as
+training did: TensorFlow's ops in the input pipeline (`cnnrun.engine.decode`, the default)
+and Pillow (`decode` here: runs from before the default existed, and `hamming`). Both decode
+JPEGs with libjpeg's accurate integer DCT, at a reduced scale when much larger than the
+input (the same pixels), apply a phone photo's EXIF orientation, make the mode `channels`,
+then fit the picture to the network's size.
 
 Example:
     ```python
@@ -41,8 +45,9 @@ class Decode:
             images all become this.
         resize: `stretch` to the size, `crop` the centre to its aspect ratio first, or `pad`
             with black bars to it.
-        interpolation: Pillow's resampling filter.
+        interpolation: the resampling filter.
         max_pixels: larger files are refused before they are decoded.
+        decoder: `tensorflow` (`cnnrun.engine.decode`) or `pillow` (`decode`).
     """
 
     size: tuple[int, int]
@@ -50,6 +55,7 @@ class Decode:
     resize: str = "stretch"
     interpolation: str = "bilinear"
     max_pixels: int = MAX_IMAGE_PIXELS
+    decoder: str = "tensorflow"
 
     @classmethod
     def of(cls, cfg: DataConfig, shape: Sequence[int] | None = None) -> Decode:
@@ -60,14 +66,24 @@ class Decode:
             s = cfg.image_size
             size = tuple(s) if isinstance(s, tuple | list) else (int(s or 0),) * 2  # type: ignore[assignment]
             channels = int(cfg.channels or 3)
-        return cls(size, channels, cfg.resize, cfg.interpolation, cfg.max_image_pixels)  # type: ignore[arg-type]
+        return cls(
+            size,  # type: ignore[arg-type]
+            channels,
+            cfg.resize,
+            cfg.interpolation,
+            cfg.max_image_pixels,
+            cfg.decoder,
+        )
 
     def record(self) -> dict[str, Any]:
         """What `summary.json` and the weights file say about it."""
         import PIL
 
+        decoder = f"Pillow {PIL.__version__}"
+        if self.decoder == "tensorflow":
+            decoder = "TensorFlow (decode_jpeg INTEGER_ACCURATE, decode_image, resize antialias)"
         return {
-            "decoder": f"Pillow {PIL.__version__}",
+            "decoder": decoder,
             "size": list(self.size),
             "channels": self.channels,
             "resize": self.resize,
@@ -106,6 +122,41 @@ def _open(path: str, max_pixels: int) -> Any:
     return im
 
 
+def file_header(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) of an image file as stored, from its header.
+
+    Raises:
+        UserError: not an image, or over `max_pixels`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with _open(path, max_pixels) as im:
+            return im.width, im.height, orientation(im)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise _bad(f"cannot decode the image: {e}", path) from None
+
+
+def orientation(im: Any) -> int:
+    """An opened image's EXIF orientation (1: as stored), read without decoding its pixels:
+    a PNG's only from an `eXIf` chunk before its pixels (Pillow would decode to look further)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    value = im.getexif().get(ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def jpeg_scales(meta: np.ndarray, spec: Decode) -> np.ndarray:
+    """Per file, which of libjpeg's scales 1, 1/2, 1/4, 1/8 (0 to 3) decodes a JPEG no smaller
+    than the input asks (as Pillow's `draft` picks it): from (width, height, orientation)."""
+    meta = np.asarray(meta, dtype=np.int64).reshape(-1, 3)
+    h, w = spec.size
+    turned = np.isin(meta[:, 2], (5, 6, 7, 8))
+    want_w, want_h = np.where(turned, h, w), np.where(turned, w, h)
+    scale = np.minimum(meta[:, 0] // want_w, meta[:, 1] // want_h)
+    return np.searchsorted([1, 2, 4, 8], np.maximum(scale, 1), side="right") - 1
+
+
 def _upright(im: Any) -> Any:
     """The picture as a person sees it: a phone's EXIF orientation applied (5 to 8 also
     swap width and height)."""
@@ -119,7 +170,7 @@ def _upright(im: Any) -> Any:
         6: Image.Transpose.ROTATE_270,
         7: Image.Transpose.TRANSVERSE,
         8: Image.Transpose.ROTATE_90,
-    }.get(im.getexif().get(ORIENTATION, 1))
+    }.get(orientation(im))
     return im if turn is None else im.transpose(turn)
 
 
@@ -165,7 +216,7 @@ def decode(path: str, spec: Decode) -> np.ndarray:
         with _open(path, spec.max_pixels) as opened:
             if opened.format == "JPEG":
                 # asked for the upright size turned as the file stores it
-                turned = opened.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                turned = orientation(opened) in (5, 6, 7, 8)
                 opened.draft(opened.mode, (h, w) if turned else (w, h))
             im = _to_8bit(_upright(opened))
             mode = "L" if spec.channels == 1 else "RGB"
@@ -185,12 +236,22 @@ class ImageFiles(LazyImages):
         paths: the files, absolute or relative to the working folder.
         spec: how each becomes pixels.
         root: the folder the source names them from (for the fingerprint: relative paths).
+        meta: each file's (width, height, EXIF orientation) as the pre-flight read them from
+            their headers; read again when not given.
     """
 
     paths: list[str]
     spec: Decode
     root: Path = field(default_factory=Path)
     concurrent: bool = True
+    meta: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def survey(self) -> np.ndarray:
+        """int64 (files, 3): each file's width, height and EXIF orientation."""
+        if self.meta is None:
+            rows = [file_header(p, self.spec.max_pixels) for p in self.paths]
+            self.meta = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        return self.meta
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
@@ -201,6 +262,9 @@ class ImageFiles(LazyImages):
         return np.dtype(np.uint8)
 
     def read(self, index: np.ndarray) -> np.ndarray:
+        if self.spec.decoder != "pillow":
+            # one decoder per run: these files are read by cnnrun.engine.decode
+            raise TypeError("ImageFiles of decoder 'tensorflow' are read by tensorflow_decoded")
         out = np.empty((len(index), *self.shape[1:]), np.uint8)
         for k, i in enumerate(np.asarray(index, dtype=np.int64)):
             out[k] = decode(self.paths[i], self.spec)
@@ -226,7 +290,7 @@ def first_image_format(
     try:
         with _open(str(path), max_pixels) as im:
             h, w = im.height, im.width
-            if im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):
+            if orientation(im) in (5, 6, 7, 8):
                 h, w = w, h
             return (h, w), 1 if im.mode in GREY_MODES else 3
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:

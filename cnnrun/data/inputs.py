@@ -18,9 +18,9 @@ from cnnrun.config.schema import MAX_IMAGE_PIXELS, DataConfig
 from cnnrun.data.arrays import read_arrays
 from cnnrun.data.hdf5 import open_hdf5
 from cnnrun.data.images import IMAGE_EXTENSIONS, Decode, ImageFiles
-from cnnrun.data.lazy import take
+from cnnrun.data.lazy import LazyImages, subset
 from cnnrun.data.photos import class_folders, image_files
-from cnnrun.data.preflight import bad_files_error, preflight
+from cnnrun.data.preflight import bad_files_error, survey
 from cnnrun.data.sources import load_dataset
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import kind_of
@@ -62,6 +62,7 @@ class Model:
     image_scale: float = 1 / 255
     resize: str = "stretch"
     interpolation: str = "bilinear"
+    decoder: str = "tensorflow"
 
 
 def _bad(message: str, file: str, hint: str = "") -> UserError:
@@ -102,7 +103,9 @@ def _with_labels(inputs: Inputs, labels: np.ndarray | list, model: Model, origin
             f"({', '.join(model.class_names[:8])})",
             origin,
         )
-    inputs.x = take(inputs.x, np.flatnonzero(keep))
+    rows = np.flatnonzero(keep)
+    # a lazy source stays lazy: a folder of photos is never decoded whole here
+    inputs.x = subset(inputs.x, rows) if isinstance(inputs.x, LazyImages) else inputs.x[rows]
     inputs.names = [n for n, k_ in zip(inputs.names, keep, strict=True) if k_]
     inputs.y = np.array([lookup[t] for t, k_ in zip(text, keep, strict=True) if k_], dtype=np.int64)
     if not keep.all():
@@ -150,7 +153,7 @@ def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad:
     """Image files, checked first, then decoded a batch at a time as training decoded them."""
     h, w, c = model.shape
     paths = [str(f) for f in files]
-    bad = preflight(paths, model.max_pixels)
+    bad, meta = survey(paths, model.max_pixels)
     if bad and not skip_bad:
         where = str(files[0].parent) if len(files) > 1 else str(files[0])
         hint = "use --skip-bad to leave undecodable images out"
@@ -160,8 +163,8 @@ def _images(files: list[Path], labels: list[str] | None, model: Model, skip_bad:
     kept = [i for i, p in enumerate(paths) if p not in gone]
     if not kept:
         raise _bad("no image could be read", str(files[0].parent))
-    spec = Decode((h, w), c, model.resize, model.interpolation, model.max_pixels)
-    x = ImageFiles([paths[i] for i in kept], spec)
+    spec = Decode((h, w), c, model.resize, model.interpolation, model.max_pixels, model.decoder)
+    x = ImageFiles([paths[i] for i in kept], spec, meta=meta[kept])
     note = f"skipped {len(bad)} undecodable image(s)" if bad else ""
     inputs = Inputs(x, model.image_scale, [paths[i] for i in kept], skipped=bad, note=note)
     if labels is None:
@@ -234,6 +237,7 @@ def read_inputs(
     image_scale: float = 1 / 255,
     resize: str = "stretch",
     interpolation: str = "bilinear",
+    decoder: str = "tensorflow",
 ) -> Inputs:
     """Read predict's INPUT arguments into one `Inputs`.
 
@@ -246,8 +250,9 @@ def read_inputs(
         x_dataset, y_dataset: dataset names in an HDF5 input.
         max_pixels: image files larger than this are refused before decoding.
         image_scale: multiplies the 0..255 pixels of image files.
-        resize, interpolation: how training fitted image files to the input size (its
-            config's `data.resize` and `data.interpolation`), so predict sees what it saw.
+        resize, interpolation, decoder: how training decoded image files and fitted them to
+            the input size (its config's `data.resize`, `data.interpolation` and
+            `data.decoder`), so predict sees what it saw.
 
     Raises:
         UserError: a missing or unreadable input, or data of the wrong shape.
@@ -260,6 +265,7 @@ def read_inputs(
         image_scale,
         resize,
         interpolation,
+        decoder,
     )
     if not items:
         raise UserError(

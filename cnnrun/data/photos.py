@@ -187,7 +187,9 @@ def load_photos(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
     """A photo folder or manifest as a lazy dataset, every file checked first."""
     paths, names, splits, root = _listed(cfg, path)
     tags = list(zip(names, splits or ["train"] * len(names), strict=True))
-    paths, tags, skipped = drop_bad(paths, tags, cfg.on_bad_image, str(path), cfg.max_image_pixels)
+    paths, tags, skipped, meta = drop_bad(
+        paths, tags, cfg.on_bad_image, str(path), cfg.max_image_pixels
+    )
     classes = _class_order([n for n, _ in tags])
     if len(classes) < 2:
         raise _bad(f"holds images of {len(classes)} class; at least 2 are needed", str(path))
@@ -196,7 +198,7 @@ def load_photos(cfg: DataConfig, path: Path) -> tuple[Dataset, DataConfig]:
         cfg = cfg.model_copy(
             update={"image_size": cfg.image_size or size, "channels": cfg.channels or channels}
         )
-    files = ImageFiles(paths, Decode.of(cfg), root=root)
+    files = ImageFiles(paths, Decode.of(cfg), root=root, meta=meta)
     lookup = {c: i for i, c in enumerate(classes)}
     y = np.array([lookup[n] for n, _ in tags], dtype=np.int64)
     part = np.array([t for _, t in tags])

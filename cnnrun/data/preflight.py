@@ -17,14 +17,19 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
-from cnnrun.data.images import ImageFiles
+from cnnrun.data.images import ImageFiles, orientation
 from cnnrun.data.lazy import base_of, rows_of
 from cnnrun.errors import Problem, UserError
 
 SHOWN_BAD = 20  # bad files listed by name; the rest are counted
 TAIL_BYTES = 4096
-OVER_LIMIT = "over the pixel limit"  # a reason's words, so the hint can name the limit
+OVER_LIMIT = "over the pixel limit"
+Header = tuple[
+    int, int, int
+]  # width, height, EXIF orientation  # a reason's words, so the hint can name the limit
 
 
 def _tail(path: str, size: int) -> bytes:
@@ -66,12 +71,19 @@ def _end_problem(path: str, fmt: str, size: int, offset: int) -> str | None:
 
 def check_file(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
     """Why an image file would fail to decode, from its header and end; None if it looks whole."""
+    return inspect_file(path, max_pixels)[0]
+
+
+def inspect_file(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str | None, Header]:
+    """`check_file`'s reason, and the (width, height, EXIF orientation) its header gives
+    ((0, 0, 1) for a bad file): what the decoder needs to know before it reads the pixels."""
     from PIL import Image, UnidentifiedImageError
 
+    none = (0, 0, 1)
     try:
         size = os.stat(path).st_size
         if size == 0:
-            return "empty file (0 bytes)"
+            return "empty file (0 bytes)", none
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
@@ -79,30 +91,41 @@ def check_file(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
                     return (
                         f"{im.width}x{im.height} = {im.width * im.height:,} pixels, "
                         f"{OVER_LIMIT} of {max_pixels:,}"
-                    )
+                    ), none
                 offset = im.tile[0][2] if im.tile else 0
-                return _end_problem(path, im.format or "", size, offset)
+                reason = _end_problem(path, im.format or "", size, offset)
+                return reason, (im.width, im.height, orientation(im))
     except FileNotFoundError:
-        return "no such file"
+        return "no such file", none
     except Image.DecompressionBombError as e:
-        return f"refused as a decompression bomb: {e}"
+        return f"refused as a decompression bomb: {e}", none
     except UnidentifiedImageError:
-        return "not an image Pillow can read (is it an image file at all?)"
+        return "not an image Pillow can read (is it an image file at all?)", none
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         reason = str(e) or type(e).__name__
         if "truncated" in reason.lower() or isinstance(e, EOFError | SyntaxError):
-            return f"truncated: the file ends inside its header ({reason})"
-        return f"cannot read: {reason}"
+            return f"truncated: the file ends inside its header ({reason})", none
+        return f"cannot read: {reason}", none
 
 
-def preflight(paths: Sequence[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple[str, str]]:
-    """`(file, reason)` for each file that would fail to decode, in the files' order.
+def survey(
+    paths: Sequence[str], max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """`(file, reason)` for each file that would fail to decode, in the files' order, and
+    every file's (width, height, orientation) as an int64 array.
 
     One file after another: each check is mostly Python holding the GIL, and a thread pool
     made it slower, not faster (benchmarks/RESULTS.md).
     """
-    reasons = [check_file(p, max_pixels) for p in paths]
-    return [(p, r) for p, r in zip(paths, reasons, strict=True) if r is not None]
+    checked = [inspect_file(p, max_pixels) for p in paths]
+    bad = [(p, r) for p, (r, _) in zip(paths, checked, strict=True) if r is not None]
+    meta = np.asarray([h for _, h in checked], dtype=np.int64).reshape(-1, 3)
+    return bad, meta
+
+
+def preflight(paths: Sequence[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple[str, str]]:
+    """`(file, reason)` for each file that would fail to decode, in the files' order."""
+    return survey(paths, max_pixels)[0]
 
 
 def bad_files_error(
@@ -129,24 +152,25 @@ def bad_files_error(
 
 def drop_bad(
     paths: list[str], labels: list[Any], on_bad: str, where: str, max_pixels: int
-) -> tuple[list[str], list[Any], list[tuple[str, str]]]:
+) -> tuple[list[str], list[Any], list[tuple[str, str]], np.ndarray]:
     """Check every file; refuse the set (`error`) or leave the bad ones out (`skip`).
 
     Returns:
-        The files and labels kept, and `(file, reason)` for each left out.
+        The files and labels kept, `(file, reason)` for each left out, and the kept files'
+        (width, height, orientation) from their headers.
     """
-    bad = preflight(paths, max_pixels)
+    bad, meta = survey(paths, max_pixels)
     if bad and on_bad == "error":
         hint = "fix or remove them, or set data.on_bad_image: skip to leave them out"
         limit = "resize them, or raise the limit (data.max_image_pixels)"
         raise bad_files_error(bad, where, len(paths), hint, limit)
     if not bad:
-        return paths, labels, []
+        return paths, labels, [], meta
     gone = {p for p, _ in bad}
-    kept = [(p, y) for p, y in zip(paths, labels, strict=True) if p not in gone]
-    if not kept:
+    keep = [i for i, p in enumerate(paths) if p not in gone]
+    if not keep:
         raise UserError(Problem("no image file could be read", file=where))
-    return [p for p, _ in kept], [y for _, y in kept], bad
+    return [paths[i] for i in keep], [labels[i] for i in keep], bad, meta[keep]
 
 
 def recheck(xs: Sequence[Any]) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ cases import it inside the function that needs it, and its types under `TYPE_CHE
 from __future__ import annotations
 
 from cnnrun.engine.cam import explain, run_answers
+from cnnrun.engine.decode import tensorflow_decoded
 from cnnrun.engine.export import Source, export_all, load_source, verify
 from cnnrun.engine.inspect_bn import inspect_run
 from cnnrun.engine.keras_io import keras_predictor, write_import
@@ -35,6 +36,7 @@ __all__ = [
     "run",
     "run_answers",
     "save_mlflow_model",
+    "tensorflow_decoded",
     "verify",
     "write_import",
 ]

@@ -22,10 +22,12 @@ import tensorflow as tf
 
 from cnnrun.config.schema import Config, DataConfig
 from cnnrun.data.dataset import Dataset
-from cnnrun.data.lazy import LazyImages
+from cnnrun.data.images import ImageFiles
+from cnnrun.data.lazy import LazyImages, base_of, rows_of
 from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.engine.augment import fit_loss
+from cnnrun.engine.decode import batch_decoder, decoded_splits, file_table
 from cnnrun.errors import Problem, UserError
 
 DOWNLOAD_TIMEOUT_S = 15
@@ -78,7 +80,7 @@ def load_splits(config: Config, base_dir: Path, dataset: Dataset | None = None) 
         ds = select_classes(load_keras_dataset(cfg), cfg.classes)
     else:
         ds, _ = load_dataset(cfg, base_dir)
-    return split_dataset(ds, cfg, config.seed)
+    return decoded_splits(split_dataset(ds, cfg, config.seed))
 
 
 def steps(n: int, batch_size: int) -> int:
@@ -100,6 +102,22 @@ def _batch_indices(
 
     last = first_epoch + (2**62 if repeat else 1)
     return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
+
+
+def _file_reader(x: Any) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Rows of image files -> their pixels, decoded by TensorFlow's ops in the pipeline's
+    own threads (`cnnrun.engine.decode`)."""
+    base = base_of(x)
+    paths, meta = file_table(base)
+    rows = tf.constant(rows_of(x), tf.int32)
+    paths_t, meta_t = tf.constant(paths), tf.constant(meta)
+    decode = batch_decoder(base.spec)
+
+    def images(i: tf.Tensor) -> tf.Tensor:
+        r = tf.gather(rows, i)
+        return decode(tf.gather(paths_t, r), tf.gather(meta_t, r))
+
+    return images
 
 
 def pipeline(
@@ -139,15 +157,17 @@ def pipeline(
     labels = tf.constant(y, dtype=tf.int32)
     index = _batch_indices(len(y), batch_size, shuffle_seed, repeat, first_epoch)
 
-    if isinstance(x, LazyImages):
+    if isinstance(base_of(x), ImageFiles) and base_of(x).spec.decoder == "tensorflow":
+        images, parallel = _file_reader(x), tf.data.AUTOTUNE
+    elif isinstance(x, LazyImages):
         shape = (None, *x.shape[1:])
 
         def read(i: tf.Tensor) -> tf.Tensor:
             xb = tf.numpy_function(x.read, [i], tf.as_dtype(x.dtype), stateful=False)
             return tf.ensure_shape(xb, shape)
 
-        # h5py serialises its reads: one batch at a time. Image files decode with the GIL
-        # released, a batch per core; more threads only fought the training for the cores.
+        # h5py serialises its reads: one batch at a time. Pillow decodes image files with
+        # the GIL released, a batch per core; more threads only fought training for them.
         images, parallel = read, (os.cpu_count() or 1) if x.concurrent else 1
     else:
         pixels = tf.constant(x)

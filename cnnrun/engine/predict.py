@@ -38,8 +38,13 @@ def config_from_metadata(path: Path, meta: dict[str, Any]) -> Config:
                 hint="pass the config that built it with --config",
             )
         )
+    stored = meta["config"]
+    data = stored.get("data") if isinstance(stored, dict) else None
+    if isinstance(data, dict) and "decoder" not in data:
+        # weights from before data.decoder existed: their images went through Pillow
+        stored = {**stored, "data": {**data, "decoder": "pillow"}}
     try:
-        return Config.model_validate(meta["config"])
+        return Config.model_validate(stored)
     except ValidationError as e:
         raise UserError(
             Problem(f"its stored config is not valid for this cnnrun: {e}", file=str(path))

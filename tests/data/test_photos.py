@@ -160,7 +160,9 @@ def test_a_manifests_split_column_is_honoured(tmp_path: Path):
             split = ["train", "train", "train", "val", "test", "train"][i]
             rows.append((f"photos/{name}/{i:03d}.jpg", name, split))
     csv_path = manifest(tmp_path, rows)
-    cfg = DataConfig(source="csv", path="labels.csv", image_size=[16, 20], channels=3)
+    cfg = DataConfig(
+        source="csv", path="labels.csv", image_size=[16, 20], channels=3, decoder="pillow"
+    )
     ds, resolved = load_dataset(cfg, tmp_path)
     s = split_dataset(ds, resolved, seed=1)
     assert s.counts == {"train": 12, "validation": 3, "test": 3}
@@ -204,7 +206,9 @@ def test_a_copied_folder_keeps_its_fingerprint_and_a_changed_one_does_not(tmp_pa
 def test_caches_hold_the_pixels_the_files_give(tmp_path: Path):
     folder = photo_folder(tmp_path / "photos", per_class=4)
     files = ImageFiles(
-        [str(p) for p in sorted(folder.rglob("*.jpg"))], Decode((16, 16), 3), root=folder
+        [str(p) for p in sorted(folder.rglob("*.jpg"))],
+        Decode((16, 16), 3, decoder="pillow"),  # the core's own decoder; the engine's is tested
+        root=folder,
     )
     everything = files.read(np.arange(len(files)))
     for mode in ("memory", "disk"):
@@ -219,7 +223,8 @@ def test_caches_hold_the_pixels_the_files_give(tmp_path: Path):
 
 def test_a_disk_cache_left_half_written_by_a_killed_run_is_written_again(tmp_path: Path):
     folder = photo_folder(tmp_path / "photos", per_class=2)
-    files = ImageFiles([str(p) for p in sorted(folder.rglob("*.jpg"))], Decode((8, 8), 3))
+    paths = [str(p) for p in sorted(folder.rglob("*.jpg"))]
+    files = ImageFiles(paths, Decode((8, 8), 3, decoder="pillow"))
     cache = tmp_path / "cache"
     cache.mkdir()
     dead = cache / ".images-key.999999999.tmp.npy"  # no such process

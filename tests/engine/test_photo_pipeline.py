@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from cnnrun.config.schema import DataConfig
-from cnnrun.data.images import Decode, decode
+from cnnrun.data.images import Decode, ImageFiles
 from cnnrun.data.lazy import take
 from cnnrun.data.sources import load_dataset
 from cnnrun.data.splits import split_dataset
+from cnnrun.engine.decode import decoded_splits as decoded
 from tests.support import only_run, refused
 from tests.support.photos import photo, photo_config, photo_folder
 from tests.support.training import assert_same_run
@@ -44,7 +45,7 @@ def test_every_cache_mode_feeds_the_same_pixels_in_the_same_order(tmp_path: Path
     photo_folder(tmp_path / "photos", per_class=7)
     cfg = DataConfig(source="images", path="photos", image_size=16, channels=3)
     ds, cfg = load_dataset(cfg, tmp_path)
-    splits = split_dataset(ds, cfg, seed=3)
+    splits = decoded(split_dataset(ds, cfg, seed=3))
     streamed = _stream(splits.cached("none", None), epochs=2)
     for mode in ("memory", "disk", "auto"):
         cached = _stream(splits.cached(mode, tmp_path / "cache"), epochs=2)
@@ -98,12 +99,16 @@ def test_predict_sees_what_training_saw_and_the_run_records_how(cli, tmp_path: P
     files = sorted(str(p) for p in folder.rglob("0*.jpg"))
     model, meta = cnnrun.load_model(run)
     assert meta["preprocessing"]["decode"]["resize"] == "crop"
-    pixels = np.stack([decode(f, Decode((12, 12), 3, "crop", "bicubic")) for f in files])
+    assert meta["preprocessing"]["decode"]["decoder"].startswith("TensorFlow")
+    from cnnrun.engine.decode import tensorflow_decoded
+
+    spec = Decode((12, 12), 3, "crop", "bicubic")
+    pixels = tensorflow_decoded(ImageFiles(files, spec)).read(np.arange(len(files)))
     expected = model.predict(pixels.astype("float32"), verbose=0)
     got = cnnrun.predict(run, files)
     assert got.inputs == files
     np.testing.assert_allclose(got.probabilities, expected, atol=1e-6)
-    stretched = np.stack([decode(f, Decode((12, 12), 3)) for f in files])
+    stretched = tensorflow_decoded(ImageFiles(files, Decode((12, 12), 3))).read(np.arange(6))
     assert not np.array_equal(stretched, pixels)  # the crop matters for these 20x16 photos
 
 
@@ -144,7 +149,7 @@ def test_a_photo_folder_validates_and_refuses_bad_files_without_a_run_folder(cli
     ok = cli("validate", cfg, "--json")
     assert ok.code == 0, ok.stderr
     assert json.loads(ok.stdout)["results"][0]["input_shape"] == [16, 20, 3]
-    ds, _ = load_dataset(DataConfig(source="images", path="photos"), tmp_path)
+    ds, _ = load_dataset(DataConfig(source="images", path="photos", decoder="pillow"), tmp_path)
     assert take(ds.x, [0]).shape == (1, 16, 20, 3)
 
 
@@ -157,11 +162,15 @@ def test_a_run_fingerprinted_from_its_pixels_still_resumes(cli, tmp_path: Path):
     r = cli("train", cfg, "--runs-dir", tmp_path / "runs", "--set", "train.epochs=1", "--quiet")
     assert r.code == 0, r.stderr
     run = only_run(tmp_path / "runs")
-    ds, _ = load_dataset(DataConfig(source="images", path="photos", image_size=16), tmp_path)
+    # as an older cnnrun wrote the run: no data.decoder (Pillow decoded), pixels fingerprinted
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("decoder: tensorflow", ""))
+    old = DataConfig(source="images", path="photos", image_size=16, decoder="pillow")
+    ds, _ = load_dataset(old, tmp_path)
     summary_file = run / "summary.json"
     summary = json.loads(summary_file.read_text())
-    assert summary["data"]["fingerprint"] == ds.fingerprint != pixels_fingerprint(ds)
-    del summary["data"]["fingerprint_kind"]  # as an older cnnrun wrote it
+    assert summary["data"]["fingerprint"] != ds.fingerprint != pixels_fingerprint(ds)
+    del summary["data"]["fingerprint_kind"]
     summary["data"]["fingerprint"] = pixels_fingerprint(ds)
     summary_file.write_text(json.dumps(summary))
     again = cli("train", "--resume", run, "--epochs", "2", "--quiet")

@@ -11,8 +11,8 @@ Example:
     >>> from cnnrun.config.layers.base import LayerEntry
     >>> entry = LayerEntry.parse({"application": {"name": "MobileNetV3Small", "weights": "none"}})
     >>> step = entry.args.output((96, 96, 3), ("model", "layers", 0), None)
-    >>> step.shape, step.trainable
-    ((3, 3, 576), 0)
+    >>> step.shape, step.trainable  # random weights: only the batchnorms' scales learn
+    ((3, 3, 576), 12112)
 """
 
 from __future__ import annotations
