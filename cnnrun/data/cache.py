@@ -38,6 +38,12 @@ def choose_cache(mode: str, nbytes: int) -> tuple[str, str]:
 
 
 def _fill(x: LazyImages, out: np.ndarray, block: int = 64) -> None:
+    if x.parallel_chunks:  # one pass that decodes in parallel by itself
+        a = 0
+        for chunk in x.chunks(np.arange(len(x)), block):
+            out[a : a + len(chunk)] = chunk
+            a += len(chunk)
+        return
     starts = range(0, len(x), block)
 
     def one(a: int) -> None:

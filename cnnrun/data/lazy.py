@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,17 @@ class LazyImages:
     def __len__(self) -> int:
         return self.shape[0]
 
+    # whether `chunks` decodes in parallel by itself (then callers need no threads of their own)
+    parallel_chunks: bool = False
+
     def read(self, index: np.ndarray) -> np.ndarray:  # pragma: no cover - always overridden
         raise NotImplementedError
+
+    def chunks(self, index: np.ndarray, size: int) -> Iterator[np.ndarray]:
+        """Rows `index`, read a few at a time (about `size`), in order."""
+        index = np.asarray(index, dtype=np.int64)
+        for a in range(0, len(index), size):
+            yield self.read(index[a : a + size])
 
 
 @dataclass
@@ -76,8 +86,15 @@ class Subset(LazyImages):
     def concurrent(self) -> bool:  # type: ignore[override]
         return self.base.concurrent
 
+    @property
+    def parallel_chunks(self) -> bool:  # type: ignore[override]
+        return self.base.parallel_chunks
+
     def read(self, index: np.ndarray) -> np.ndarray:
         return self.base.read(self.rows[np.asarray(index, dtype=np.int64)])
+
+    def chunks(self, index: np.ndarray, size: int) -> Iterator[np.ndarray]:
+        return self.base.chunks(self.rows[np.asarray(index, dtype=np.int64)], size)
 
 
 def subset(x: LazyImages, rows: np.ndarray) -> Subset:
