@@ -3,6 +3,13 @@ replaces, alternated A B A B in one process so machine drift hits both alike.
 
 Usage:
     python benchmarks/bench_train.py [--repeat 5] [--epochs 5] [--profile] [--configs A,B]
+    python benchmarks/bench_train.py --configs backbone-frozen,backbone-open --repeat 3
+
+`backbone-frozen` and `backbone-open` are written here: a MobileNetV3Small backbone
+(`weights: none`, batchnorms in inference mode as with pretrained weights) at 96x96 RGB with
+a pooled dense head, frozen or training, on 2,000 of the mnist5k digits upscaled into an
+`.npz` (no ImageNet weights can be downloaded on this project's machines; the arithmetic is
+the same).
 
 A (cnnrun): `prepare.prepare` + `training.run` into a temporary run folder, with its
 defaults (precise batchnorm statistics: one forward pass over a sample before each
@@ -189,6 +196,41 @@ def profile(plan, peak: float) -> None:
         t = layer(t, training=False)
 
 
+BACKBONE = """\
+name: {name}
+seed: 42
+data: {{source: npz, path: {npz}, validation_split: 0.2}}
+model:
+  layers:
+    - application:
+        {{name: MobileNetV3Small, weights: none, trainable: {open}, batchnorm: inference}}
+    - globalavgpool2d
+    - dropout: 0.2
+    - dense: {{units: 10, activation: softmax}}
+train: {{epochs: 5, batch_size: 32, optimizer: {{name: adam, learning_rate: 0.001}}}}
+checkpoint: {{monitor: val_loss}}
+"""
+
+
+def backbone_configs(folder: Path) -> dict[str, Path]:
+    """The backbone workloads' configs, on 2,000 mnist5k digits as 96x96 RGB in an .npz."""
+    from PIL import Image
+
+    from cnnrun.config.schema import DataConfig
+
+    ds, _ = load_dataset(DataConfig(source="mnist5k"), ROOT)
+    pick = np.random.default_rng(0).choice(len(ds.y), 2000, replace=False)
+    big = [np.asarray(Image.fromarray(ds.x[i, ..., 0]).resize((96, 96))) for i in pick]
+    x = np.repeat(np.stack(big)[..., None], 3, axis=-1)
+    npz = folder / "digits96.npz"
+    np.savez(npz, x=x, y=ds.y[pick])
+    out = {}
+    for name, trainable in (("backbone-frozen", "false"), ("backbone-open", "true")):
+        out[name] = folder / f"{name}.yaml"
+        out[name].write_text(BACKBONE.format(name=name, npz=npz, open=trainable))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
@@ -217,12 +259,11 @@ def main() -> None:
     }
     if policy != "float32":
         paths[f"keras {policy}"] = (lambda p, t: keras_epochs(p, t, policy), policy)
+    work = Path(tempfile.mkdtemp())
+    written = backbone_configs(work) if "backbone" in args.configs else {}
     for config in args.configs.split(","):
-        plan = make_plan(
-            load_config(
-                ROOT / "configs" / config, [f"train.epochs={args.epochs}", "early_stopping=null"]
-            )
-        )
+        path = written.get(config, ROOT / "configs" / config)
+        plan = make_plan(load_config(path, [f"train.epochs={args.epochs}", "early_stopping=null"]))
         OVERHEAD.clear()
         epochs_seen: list[float] = []
         rates: dict[str, list[float]] = {name: [] for name in paths}

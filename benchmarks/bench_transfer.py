@@ -4,6 +4,7 @@ with its batchnorms in inference against training mode.
 
 Usage:
     python benchmarks/bench_transfer.py [--seeds 3] [--per-class 50] [--folder DIR]
+        [--head-lr 1e-3] [--only scratch,pretrained]
 
 No ImageNet weights can be downloaded here, so the pretraining is local: the built-in mnist5k
 digits 0-4 (about 2,000 images, upscaled to 32x32, the grey channel repeated into RGB with
@@ -13,8 +14,8 @@ pretrained backbone. The target task is digits 5-9 with `--per-class` training i
 Three variants, each at `--seeds` seeds, test accuracy at the best epoch:
 
 - scratch: `weights: none`, everything trains, 15 epochs at 1e-3;
-- pretrained: the backbone from the pretraining run, `train.phases` head 5 epochs at 1e-3,
-  then all 10 epochs at 1e-4, batchnorms in inference mode (the default);
+- pretrained: the backbone from the pretraining run, `train.phases` head 5 epochs at 1e-3
+  (`--head-lr`), then all 10 epochs at 1e-4, batchnorms in inference mode (the default);
 - pretrained, batchnorm train: the same with `batchnorm: train`.
 
 Welch's t-test between each pair, as `cnnrun sweep` computes it.
@@ -90,6 +91,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--folder", type=Path, default=None)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--only", default="", help="variants to run, comma-separated")
     a = ap.parse_args()
     print(f"machine: {cpu()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,7 +112,7 @@ def main() -> None:
         base = f"data: {{source: csv, path: {target}, {data}}}\nmodel:\n  layers:\n"
         phases = (
             "train:\n  batch_size: 32\n  precision: float32\n  phases:\n"
-            "    - {epochs: 5, trainable: head, learning_rate: 1.0e-3}\n"
+            f"    - {{epochs: 5, trainable: head, learning_rate: {a.head_lr}}}\n"
             "    - {epochs: 10, trainable: all, learning_rate: 1.0e-4}\n"
         )
         variants = {
@@ -126,7 +129,10 @@ def main() -> None:
             "grey_to_rgb: true, batchnorm: train}\n" + HEAD + phases,
         }
         scores: dict[str, list[float]] = {}
+        keep = [v for v in a.only.split(",") if v]
         for name, config in variants.items():
+            if keep and name not in keep:
+                continue
             scores[name] = []
             for seed in range(1, a.seeds + 1):
                 s = train(config, folder / "runs" / name.replace(" ", "-"), f"seed={seed}")

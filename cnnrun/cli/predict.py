@@ -81,12 +81,9 @@ def _print_scores(scores: dict, err: Any) -> None:
         err.print(text, markup=False)
     names = scores["class_names"]
     if len(names) <= 20:
-        cm = Table(
-            title="confusion matrix (rows: true class, columns: predicted)",
-            box=box.SIMPLE_HEAD if err.is_terminal else None,
-            pad_edge=False,
-            title_justify="left",
-        )
+        # a line of its own: as the table's title it wraps to the table's narrow width
+        err.print("confusion matrix (rows: true class, columns: predicted)", markup=False)
+        cm = Table(box=box.SIMPLE_HEAD if err.is_terminal else None, pad_edge=False)
         cm.add_column("")
         for n in names:
             cm.add_column(n, justify="right")

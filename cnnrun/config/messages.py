@@ -116,7 +116,10 @@ def _real(loc: tuple) -> Loc:
 
 
 def _type_error(err: dict) -> bool:
-    return err["type"].endswith(("_type", "_parsing")) or err["type"] == "int_from_float"
+    # a mapping or list refused by a union's word branch (`'balanced' | {class: weight}`) is
+    # a branch that never applied, as a type error is
+    misfit = err["type"] == "literal_error" and isinstance(err.get("input"), dict | list)
+    return err["type"].endswith(("_type", "_parsing")) or err["type"] == "int_from_float" or misfit
 
 
 def from_pydantic_errors(errors: list[dict]) -> list[Problem]:
@@ -130,7 +133,7 @@ def from_pydantic_errors(errors: list[dict]) -> list[Problem]:
         loc = _real(tuple(e["loc"]))
         if not _type_error(e):
             others.append(e)
-        elif loc not in by_value:
+        elif not any(v[: len(loc)] == loc for v in by_value):  # there, or inside it
             kept[loc] = e
     return list(dict.fromkeys(from_pydantic(e) for e in [*others, *kept.values()]))
 

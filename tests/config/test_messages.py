@@ -90,3 +90,27 @@ def test_a_positive_step_of_either_kind_is_valid(tmp_path):
 )
 def test_infinite_and_nan_values_are_refused(override, cli):
     refused(cli("validate", DIGITS, "--set", override), "expected a")
+
+
+@pytest.mark.parametrize(
+    ("weights", "said", "unsaid"),
+    [
+        # a mapping: the word branch never applied; the mapping's own value says why
+        ("{0: 0}", "train.class_weight[0]: expected a value greater than 0", "'balanced'"),
+        # a word: the mapping branch never applied
+        ("balancd", "did you mean 'balanced'?", "[0]"),
+    ],
+)
+def test_a_union_of_a_word_and_a_mapping_names_the_branch_that_applied(
+    tmp_path, weights, said, unsaid
+):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "data: {source: digits}\n"
+        "model: {layers: [flatten, {dense: {units: 10, activation: softmax}}]}\n"
+        f"train: {{class_weight: {weights}}}\n"
+    )
+    with pytest.raises(UserError) as e:
+        load_config(path)
+    text = str(e.value)
+    assert said in text and unsaid not in text and len(e.value.problems) == 1, text
