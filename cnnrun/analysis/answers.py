@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import numpy as np
 from cnnrun import atomic
 from cnnrun.analysis.scores import calibration, classification_scores, worst_errors
 from cnnrun.data.lazy import take
+from cnnrun.errors import Problem, UserError
+from cnnrun.runs.names import SUMMARY
 from cnnrun.runs.summary import RunSummary
 
 ERRORS_FILE = "errors.npz"
@@ -69,10 +72,53 @@ def record(
 
 
 def read_errors(run_dir: Path, summary: RunSummary) -> Errors | None:
-    """The worst errors a run kept, or None for a run from before they were kept."""
-    if summary.errors is None or not (run_dir / ERRORS_FILE).is_file():
+    """The worst errors a run kept, or None for a run from before they were kept.
+
+    Raises:
+        UserError: `errors.npz` or the summary's `errors` cannot be read (named, with why);
+            a file is never unpickled.
+    """
+    path = run_dir / ERRORS_FILE
+    if summary.errors is None or not path.is_file():
         return None
-    with np.load(run_dir / ERRORS_FILE, allow_pickle=False) as f:
-        images = f["images"]
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            images = f["images"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        reason = "it holds pickled (object) data, which cnnrun never loads" if _pickled(e) else e
+        raise UserError(Problem(f"cannot read the kept errors: {reason}", file=str(path))) from None
     e = summary.errors
-    return Errors(images, list(e["worst"]), int(e["wrong"]), int(e["total"]), str(e["set"]))
+    try:
+        worst = [dict(w) for w in e["worst"]]
+        kept = Errors(images, worst, int(e["wrong"]), int(e["total"]), str(e["set"]))
+    except (KeyError, TypeError, ValueError) as err:
+        where = f"{run_dir / SUMMARY}"
+        raise UserError(Problem(f"errors: missing or malformed ({err!r})", file=where)) from None
+    if images.ndim != 4 or len(images) != len(worst):
+        raise UserError(
+            Problem(
+                f"holds {len(images)} images of shape {images.shape[1:]}; the summary lists "
+                f"{len(worst)} errors",
+                file=str(path),
+            )
+        )
+    return kept
+
+
+def _pickled(e: Exception) -> bool:
+    return "allow_pickle" in str(e) or "pickled" in str(e)
+
+
+def calibration_problem(calib: Any) -> str | None:
+    """Why a summary's `calibration` cannot be drawn (None when it can)."""
+    if not isinstance(calib, dict):
+        return "calibration: not a mapping"
+    for key in ("set", "ece", "bins"):
+        if key not in calib:
+            return f"calibration.{key}: missing"
+    bins = calib["bins"]
+    fields = ("low", "high", "count", "accuracy", "confidence")
+    ok = isinstance(bins, list) and bins and all(isinstance(b, dict) for b in bins)
+    if not ok or any(k not in b for b in bins for k in fields):
+        return f"calibration.bins: expected a list of {{{', '.join(fields)}}}"
+    return None

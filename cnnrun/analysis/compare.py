@@ -18,7 +18,7 @@ import yaml
 
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs.names import CONFIG
-from cnnrun.runs.summary import RunSummary, read_summary
+from cnnrun.runs.summary import RunSummary, require_summary
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,10 +47,10 @@ def load(run: Path) -> tuple[dict, RunSummary]:
     """A run's resolved config and summary, or a plain error."""
     try:
         config = yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) or {}
-        summary = read_summary(run)
     except (OSError, ValueError, yaml.YAMLError) as e:
-        raise UserError(Problem(f"cannot read this run: {e}", file=str(run))) from None
-    return config, summary
+        problem = Problem(f"cannot read this run's config: {e}", file=str(run / CONFIG))
+        raise UserError(problem) from None
+    return config, require_summary(run)
 
 
 def regression(a: dict[str, float], b: dict[str, float], metric: str, tolerance: float) -> str:

@@ -22,7 +22,8 @@ from cnnrun.analysis.curves import VERDICT_COLOURS, draw_run
 from cnnrun.analysis.gallery import CAM, ERRORS, RELIABILITY
 from cnnrun.config.schema import Config
 from cnnrun.config.shapes import infer_shapes
-from cnnrun.runs.names import CURVES
+from cnnrun.errors import UserError
+from cnnrun.runs.names import CURVES, SUMMARY
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
@@ -168,7 +169,10 @@ def _answers(run: Path, summary: Any) -> list[str]:
     if summary.test_scores and summary.test_scores.get("averages"):
         parts += ["<h2>Test set: scores per class</h2>", _per_class(summary.test_scores)]
     calib = summary.calibration
-    if calib:
+    missing = answers.calibration_problem(calib) if calib else None
+    if missing:
+        parts.append(_missing(f"{run / SUMMARY}: {missing}", "the reliability diagram"))
+    elif calib:
         path = gallery.draw_reliability(calib, run / CURVES / gallery.RELIABILITY, calib["set"])
         parts += [
             f"<h2>Calibration ({html.escape(calib['set'])})</h2>",
@@ -177,7 +181,11 @@ def _answers(run: Path, summary: Any) -> list[str]:
             f"overconfident. Expected calibration error: <b>{calib['ece']:.4f}</b>.</p>",
             _img(path),
         ]
-    kept = answers.read_errors(run, summary)
+    try:
+        kept = answers.read_errors(run, summary)
+    except UserError as e:
+        parts.append(_missing(e.problems[0].format(), "the errors gallery"))
+        kept = None
     if kept is not None:
         path = gallery.draw_errors(
             kept.images,
@@ -196,6 +204,11 @@ def _answers(run: Path, summary: Any) -> list[str]:
             _img(path, wide=True),
         ]
     return parts
+
+
+def _missing(why: str, part: str) -> str:
+    """A note where an unreadable part of the run folder would be: the rest is drawn."""
+    return f"<p class='note'><b>{html.escape(part)} is left out:</b> {html.escape(why)}</p>"
 
 
 def write_report(run: Path, output: Path | None = None) -> Path:

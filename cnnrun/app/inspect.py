@@ -28,7 +28,7 @@ from cnnrun.data.lazy import take
 from cnnrun.errors import Problem, UserError
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs.names import BEST, CURVES
-from cnnrun.runs.summary import read_summary
+from cnnrun.runs.summary import require_summary
 from cnnrun.runs.weights import read_metadata
 
 MAX_CAM = 25
@@ -151,7 +151,7 @@ def _errors_figure(look: Look, cam: bool) -> dict[str, Any]:
 
 def _errors(look: Look) -> answers.Errors:
     """The run's worst errors: kept in its folder, or (an older run) computed now."""
-    summary = read_summary(look.run_dir)
+    summary = require_summary(look.run_dir)
     kept = answers.read_errors(look.run_dir, summary)
     if kept is not None:
         return kept

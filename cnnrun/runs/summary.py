@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnnrun import atomic
+from cnnrun.errors import Problem, UserError
 from cnnrun.runs.names import SUMMARY
 
 STATUSES = ("running", "completed", "interrupted", "failed", "pruned")
@@ -125,7 +126,10 @@ def read_summary(run_dir: Path) -> RunSummary:
         OSError: it cannot be read.
         ValueError: it is not JSON, or not a summary.
     """
-    data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    try:
+        data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{SUMMARY} is not JSON ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{SUMMARY} is not a JSON object")
     try:
@@ -134,3 +138,13 @@ def read_summary(run_dir: Path) -> RunSummary:
         first = e.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise ValueError(f"{SUMMARY}: {where}: {first['msg']}") from None
+
+
+def require_summary(run_dir: Path) -> RunSummary:
+    """`read_summary`, or a plain error naming the file and why it cannot be read."""
+    try:
+        return read_summary(run_dir)
+    except (OSError, ValueError) as e:
+        raise UserError(
+            Problem(f"cannot read this run: {e}", file=str(run_dir / SUMMARY))
+        ) from None
