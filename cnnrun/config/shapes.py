@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cnnrun.config.fields import Section
-from cnnrun.config.layers import LayerEntry, Loc, Shape, ShapeError
+from cnnrun.config.layers import LayerEntry, Loc, Shape, ShapeError, walk
 from cnnrun.errors import Problem
+
+MAX_BLOCK_DEPTH = 16  # blocks in blocks: the README's limits table
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ def infer_shapes(
         A `LayerTable`; its `problems` are errors located by field path (no line yet).
     """
     table = LayerTable(tuple(input_shape))
+    too_deep = _nesting_problem(layers)
+    if too_deep is not None:
+        table.problems.append(too_deep)
+        return table
     try:
         table.rows, table.output_shape = _rows(layers, tuple(input_shape), ("model", "layers"))
     except ShapeError as e:
@@ -152,6 +158,23 @@ def infer_shapes(
     if num_classes is not None:
         table.problems.extend(_check_output(layers, table.output_shape, num_classes, loss))
     return table
+
+
+def _nesting_problem(layers: Sequence[LayerEntry]) -> Problem | None:
+    """Blocks nested deeper than `MAX_BLOCK_DEPTH`, located at the first too deep.
+
+    Real networks nest a block in a block at most; the limit keeps the run's records (each
+    level a few levels of JSON) within what they can be written with.
+    """
+    for loc, entry in walk(layers):
+        depth = sum(1 for part in loc if part == "layers") - 1
+        if entry.spec.block and depth >= MAX_BLOCK_DEPTH:
+            return Problem(
+                f"blocks nest {depth + 1} deep here; at most {MAX_BLOCK_DEPTH} are allowed",
+                loc,
+                hint="a network nests a block in a block at most: flatten the rest",
+            )
+    return None
 
 
 def output_activation(layers: Sequence[LayerEntry]) -> str:

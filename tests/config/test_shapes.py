@@ -56,3 +56,31 @@ def test_impossible_stacks_are_rejected_before_keras():
     problems = infer_shapes(cfg.model.layers, (8, 8, 1), 10).problems
     assert [p.path for p in problems] == ["model.layers[1].conv2d.kernel_size"]
     assert "larger than the 4x4 input" in problems[0].message
+
+
+def _nested(depth: int) -> str:
+    inner = "{dense: {units: 64}}"
+    for _ in range(depth):
+        inner = "{residual: {layers: [" + inner + "]}}"
+    return (
+        "data: {source: digits}\nmodel:\n  layers:\n    - flatten\n    - " + inner + "\n"
+        "    - dense: {units: 10, activation: softmax}\ntrain: {epochs: 1}\n"
+    )
+
+
+def test_blocks_nested_past_the_limit_are_refused_by_validate_and_train_alike(cli, tmp_path):
+    """100 deep passed validate, then failed in train writing its records, after making a
+    run folder; now both refuse it, and the deepest allowed nesting trains."""
+    from cnnrun.config.shapes import MAX_BLOCK_DEPTH
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(_nested(100))
+    for command in ("validate", "train"):
+        r = cli(command, deep, *(("--runs-dir", tmp_path / "runs") if command == "train" else ()))
+        assert r.code == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"blocks nest {MAX_BLOCK_DEPTH + 1} deep here; at most {MAX_BLOCK_DEPTH}" in r.stderr
+    assert not (tmp_path / "runs").exists()
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(_nested(MAX_BLOCK_DEPTH))
+    r = cli("validate", ok)
+    assert r.code == 0, r.stderr
