@@ -139,7 +139,18 @@ def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> 
         )
     metric = section.metric or loaded.config.checkpoint.monitor
     metric_sets = [*sets, f"checkpoint.monitor={metric}"]
-    make_plan(load_config(config, metric_sets))  # an unknown metric is named here
+    try:
+        make_plan(load_config(config, metric_sets))  # an unknown metric is named here
+    except UserError as e:
+        # blamed on the key the user wrote, not on the --set that passes it to each trial
+        raise UserError(
+            [
+                loaded.locate(Problem(p.message, ("search", "metric"), hint=p.hint))
+                if p.path == "checkpoint.monitor"
+                else p
+                for p in e.problems
+            ]
+        ) from None
     direction = section.direction
     if direction == "auto":
         direction = "minimize" if "loss" in metric else "maximize"

@@ -219,3 +219,17 @@ def test_search_json_round_trips_and_a_missing_or_garbage_one_is_named(tmp_path:
     with pytest.raises(UserError) as e:  # fields missing
         read_plan(empty)
     assert e.value.problems[0].file == str(empty / "search.json")
+
+
+def test_an_unknown_search_metric_is_blamed_on_search_metric_in_the_file(cli, tmp_path: Path):
+    """Not on the `--set checkpoint.monitor=...` that passes it to each trial, which the user
+    never typed."""
+    text = (CONFIGS / "search-digits.yaml").read_text()
+    assert "  metric: val_loss" in text
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(text.replace("  metric: val_loss", "  metric: val_auc"))
+    line = 1 + next(i for i, t in enumerate(cfg.read_text().splitlines()) if "val_auc" in t)
+    r = cli("search", cfg, "--runs-dir", tmp_path / "runs")
+    assert r.code == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"s.yaml:{line}: search.metric: cannot monitor 'val_auc'" in r.stderr
+    assert "--set" not in r.stderr and not (tmp_path / "runs").exists()
