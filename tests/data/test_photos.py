@@ -23,7 +23,14 @@ from cnnrun.data.preflight import check_file, preflight
 from cnnrun.data.sources import load_dataset
 from cnnrun.data.splits import split_dataset
 from cnnrun.errors import UserError
-from tests.support.photos import CLASSES, manifest, photo, photo_folder
+from tests.support.photos import (
+    CLASSES,
+    RESIZE_CHECKS,
+    manifest,
+    photo,
+    photo_folder,
+    wide_picture,
+)
 
 ORIENTATION = 0x0112
 
@@ -49,28 +56,9 @@ def test_a_phones_rotated_photo_gives_the_upright_pixels(tmp_path: Path):
     assert first_image_format(tmp_path / "tagged.jpg") == ((40, 24), 3)
 
 
-def _wide(path: Path) -> Path:
-    """A 40x20 picture: a white left half, a grey right half."""
-    x = np.zeros((20, 40, 3), np.uint8)
-    x[:, :20] = 255
-    x[:, 20:] = 128
-    Image.fromarray(x).save(path)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("resize", "check"),
-    [
-        # the whole picture squeezed: white left, grey right
-        ("stretch", lambda x: x[:, :8].min() == 255 and x[:, -8:].max() == 128),
-        # the centre square: half white, half grey, all of its height
-        ("crop", lambda x: x[:, 0].min() == 255 and x[:, -1].max() == 128),
-        # letterboxed: black bars above and below, the picture in the middle
-        ("pad", lambda x: x[:4].max() == 0 and x[-4:].max() == 0 and x[10, 0, 0] == 255),
-    ],
-)
+@pytest.mark.parametrize(("resize", "check"), RESIZE_CHECKS)
 def test_each_resize_mode_fits_another_aspect_ratio(tmp_path: Path, resize, check):
-    x = decode(str(_wide(tmp_path / "wide.png")), Decode((20, 20), 3, resize=resize))
+    x = decode(str(wide_picture(tmp_path / "wide.png")), Decode((20, 20), 3, resize=resize))
     assert x.shape == (20, 20, 3)
     assert check(x), x[..., 0]
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from cnnrun.data.images import ORIENTATION, Decode, ImageFiles, decode
 from cnnrun.data.preflight import survey
-from tests.support.photos import photo
+from tests.support.photos import RESIZE_CHECKS, photo, wide_picture
 
 pytest.importorskip("tensorflow")
 
@@ -81,24 +81,9 @@ def test_a_large_jpeg_decodes_at_a_reduced_scale_as_pillows_draft(tmp_path: Path
     assert drafted.shape == got.shape and np.array_equal(got, drafted)
 
 
-def _wide(path: Path) -> Path:
-    x = np.zeros((20, 40, 3), np.uint8)
-    x[:, :20] = 255
-    x[:, 20:] = 128
-    Image.fromarray(x).save(path)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("resize", "check"),
-    [
-        ("stretch", lambda x: x[:, :8].min() == 255 and x[:, -8:].max() == 128),
-        ("crop", lambda x: x[:, 0].min() == 255 and x[:, -1].max() == 128),
-        ("pad", lambda x: x[:4].max() == 0 and x[-4:].max() == 0 and x[10, 0, 0] == 255),
-    ],
-)
+@pytest.mark.parametrize(("resize", "check"), RESIZE_CHECKS)
 def test_each_resize_mode_fits_another_aspect_ratio(tmp_path: Path, resize, check):
-    x = _read([_wide(tmp_path / "wide.png")], Decode((20, 20), 3, resize=resize))[0]
+    x = _read([wide_picture(tmp_path / "wide.png")], Decode((20, 20), 3, resize=resize))[0]
     assert x.shape == (20, 20, 3)
     assert check(x), x[..., 0]
     shrunk = _read([tmp_path / "wide.png"], Decode((10, 20), 3, resize=resize))[0].astype(int)

@@ -51,3 +51,23 @@ def photo_config(path: Path, data: str, extra: str = "") -> Path:
     """A config training the small photo network on `data` (a YAML flow mapping's body)."""
     path.write_text(f"seed: 3\ndata: {{{data}}}\n{PHOTO_LAYERS}{extra}")
     return path
+
+
+def wide_picture(path: Path) -> Path:
+    """A 40x20 picture: a white left half, a grey right half."""
+    x = np.zeros((20, 40, 3), np.uint8)
+    x[:, :20] = 255
+    x[:, 20:] = 128
+    Image.fromarray(x).save(path)
+    return path
+
+
+# (resize mode, what `wide_picture` fitted into 20x20 must look like), for each decoder
+RESIZE_CHECKS = [
+    # the whole picture squeezed: white left, grey right
+    ("stretch", lambda x: x[:, :8].min() == 255 and x[:, -8:].max() == 128),
+    # the centre square: half white, half grey, all of its height
+    ("crop", lambda x: x[:, 0].min() == 255 and x[:, -1].max() == 128),
+    # letterboxed: black bars above and below, the picture in the middle
+    ("pad", lambda x: x[:4].max() == 0 and x[-4:].max() == 0 and x[10, 0, 0] == 255),
+]
