@@ -56,6 +56,7 @@ class RandomTranslation(LayerArgs):
 
 
 Fraction = number(ge=0, le=1)
+Fractions = Fraction | tuple[Fraction, Fraction]  # one strength, or a (low, high) range
 
 
 @kind(
@@ -66,7 +67,7 @@ Fraction = number(ge=0, le=1)
     example={"factor": 0.2},
 )
 class RandomContrast(LayerArgs):
-    factor: Fraction | tuple[Fraction, Fraction] = Field(
+    factor: Fractions = Field(
         description="the contrast factor is drawn from [1 - lower, 1 + upper]; one number is both"
     )
     value_range: tuple[number(), number()] = Field(
@@ -106,9 +107,7 @@ RGB: dict[str, Any] = {**AUGMENTATION, "example_input": (8, 8, 3)}
 class RandAugment(_NeedsRGB):
     value_range: Range = UNIT_RANGE
     num_ops: PositiveInt = Field(2, description="operations applied to each image")
-    factor: Fraction | tuple[Fraction, Fraction] = Field(
-        0.5, description="the operations' strength, 0 to 1"
-    )
+    factor: Fractions = Field(0.5, description="the operations' strength, 0 to 1")
     interpolation: Interpolation = "bilinear"
 
 
@@ -117,7 +116,7 @@ class AugMix(_NeedsRGB):
     value_range: Range = UNIT_RANGE
     num_chains: PositiveInt = 3
     chain_depth: PositiveInt = 3
-    factor: Fraction | tuple[Fraction, Fraction] = 0.3
+    factor: Fractions = 0.3
     alpha: number(gt=0) = 1.0
     all_ops: StrictBool = True
     interpolation: Interpolation = "bilinear"
@@ -131,17 +130,15 @@ class AugMix(_NeedsRGB):
 )
 class RandomColorJitter(_NeedsRGB):
     value_range: Range = UNIT_RANGE
-    brightness_factor: Fraction | tuple[Fraction, Fraction] | None = None
-    contrast_factor: Fraction | tuple[Fraction, Fraction] | None = None
-    saturation_factor: Fraction | tuple[Fraction, Fraction] | None = None
-    hue_factor: Fraction | tuple[Fraction, Fraction] | None = None
+    brightness_factor: Fractions | None = None
+    contrast_factor: Fractions | None = None
+    saturation_factor: Fractions | None = None
+    hue_factor: Fractions | None = None
 
 
 @kind("randomerasing", keras="RandomErasing", **AUGMENTATION, example={"factor": 0.5})
 class RandomErasing(LayerArgs):
-    factor: Fraction | tuple[Fraction, Fraction] = Field(
-        1.0, description="the chance that an image gets a patch erased"
-    )
+    factor: Fractions = Field(1.0, description="the chance that an image gets a patch erased")
     scale: tuple[Fraction, Fraction] = Field(
         (0.02, 0.33), description="the patch's area, as a share of the image"
     )
