@@ -175,6 +175,19 @@ def file_table(files: ImageFiles) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(files.paths), np.stack([meta[:, 2], scales], axis=1).astype(np.int32)
 
 
+def row_decoder(files: ImageFiles, rows: np.ndarray) -> Any:
+    """`i -> pixels` for positions `i` in `rows` (rows of `files`): the graph function the
+    training pipeline and every other read of these files map over batches of positions."""
+    paths, meta = file_table(files)
+    paths_t, meta_t = tf.constant(paths[rows]), tf.constant(meta[rows])
+    decode = batch_decoder(files.spec)
+
+    def images(i: tf.Tensor) -> tf.Tensor:
+        return decode(tf.gather(paths_t, i), tf.gather(meta_t, i))
+
+    return images
+
+
 @dataclass
 class TensorFlowFiles(ImageFiles):
     """Image files read through `decode_file`, also outside the input pipeline (caches,
@@ -189,13 +202,9 @@ class TensorFlowFiles(ImageFiles):
         return np.concatenate(list(self.chunks(index, READ_BATCH)))
 
     def chunks(self, index: np.ndarray, size: int) -> Iterator[np.ndarray]:
-        index = np.asarray(index, dtype=np.int64)
-        paths, meta = file_table(self)
-        paths_t, meta_t = tf.constant(paths[index]), tf.constant(meta[index])
-        decode = batch_decoder(self.spec)
-        rows = tf.data.Dataset.range(len(index)).batch(size)
+        rows = tf.data.Dataset.range(len(index), output_type=tf.int32).batch(size)
         batches = rows.map(
-            lambda i: decode(tf.gather(paths_t, i), tf.gather(meta_t, i)),
+            row_decoder(self, np.asarray(index, dtype=np.int64)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )

@@ -27,7 +27,7 @@ from cnnrun.data.lazy import LazyImages, base_of, rows_of
 from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.engine.augment import fit_loss
-from cnnrun.engine.decode import batch_decoder, decoded_splits, file_table
+from cnnrun.engine.decode import decoded_splits, row_decoder
 from cnnrun.errors import Problem, UserError
 
 DOWNLOAD_TIMEOUT_S = 15
@@ -104,22 +104,6 @@ def _batch_indices(
     return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
 
 
-def _file_reader(x: Any) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Rows of image files -> their pixels, decoded by TensorFlow's ops in the pipeline's
-    own threads (`cnnrun.engine.decode`)."""
-    base = base_of(x)
-    paths, meta = file_table(base)
-    rows = tf.constant(rows_of(x), tf.int32)
-    paths_t, meta_t = tf.constant(paths), tf.constant(meta)
-    decode = batch_decoder(base.spec)
-
-    def images(i: tf.Tensor) -> tf.Tensor:
-        r = tf.gather(rows, i)
-        return decode(tf.gather(paths_t, r), tf.gather(meta_t, r))
-
-    return images
-
-
 def pipeline(
     x: Any,
     y: np.ndarray,
@@ -158,7 +142,8 @@ def pipeline(
     index = _batch_indices(len(y), batch_size, shuffle_seed, repeat, first_epoch)
 
     if isinstance(base_of(x), ImageFiles) and base_of(x).spec.decoder == "tensorflow":
-        images, parallel = _file_reader(x), tf.data.AUTOTUNE
+        # TensorFlow's decoding ops, in the pipeline's own threads (cnnrun.engine.decode)
+        images, parallel = row_decoder(base_of(x), rows_of(x)), tf.data.AUTOTUNE
     elif isinstance(x, LazyImages):
         shape = (None, *x.shape[1:])
 
