@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -119,9 +119,16 @@ def disk_cache(x: LazyImages, folder: Path, key: str) -> ArrayImages:
 
 
 def cache_parts(
-    parts: dict[str, Any], mode: str, folder: Path | None, fingerprint: str
+    parts: dict[str, Any],
+    mode: str,
+    folder: Path | None,
+    fingerprint: str,
+    memory: Callable[[LazyImages], LazyImages] = materialize,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The lazy image-file parts of a split (train, validation, test) cached as `mode` asks.
+
+    `memory` makes the in-memory cache of one part: by default every row decoded now; the
+    engine passes one that fills as the rows are read (`cnnrun.engine.decode.memory_cache`).
 
     Returns:
         The parts, each an in-memory array (`memory`), a memory-mapped file (`disk`) or still
@@ -135,7 +142,7 @@ def cache_parts(
     out = dict(parts)
     for name, x in lazy.items():
         if chosen == "memory":
-            out[name] = materialize(x)
+            out[name] = memory(x)
         elif chosen == "disk":
             assert folder is not None
             out[name] = disk_cache(x, folder, cache_key(x, fingerprint))

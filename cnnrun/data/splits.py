@@ -99,15 +99,16 @@ class Splits:
     dataset: Dataset | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
-    def cached(self, mode: str, folder: Path | None) -> Splits:
+    def cached(self, mode: str, folder: Path | None, memory: Any = None) -> Splits:
         """These splits with their image files decoded once, as `data.cache` asks
-        (`photos.cache_parts`); other sources are returned as they are."""
-        from cnnrun.data.cache import cache_parts
+        (`cache.cache_parts`, `memory` making its in-memory caches); other sources are
+        returned as they are."""
+        from cnnrun.data.cache import cache_parts, materialize
 
         parts = {"x_train": self.x_train, "x_val": self.x_val}
         if self.x_test is not None:
             parts["x_test"] = self.x_test
-        out, record = cache_parts(parts, mode, folder, self.fingerprint)
+        out, record = cache_parts(parts, mode, folder, self.fingerprint, memory or materialize)
         return replace(self, **out, cache=record) if record else self
 
     @property

@@ -27,7 +27,7 @@ from cnnrun.data.lazy import LazyImages, base_of, rows_of
 from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.engine.augment import fit_loss
-from cnnrun.engine.decode import decoded_splits, row_decoder
+from cnnrun.engine.decode import TensorFlowCache, decoded_splits, row_decoder
 from cnnrun.errors import Problem, UserError
 
 DOWNLOAD_TIMEOUT_S = 15
@@ -101,7 +101,9 @@ def _batch_indices(
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     last = first_epoch + (2**62 if repeat else 1)
-    return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_order)
+    return tf.data.Dataset.range(first_epoch, last).flat_map(
+        tf.autograph.experimental.do_not_convert(epoch_order)
+    )
 
 
 def pipeline(
@@ -141,9 +143,11 @@ def pipeline(
     labels = tf.constant(y, dtype=tf.int32)
     index = _batch_indices(len(y), batch_size, shuffle_seed, repeat, first_epoch)
 
-    if isinstance(base_of(x), ImageFiles) and base_of(x).spec.decoder == "tensorflow":
+    if _tensorflow_files(x):
         # TensorFlow's decoding ops, in the pipeline's own threads (cnnrun.engine.decode)
         images, parallel = row_decoder(base_of(x), rows_of(x)), tf.data.AUTOTUNE
+    elif isinstance(x, TensorFlowCache):
+        images, parallel = x.images, tf.data.AUTOTUNE
     elif isinstance(x, LazyImages):
         shape = (None, *x.shape[1:])
 
@@ -174,10 +178,17 @@ def pipeline(
             yb = tf.cast(tf.reshape(label, (-1, 1)), tf.float32)
         return (xb, yb) if per_class is None else (xb, yb, tf.gather(per_class, label))
 
-    batches = index.map(fetch, num_parallel_calls=parallel, deterministic=True)
+    # graph ops only, no Python control flow on tensors: nothing for autograph to rewrite
+    plain = tf.autograph.experimental.do_not_convert
+    batches = index.map(plain(fetch), num_parallel_calls=parallel, deterministic=True)
     if mix is not None:
         batches = batches.map(mix, num_parallel_calls=1, deterministic=True)
     return batches.prefetch(tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel))
+
+
+def _tensorflow_files(x: Any) -> bool:
+    base = base_of(x)
+    return isinstance(base, ImageFiles) and base.spec.decoder == "tensorflow"
 
 
 def one_pass(config: Config, splits: Splits, x: Any, y: np.ndarray) -> tf.data.Dataset:

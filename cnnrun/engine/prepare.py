@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from cnnrun.data.splits import Splits
 from cnnrun.engine import distribute
+from cnnrun.engine.decode import memory_cache
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, steps
 from cnnrun.engine.precision import resolve as resolve_precision
@@ -59,7 +60,7 @@ def prepare(
     splits = load_splits(cfg, plan.loaded.base_dir, plan.dataset)
     if cfg.data.cache_path:
         cache_dir = plan.loaded.base_dir / cfg.data.cache_path
-    splits = splits.cached(cfg.data.cache, cache_dir)
+    splits = splits.cached(cfg.data.cache, cache_dir, memory_cache)
     if precision is None:
         policy, reason = resolve_precision(cfg.train.precision, cfg.distribute)
     else:

@@ -4,6 +4,7 @@ libjpeg's reduced scale as Pillow's draft does; each resize mode fits another as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,20 @@ def test_a_phones_rotated_photo_stands_up(tmp_path: Path):
     got = _read([tmp_path / n for n in names], Decode((40, 24), 3)).astype(int)
     for i in range(1, 4):
         assert np.abs(got[0] - got[i]).max() <= 4, names[i]  # re-encoding changes a few
+
+
+def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path: Path):
+    x = np.random.default_rng(0).integers(0, 256, (5, 3, 3), dtype=np.uint8)
+    paths = []
+    for tag in range(1, 9):
+        exif = Image.Exif()
+        exif[ORIENTATION] = tag
+        paths.append(tmp_path / f"tag{tag}.png")  # lossless: every pixel must match
+        Image.fromarray(x).save(paths[-1], exif=exif)
+    spec = Decode((5, 5), 3, resize="pad")  # upright 5x3 and 3x5 both fit without resizing
+    got = _read(paths, spec)
+    for i, path in enumerate(paths):
+        assert np.array_equal(got[i], decode(str(path), replace(spec, decoder="pillow"))), path
 
 
 def test_a_large_jpeg_decodes_at_a_reduced_scale_as_pillows_draft(tmp_path: Path):
