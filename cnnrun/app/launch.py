@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Job:
     name: str
     argv: list[str]
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # secrets kept out of every file
 
 
 def thread_env(parallel: int, cores: int | None = None) -> dict[str, str]:
@@ -93,7 +94,7 @@ def run_jobs(
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env=env,
+                    env={**env, **job.env},
                     start_new_session=True,  # Ctrl-C reaches the parent, which forwards it once
                     preexec_fn=_die_with_parent,
                 )

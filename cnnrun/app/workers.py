@@ -89,8 +89,11 @@ def spawn_workers(
     jobs: int,
     poll: Callable[[], None],
     say: Callable[[str], None],
+    secrets: dict[str, str] | None = None,
 ) -> bool:
     """Run `jobs` workers, `cnnrun COMMAND --join FOLDER`, as child processes, to the end.
+
+    `secrets` go to the workers' environment only: passwords the folder's files do not keep.
 
     Each writes its log to `FOLDER/logs/worker-K.log`; `poll` is called every few seconds
     (to report runs as they end). Returns False if interrupted (Ctrl-C or SIGTERM: each
@@ -98,7 +101,7 @@ def spawn_workers(
     """
     argv = [sys.executable, "-m", "cnnrun", command, "--join", str(folder), "--quiet"]
     workers = [
-        launch.Job(f"worker-{k}", argv, folder / "logs" / f"worker-{k}.log")
+        launch.Job(f"worker-{k}", argv, folder / "logs" / f"worker-{k}.log", dict(secrets or {}))
         for k in range(1, jobs + 1)
     ]
     last = {"t": time.monotonic()}

@@ -26,6 +26,7 @@ from cnnrun.config.layers import REGISTRY, LayerEntry, layer_schemas, mark_to_re
 from cnnrun.config.phases import Phase, settle
 from cnnrun.config.schedules import LRSchedule
 from cnnrun.config.search_space import SearchConfig
+from cnnrun.urls import scrubbed
 
 # An image file larger than this is refused before it is decoded: far above any input a CNN
 # of this tool's scale resizes from, far below what a small "decompression bomb" file can
@@ -262,8 +263,10 @@ class Config(Section):
     search: SearchConfig | None = None
 
     def resolved(self) -> dict:
-        """The config as plain data with every default filled in: what a run records."""
-        return self.model_dump(mode="json")
+        """The config as plain data with every default filled in: what a run records (its
+        config.yaml, weights file, summary, MLflow parameters), so a password given in a
+        URL (`logging.mlflow.tracking_uri`) is left out (`cnnrun.urls`)."""
+        return scrubbed(self.model_dump(mode="json"))
 
 
 def json_schema() -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cnnrun import urls
 from cnnrun.config.load import load_config
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.errors import UserError
@@ -62,4 +63,5 @@ def end_parent(uri: str, run_id: str, files: list[Path], warn: Callable[[str], N
     except UserError:
         raise
     except Exception as e:
-        warn(f"MLflow: could not finish the parent run {run_id}: {type(e).__name__}: {e}")
+        reason = urls.hide(f"{type(e).__name__}: {e}", uri)
+        warn(f"MLflow: could not finish the parent run {run_id}: {reason}")

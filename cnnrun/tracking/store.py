@@ -11,17 +11,23 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cnnrun import urls
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.errors import Problem, UserError
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 PING_S = 5.0
+API = "/api/2.0/mlflow/experiments/get-by-name"
+USER_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 
 
 def store_uri(cfg: MlflowConfig, runs_dir: Path) -> str:
@@ -46,22 +52,60 @@ def require_mlflow() -> Any:
     return MlflowClient
 
 
-def _ping(uri: str) -> None:
-    """Refuse a tracking server that does not answer, before any training (exit 2)."""
+def mlflow_secrets(uri: str | None) -> dict[str, str]:
+    """MLflow's own environment variables for the credentials a URL carries: how a worker
+    or a resumed run, whose files keep the URL without its password, reaches the server."""
+    secret = urls.password(uri or "")
+    if secret is None:
+        return {}
+    return {USER_ENV: urls.username(uri or "") or "", PASSWORD_ENV: secret}
+
+
+def _credentials(uri: str) -> tuple[str, str] | None:
+    """(user, password) as MLflow's client sends them: from the URL, else its variables."""
+    secret = urls.password(uri)
+    if secret is not None:
+        return urls.username(uri) or "", secret
+    user, secret = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
+    return (user, secret) if user and secret is not None else None
+
+
+def _ping(uri: str, experiment: str) -> None:
+    """Refuse a tracking server that does not answer its API, before any training (exit 2).
+
+    One real API call (the experiment looked up by name), with the credentials MLflow's
+    client would send and a short timeout: a server whose health check answers but whose
+    API fails is refused here, not found out by MLflow's own retries, minutes later.
+    """
     if not uri.startswith(("http://", "https://")):
         return
+    bare = urls.without_password(uri)
+    scheme, rest = bare.split("://", 1)
+    host = rest.split("@", 1)[-1].rstrip("/")
+    query = urllib.parse.urlencode({"experiment_name": experiment})
+    request = urllib.request.Request(f"{scheme}://{host}{API}?{query}")
+    creds = _credentials(uri)
+    if creds is not None:
+        token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PING_S):
-            pass
+        with urllib.request.urlopen(request, timeout=PING_S):
+            return
+    except urllib.error.HTTPError as e:
+        if e.code == 404 and b"RESOURCE_DOES_NOT_EXIST" in e.read():
+            return  # the API answers; the experiment is made below
+        reason = f"HTTP {e.code} {e.reason}"
+        if e.code in (401, 403):
+            reason += f"; cnnrun keeps no password: give it in the URL or {PASSWORD_ENV}"
     except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise UserError(
-            Problem(
-                f"the MLflow tracking server does not answer ({reason})",
-                file=uri,
-                hint="start it, fix logging.mlflow.tracking_uri, or leave the key out",
-            )
-        ) from None
+        reason = str(getattr(e, "reason", e))
+    raise UserError(
+        Problem(
+            f"the MLflow tracking server does not answer ({urls.hide(reason, uri)})",
+            file=urls.masked(uri),
+            hint="start it, fix logging.mlflow.tracking_uri, or leave the key out",
+        )
+    )
 
 
 def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
@@ -82,16 +126,17 @@ def connect(cfg: MlflowConfig, runs_dir: Path) -> tuple[Any, str, str]:
     that does not answer or a store that cannot be opened, before any work."""
     client_cls = require_mlflow()
     uri = store_uri(cfg, runs_dir)
-    _ping(uri)
+    _ping(uri, cfg.experiment)
     runs_dir.mkdir(parents=True, exist_ok=True)
     try:
         client = client_cls(tracking_uri=uri)
         return client, uri, _experiment(client, cfg, runs_dir)
     except Exception as e:  # the store itself refuses: a bad URI, an unwritable file
+        first = str(e).splitlines()[0] if str(e) else ""
         raise UserError(
             Problem(
-                f"cannot open the MLflow store: {type(e).__name__}: {str(e).splitlines()[0]}",
-                file=uri,
+                f"cannot open the MLflow store: {urls.hide(f'{type(e).__name__}: {first}', uri)}",
+                file=urls.masked(uri),
                 hint="fix logging.mlflow.tracking_uri, or leave the key out",
             )
         ) from None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnnrun import urls
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.runs.names import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
@@ -85,13 +86,14 @@ class Tracker:
 
     def _failed(self, what: str, e: Exception) -> None:
         if self.error is None:  # warned about once
-            self.error = f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            first = str(e).splitlines()[0] if str(e) else ""
+            self.error = urls.hide(f"{what}: {type(e).__name__}: {first}", self.uri)
             self.warn(f"MLflow tracking stopped ({self.error}); training goes on")
 
     def state(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "tracking_uri": self.uri,
+            "tracking_uri": urls.without_password(self.uri),
             "experiment_id": self.experiment_id,
             "parent_run_id": self.parent_id,
             "state": "ok" if self.error is None else f"failed: {self.error}",
@@ -105,7 +107,8 @@ class Tracker:
         """
         self.run_dir = Path(summary.run_dir) if summary.run_dir else None
         was = (summary.tracking or {}).get("mlflow", {})
-        known = was.get("run_id") if was.get("tracking_uri") == self.uri else None
+        same = was.get("tracking_uri") == urls.without_password(self.uri)
+        known = was.get("run_id") if same else None
         if known:
             self.run_id = known
             self.safely("reopen", lambda: self.client.update_run(known, status="RUNNING"))

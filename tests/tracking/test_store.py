@@ -1,9 +1,13 @@
-"""`cnnrun.tracking.store`: a tracking server that does not answer is refused at the start,
-quickly, before any run, sweep or search folder is made."""
+"""`cnnrun.tracking.store`: a tracking server that does not answer, whose API fails or that
+refuses the credentials is refused at the start, quickly, before any run, sweep or search
+folder is made, and a password in its URL is never shown."""
 
 from __future__ import annotations
 
+import threading
 import time
+from base64 import b64encode
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -21,3 +25,52 @@ def test_an_unreachable_tracking_server_fails_at_start(cli, tiny_config, tmp_pat
         r = cli(command, tiny_config(extra=extra), "--runs-dir", runs, dead)
         assert r.code == 2 and "does not answer" in r.stderr, (command, r.stderr)
         assert not runs.exists() or not any(runs.iterdir()), command
+
+
+class _Broken(BaseHTTPRequestHandler):
+    """A tracking server whose health check answers but whose API fails, or refuses the
+    credentials it is sent."""
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            code = 200
+        elif self.headers.get("Authorization") != "Basic " + b64encode(b"ana:s3cret-pw").decode():
+            code = 401
+        else:
+            code = 500
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_failing_api_or_refused_password_is_exit_2_and_no_password_is_shown(
+    cli, tiny_config, tmp_path: Path, monkeypatch
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    runs = tmp_path / "runs"
+    try:
+        for uri, expect in (
+            (f"http://ana:s3cret-pw@127.0.0.1:{port}", "HTTP 500"),
+            (f"http://ana:wrong-pw@127.0.0.1:{port}", "HTTP 401"),
+            (f"http://ana@127.0.0.1:{port}", "HTTP 401"),
+        ):
+            t0 = time.perf_counter()
+            r = cli("train", tiny_config(), "--runs-dir", runs, "--mlflow", uri)
+            assert r.code == 2 and expect in r.stderr, r.stderr
+            assert "does not answer" in r.stderr and time.perf_counter() - t0 < 10
+            assert "s3cret-pw" not in r.stdout + r.stderr and "wrong-pw" not in r.stderr
+            assert not runs.exists() or not any(runs.iterdir())
+        # the password given the way MLflow's client takes it, outside the URL
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ana")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-pw")
+        r = cli(
+            "train", tiny_config(), "--runs-dir", runs, "--mlflow", f"http://ana@127.0.0.1:{port}"
+        )
+        assert r.code == 2 and "HTTP 500" in r.stderr, r.stderr
+    finally:
+        server.shutdown()

@@ -27,6 +27,7 @@ from cnnrun.errors import Problem, UserError
 from cnnrun.hashes import file_sha256
 from cnnrun.plan import make_plan
 from cnnrun.runs.names import SEARCH
+from cnnrun.urls import scrubbed
 
 SCALARS = (bool, int, float, str, type(None))
 
@@ -176,7 +177,8 @@ def new_plan(config: Path, sets: list[str], trials_n: int | None, name: str) -> 
 
 
 def write_plan(search_dir: Path, plan: SearchPlan) -> None:
-    atomic.write_text(search_dir / SEARCH, json.dumps(asdict(plan), indent=2))
+    # passwords in the storage's or MLflow's URL stay in this process (cnnrun.urls)
+    atomic.write_text(search_dir / SEARCH, json.dumps(scrubbed(asdict(plan)), indent=2))
 
 
 def read_plan(search_dir: Path) -> SearchPlan:

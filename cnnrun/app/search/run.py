@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnrun import urls
 from cnnrun.analysis.search_figure import draw_search
 from cnnrun.app import workers
 from cnnrun.app.search import plan as searches
@@ -35,6 +36,7 @@ from cnnrun.runs import folder as runs
 from cnnrun.runs import names
 from cnnrun.runs.events import NullReporter, Reporter
 from cnnrun.tracking.parents import check_tracking, end_parent, tracking_parent
+from cnnrun.tracking.store import mlflow_secrets
 
 
 @dataclass
@@ -94,7 +96,9 @@ def search(
         say(f"search folder: {search_dir}")
     else:
         search_dir = Path(resume or join)  # type: ignore[arg-type]
-        plan = _reopen(search_dir, trials)
+        plan = _reopen(search_dir, trials, storage)
+        if plan.storage is not None:  # a journal in the folder is always the search's own
+            studies.require_study(studies.storage(search_dir, plan), plan)
     # one study for this process: its sampler seeded when this process is the only worker
     study, store = studies.open_study(search_dir, plan, solo=jobs == 1 and join is None)
     shown = reporter or NullReporter()
@@ -124,12 +128,14 @@ def _new(
     """A new search folder and its plan, the space and the storage checked first."""
     require_dir_or_new(runs_dir, "a folder for the search folder (--runs-dir)")
     plan = searches.new_plan(config, sets, trials, "")
-    plan.storage = storage
     studies.require_optuna()
-    if storage is not None:
-        studies.storage(Path("."), plan)  # a storage that does not open: exit 2, no folder
+    if storage is not None and urls.anchored_sqlite(storage, Path(".")) == storage:
+        plan.storage = storage  # a storage that does not open: exit 2, no folder
+        studies.storage(Path("."), plan)
     tracked = check_tracking(config, sets, runs_dir)
     search_dir = runs.create_run_dir(runs_dir, f"search-{name or config.stem}")
+    # a relative SQLite file lives in the search folder, found again from any folder
+    plan.storage = None if storage is None else urls.anchored_sqlite(storage, search_dir)
     plan.study_name = search_dir.name
     if tracked:
         plan.mlflow = tracking_parent(config, sets, runs_dir, search_dir.name, "search")
@@ -140,10 +146,23 @@ def _new(
     return search_dir, plan
 
 
-def _reopen(search_dir: Path, trials: int | None) -> searches.SearchPlan:
-    """The plan of a search to resume or join; a new trial count is recorded."""
+def _reopen(search_dir: Path, trials: int | None, storage: str | None) -> searches.SearchPlan:
+    """The plan of a search to resume or join; a new trial count is recorded. `storage`
+    may give the recorded storage's password again (kept in this process only)."""
     plan = searches.read_plan(search_dir)
     require_unchanged(Path(plan.config), plan.config_sha256, search_dir, "search")
+    if storage is not None:
+        given = urls.anchored_sqlite(storage, search_dir)
+        if urls.without_password(given) != plan.storage:
+            raise UserError(
+                Problem(
+                    f"this search keeps its study in {urls.masked(plan.storage or 'its folder')}, "
+                    f"not {urls.masked(given)}",
+                    file=str(search_dir / searches.SEARCH),
+                    hint="leave --storage out to resume from the recorded storage",
+                )
+            )
+        plan.storage = given
     if trials is not None and trials != plan.trials:
         plan.trials = trials
         searches.write_plan(search_dir, plan)
@@ -170,7 +189,16 @@ def _execute(
                 seen.add(t.number)
                 say(trial_line(study, t.number, plan))
 
-    return workers.spawn_workers("search", search_dir, jobs, poll, say)
+    return workers.spawn_workers("search", search_dir, jobs, poll, say, _secrets(plan))
+
+
+def _secrets(plan: searches.SearchPlan) -> dict[str, str]:
+    """The passwords given in this process's URLs, for its workers' environment."""
+    out = mlflow_secrets((plan.mlflow or {}).get("tracking_uri"))
+    secret = urls.password(plan.storage or "")
+    if secret is not None:
+        out[studies.STORAGE_PASSWORD] = secret
+    return out
 
 
 def _finish(

@@ -22,9 +22,12 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from cnnrun import urls
 from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import names
@@ -32,6 +35,8 @@ from cnnrun.runs.locks import claim
 
 JOURNAL = "study.journal"
 STUDY_LOCK = "study.lock"
+# the storage's password for a resumed search or a worker: search.json keeps none
+STORAGE_PASSWORD = "CNNRUN_STORAGE_PASSWORD"
 
 
 def require_optuna() -> Any:
@@ -48,6 +53,18 @@ def require_optuna() -> Any:
     return optuna
 
 
+def with_password(url: str) -> str:
+    """`url`, given its password from `STORAGE_PASSWORD` where it names a user but no
+    password (as `search.json` records it); a driver's own (`PGPASSWORD`, `~/.pgpass`)
+    serves otherwise."""
+    secret = os.environ.get(STORAGE_PASSWORD)
+    user = urls.username(url)
+    if not secret or user is None or urls.password(url) is not None:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(user, safe='')}:{quote(secret, safe='')}@{rest.split('@', 1)[1]}"
+
+
 def storage(search_dir: Path, plan: SearchPlan) -> Any:
     """The study's Optuna storage: the journal file in the folder, or `plan.storage`."""
     optuna = require_optuna()
@@ -55,11 +72,34 @@ def storage(search_dir: Path, plan: SearchPlan) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(str(search_dir / JOURNAL)))
+    url = with_password(plan.storage)
     try:
-        return optuna.storages.get_storage(plan.storage)
-    except Exception as e:  # a bad URL, a database that does not answer
+        return optuna.storages.get_storage(url)
+    except Exception as e:  # a bad URL, a database that does not answer, a refused password
+        reason = urls.hide(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}", url)
+        hint = None
+        if urls.password(url) is None and urls.username(url) is not None:
+            hint = (
+                f"cnnrun keeps no password: give it in {STORAGE_PASSWORD}, or where the "
+                "driver looks (PGPASSWORD or ~/.pgpass for PostgreSQL)"
+            )
         raise UserError(
-            Problem(f"Optuna cannot open this storage: {type(e).__name__}: {e}", file=plan.storage)
+            Problem(f"Optuna cannot open this storage: {reason}", file=urls.masked(url), hint=hint)
+        ) from None
+
+
+def require_study(store: Any, plan: SearchPlan) -> None:
+    """Refuse to resume a search whose storage does not hold its study: a new, empty one
+    would run every trial again."""
+    try:
+        store.get_study_id_from_name(plan.study_name)
+    except KeyError:
+        raise UserError(
+            Problem(
+                f"this storage holds no study named {plan.study_name!r}, the search's own",
+                file=urls.masked(plan.storage or JOURNAL),
+                hint="resume with the storage the search was started with (search.json)",
+            )
         ) from None
 
 

@@ -32,6 +32,7 @@ from cnnrun.hashes import file_sha256
 from cnnrun.plan import make_plan
 from cnnrun.runs import names
 from cnnrun.runs.summary import RunSummary, read_summary
+from cnnrun.urls import scrubbed
 
 LOGS = "logs"
 
@@ -155,7 +156,8 @@ def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
-    atomic.write_text(sweep_dir / names.SWEEP, json.dumps(plan.as_dict(), indent=2))
+    # a password in MLflow's URL stays in this process (cnnrun.urls)
+    atomic.write_text(sweep_dir / names.SWEEP, json.dumps(scrubbed(plan.as_dict()), indent=2))
 
 
 def read_plan(sweep_dir: Path) -> SweepPlan:

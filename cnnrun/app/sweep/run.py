@@ -34,6 +34,7 @@ from cnnrun.runs import folder as runs
 from cnnrun.runs import locks, names
 from cnnrun.runs.events import NullReporter, Reporter
 from cnnrun.tracking.parents import check_tracking, end_parent, tracking_parent
+from cnnrun.tracking.store import mlflow_secrets
 
 FIGURE = "sweep_curves.png"
 
@@ -258,6 +259,7 @@ def execute(
                 done = sum(s.status == "completed" for _, s in now.values())
                 say(_run_line(sweep_dir, name, summary.timings.fit_s or 0.0, f"{done}/{total}"))
 
-    complete = workers.spawn_workers("sweep", sweep_dir, jobs, poll, say)
+    secrets = mlflow_secrets((plan.mlflow or {}).get("tracking_uri"))
+    complete = workers.spawn_workers("sweep", sweep_dir, jobs, poll, say, secrets)
     after = {name: s.status for name, (_, s) in sweeps.find_runs(sweep_dir).items()}
     return complete, sum(after.get(r.name) == "failed" for r in plan.runs)

@@ -1,0 +1,71 @@
+"""A search's `--storage`: a relative SQLite file lives in the search folder, so a search
+resumed from another folder finds its study (no trial twice); a resume with another storage
+is refused; a password in the URL is never printed nor written to `search.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.search import ENV, only, search_config
+
+pytestmark = pytest.mark.slow
+
+CHOICES = "  space:\n    train.batch_size: {choices: [32, 64, 128]}\n  sampler: grid\n"
+
+
+def _cnnrun(cwd: Path, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnrun", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**ENV, "PYTHONPATH": os.getcwd()},
+    )
+
+
+def test_a_relative_sqlite_study_is_found_again_from_another_folder(tmp_path: Path):
+    cfg = search_config(tmp_path, search=CHOICES, trials=3, epochs=1)
+    runs = tmp_path / "runs"
+    first = _cnnrun(
+        tmp_path,
+        "search",
+        cfg,
+        "--runs-dir",
+        runs,
+        "--trials",
+        2,
+        "--storage",
+        "sqlite:///study.db",
+    )
+    assert first.returncode == 0, first.stderr
+    search_dir = only("*_search-search", runs)
+    recorded = json.loads((search_dir / "search.json").read_text())["storage"]
+    assert recorded == f"sqlite:///{search_dir.resolve()}/study.db"
+    assert not (tmp_path / "study.db").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = _cnnrun(elsewhere, "search", "--resume", search_dir, "--trials", 3, "--json")
+    assert r.returncode == 0, r.stderr
+    names = [t["run_name"] for t in json.loads(r.stdout)["trials"]]
+    assert len(names) == len(set(names)) == 3
+    assert len([d for d in search_dir.iterdir() if (d / "summary.json").is_file()]) == 3
+    other = _cnnrun(elsewhere, "search", "--resume", search_dir, "--storage", "sqlite:///other.db")
+    assert other.returncode == 2 and "keeps its study in" in other.stderr, other.stderr
+    assert not (elsewhere / "other.db").exists()
+
+
+def test_a_password_in_the_storage_url_is_never_shown(tmp_path: Path):
+    cfg = search_config(tmp_path, search=CHOICES, trials=2, epochs=1)
+    runs = tmp_path / "runs"
+    url = "postgresql://ana:Sup3r-s3cret@127.0.0.1:9/studies"
+    r = _cnnrun(tmp_path, "search", cfg, "--runs-dir", runs, "--storage", url)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Sup3r-s3cret" not in r.stdout + r.stderr and "ana:***@127.0.0.1" in r.stderr
+    assert "Traceback" not in r.stderr and not runs.exists()
