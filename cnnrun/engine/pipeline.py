@@ -27,7 +27,8 @@ from cnnrun.data.lazy import LazyImages, base_of, rows_of
 from cnnrun.data.sources import KERAS_SETS, load_dataset, select_classes
 from cnnrun.data.splits import Splits, split_dataset
 from cnnrun.engine.augment import fit_loss
-from cnnrun.engine.decode import TensorFlowCache, decoded_splits, row_decoder
+from cnnrun.engine.cache import TensorFlowCache
+from cnnrun.engine.decode import decoded_splits, row_decoder
 from cnnrun.errors import Problem, UserError
 
 DOWNLOAD_TIMEOUT_S = 15

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from cnnrun.data.splits import Splits
 from cnnrun.engine import distribute
-from cnnrun.engine.decode import memory_cache
+from cnnrun.engine.cache import memory_cache
 from cnnrun.engine.model import build_model
 from cnnrun.engine.pipeline import load_splits, steps
 from cnnrun.engine.precision import resolve as resolve_precision

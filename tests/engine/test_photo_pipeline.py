@@ -15,6 +15,7 @@ from cnnrun.data.images import Decode, ImageFiles
 from cnnrun.data.lazy import take
 from cnnrun.data.sources import load_dataset
 from cnnrun.data.splits import split_dataset
+from cnnrun.engine.cache import memory_cache
 from cnnrun.engine.decode import decoded_splits as decoded
 from tests.support import only_run, refused
 from tests.support.photos import photo, photo_config, photo_folder
@@ -48,7 +49,11 @@ def test_every_cache_mode_feeds_the_same_pixels_in_the_same_order(tmp_path: Path
     splits = decoded(split_dataset(ds, cfg, seed=3))
     streamed = _stream(splits.cached("none", None), epochs=2)
     for mode in ("memory", "disk", "auto"):
-        cached = _stream(splits.cached(mode, tmp_path / "cache"), epochs=2)
+        parts = splits.cached(mode, tmp_path / "cache", memory_cache)  # as training caches
+        cached = _stream(parts, epochs=2)
+        if mode == "memory":  # filled by the first epoch's batches, as they were decoded
+            assert parts.x_train.ready.numpy().all() and not parts.x_val.ready.numpy().any()
+            assert np.array_equal(parts.x_train.read(np.arange(3)), take(splits.x_train, [0, 1, 2]))
         assert len(cached) == len(streamed)
         for (xa, ya), (xb, yb) in zip(streamed, cached, strict=True):
             assert np.array_equal(xa, xb) and np.array_equal(ya, yb), mode
