@@ -11,6 +11,8 @@ Example:
     'postgresql://ana:***@db:5432/studies'
     >>> without_password("http://ana:s3cret@127.0.0.1:5000")
     'http://ana@127.0.0.1:5000'
+    >>> with_password("http://ana@127.0.0.1:5000", "s3cret"), bare("http://ana@h:5000/x")
+    ('http://ana:s3cret@127.0.0.1:5000', 'http://h:5000/x')
     >>> scrubbed({"uri": "http://ana:s3cret@h", "n": 1})
     {'uri': 'http://ana@h', 'n': 1}
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 # scheme://user:password@ : the password is everything between the first ':' after '//'
 # and the last '@' before the host (a password may itself hold '@' or ':')
@@ -37,6 +39,20 @@ def username(url: str) -> str | None:
     """The user name a URL carries, decoded; None when it has none."""
     m = re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://(?P<user>[^/@\s]*)@", url)
     return unquote(m["user"].split(":")[0]) if m else None
+
+
+def bare(url: str) -> str:
+    """The URL without its user name and password, as an HTTP request line wants it."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]*@", r"\1", url)
+
+
+def with_password(url: str, secret: str) -> str:
+    """A URL that names a user but no password, given `secret` as its password."""
+    user = username(url)
+    if user is None or password(url) is not None:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(user, safe='')}:{quote(secret, safe='')}@{rest.split('@', 1)[1]}"
 
 
 def masked(text: str) -> str:

@@ -123,12 +123,12 @@ def cache_parts(
     mode: str,
     folder: Path | None,
     fingerprint: str,
-    memory: Callable[[LazyImages], LazyImages] = materialize,
+    memory: Callable[[LazyImages], LazyImages] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The lazy image-file parts of a split (train, validation, test) cached as `mode` asks.
 
-    `memory` makes the in-memory cache of one part: by default every row decoded now; the
-    engine passes one that fills as the rows are read (`cnnrun.engine.decode.memory_cache`).
+    `memory` makes the in-memory cache of one part: by default (None) `materialize`; the
+    engine passes one that fills as the rows are read (`cnnrun.engine.cache.memory_cache`).
 
     Returns:
         The parts, each an in-memory array (`memory`), a memory-mapped file (`disk`) or still
@@ -142,7 +142,7 @@ def cache_parts(
     out = dict(parts)
     for name, x in lazy.items():
         if chosen == "memory":
-            out[name] = memory(x)
+            out[name] = (memory or materialize)(x)
         elif chosen == "disk":
             assert folder is not None
             out[name] = disk_cache(x, folder, cache_key(x, fingerprint))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -99,16 +100,21 @@ class Splits:
     dataset: Dataset | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
-    def cached(self, mode: str, folder: Path | None, memory: Any = None) -> Splits:
+    def cached(
+        self,
+        mode: str,
+        folder: Path | None,
+        memory: Callable[[LazyImages], LazyImages] | None = None,
+    ) -> Splits:
         """These splits with their image files decoded once, as `data.cache` asks
         (`cache.cache_parts`, `memory` making its in-memory caches); other sources are
         returned as they are."""
-        from cnnrun.data.cache import cache_parts, materialize
+        from cnnrun.data.cache import cache_parts
 
         parts = {"x_train": self.x_train, "x_val": self.x_val}
         if self.x_test is not None:
             parts["x_test"] = self.x_test
-        out, record = cache_parts(parts, mode, folder, self.fingerprint, memory or materialize)
+        out, record = cache_parts(parts, mode, folder, self.fingerprint, memory)
         return replace(self, **out, cache=record) if record else self
 
     @property

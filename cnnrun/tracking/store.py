@@ -79,11 +79,8 @@ def _ping(uri: str, experiment: str) -> None:
     """
     if not uri.startswith(("http://", "https://")):
         return
-    bare = urls.without_password(uri)
-    scheme, rest = bare.split("://", 1)
-    host = rest.split("@", 1)[-1].rstrip("/")
     query = urllib.parse.urlencode({"experiment_name": experiment})
-    request = urllib.request.Request(f"{scheme}://{host}{API}?{query}")
+    request = urllib.request.Request(f"{urls.bare(uri).rstrip('/')}{API}?{query}")
     creds = _credentials(uri)
     if creds is not None:
         token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()

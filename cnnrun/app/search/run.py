@@ -97,10 +97,9 @@ def search(
     else:
         search_dir = Path(resume or join)  # type: ignore[arg-type]
         plan = _reopen(search_dir, trials, storage)
-        if plan.storage is not None:  # a journal in the folder is always the search's own
-            studies.require_study(studies.storage(search_dir, plan), plan)
     # one study for this process: its sampler seeded when this process is the only worker
-    study, store = studies.open_study(search_dir, plan, solo=jobs == 1 and join is None)
+    solo, resuming = jobs == 1 and join is None, config is None
+    study, store = studies.open_study(search_dir, plan, solo, resuming)
     shown = reporter or NullReporter()
     complete = _execute(study, store, search_dir, plan, jobs, shown, say)
     outcome = _finish(study, search_dir, plan, join is not None, say)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cnnrun import urls
 from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
@@ -53,18 +52,6 @@ def require_optuna() -> Any:
     return optuna
 
 
-def with_password(url: str) -> str:
-    """`url`, given its password from `STORAGE_PASSWORD` where it names a user but no
-    password (as `search.json` records it); a driver's own (`PGPASSWORD`, `~/.pgpass`)
-    serves otherwise."""
-    secret = os.environ.get(STORAGE_PASSWORD)
-    user = urls.username(url)
-    if not secret or user is None or urls.password(url) is not None:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{quote(user, safe='')}:{quote(secret, safe='')}@{rest.split('@', 1)[1]}"
-
-
 def storage(search_dir: Path, plan: SearchPlan) -> Any:
     """The study's Optuna storage: the journal file in the folder, or `plan.storage`."""
     optuna = require_optuna()
@@ -72,7 +59,8 @@ def storage(search_dir: Path, plan: SearchPlan) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(str(search_dir / JOURNAL)))
-    url = with_password(plan.storage)
+    secret = os.environ.get(STORAGE_PASSWORD)
+    url = urls.with_password(plan.storage, secret) if secret else plan.storage
     try:
         return optuna.storages.get_storage(url)
     except Exception as e:  # a bad URL, a database that does not answer, a refused password
@@ -85,21 +73,6 @@ def storage(search_dir: Path, plan: SearchPlan) -> Any:
             )
         raise UserError(
             Problem(f"Optuna cannot open this storage: {reason}", file=urls.masked(url), hint=hint)
-        ) from None
-
-
-def require_study(store: Any, plan: SearchPlan) -> None:
-    """Refuse to resume a search whose storage does not hold its study: a new, empty one
-    would run every trial again."""
-    try:
-        store.get_study_id_from_name(plan.study_name)
-    except KeyError:
-        raise UserError(
-            Problem(
-                f"this storage holds no study named {plan.study_name!r}, the search's own",
-                file=urls.masked(plan.storage or JOURNAL),
-                hint="resume with the storage the search was started with (search.json)",
-            )
         ) from None
 
 
@@ -140,14 +113,26 @@ def _pruner(plan: SearchPlan) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_study(search_dir: Path, plan: SearchPlan, solo: bool = False) -> tuple[Any, Any]:
+def open_study(
+    search_dir: Path, plan: SearchPlan, solo: bool = False, resuming: bool = False
+) -> tuple[Any, Any]:
     """The search's study, created on first use, and its storage; every worker opens the
-    same one."""
+    same one. A search resumed or joined from a storage that does not hold its study is
+    refused: a new, empty one would run every trial again (a journal in the folder is
+    always the search's own)."""
     optuna = require_optuna()
     store = storage(search_dir, plan)
     try:
         done = len(store.get_all_trials(store.get_study_id_from_name(plan.study_name)))
     except KeyError:  # the study is created below
+        if resuming and plan.storage is not None:
+            raise UserError(
+                Problem(
+                    f"this storage holds no study named {plan.study_name!r}, the search's own",
+                    file=urls.masked(plan.storage),
+                    hint="resume with the storage the search was started with (search.json)",
+                )
+            ) from None
         done = 0
     study = optuna.create_study(
         study_name=plan.study_name,

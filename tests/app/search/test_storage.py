@@ -59,6 +59,12 @@ def test_a_relative_sqlite_study_is_found_again_from_another_folder(tmp_path: Pa
     other = _cnnrun(elsewhere, "search", "--resume", search_dir, "--storage", "sqlite:///other.db")
     assert other.returncode == 2 and "keeps its study in" in other.stderr, other.stderr
     assert not (elsewhere / "other.db").exists()
+    plan = json.loads((search_dir / "search.json").read_text())  # a storage without the study
+    plan["storage"] = f"sqlite:///{elsewhere}/empty.db"
+    (search_dir / "search.json").write_text(json.dumps(plan))
+    empty = _cnnrun(elsewhere, "search", "--resume", search_dir)
+    assert empty.returncode == 2 and "holds no study named" in empty.stderr, empty.stderr
+    assert len([d for d in search_dir.iterdir() if (d / "summary.json").is_file()]) == 3
 
 
 def test_a_password_in_the_storage_url_is_never_shown(tmp_path: Path):
