@@ -23,14 +23,16 @@ Example:
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from cnnrun import urls
+from cnnrun.app.search import journal
 from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
 from cnnrun.errors import Problem, UserError
 from cnnrun.runs import names
-from cnnrun.runs.locks import claim
+from cnnrun.runs.locks import claim, folder_lock
 
 JOURNAL = "study.journal"
 STUDY_LOCK = "study.lock"
@@ -52,12 +54,26 @@ def require_optuna() -> Any:
     return optuna
 
 
+def _mend_journal(search_dir: Path) -> None:
+    """Check the journal before this process writes to it; repair a torn last line only
+    while no worker is alive: under the study lock (held by a worker taking a trial) and
+    with no trial's lock held (held by a worker training one)."""
+    path = search_dir / JOURNAL
+    if journal.check(path) is None:
+        return
+    with folder_lock(search_dir / STUDY_LOCK), ExitStack() as stack:
+        locks = sorted((search_dir / names.LOCKS).glob("trial-*.lock"))
+        if all(stack.enter_context(claim(lock)) for lock in locks):
+            journal.repair(path)
+
+
 def storage(search_dir: Path, plan: SearchPlan) -> Any:
     """The study's Optuna storage: the journal file in the folder, or `plan.storage`."""
     optuna = require_optuna()
     if plan.storage is None:
         from optuna.storages.journal import JournalFileBackend
 
+        _mend_journal(search_dir)
         return optuna.storages.JournalStorage(JournalFileBackend(str(search_dir / JOURNAL)))
     secret = os.environ.get(STORAGE_PASSWORD)
     url = urls.with_password(plan.storage, secret) if secret else plan.storage

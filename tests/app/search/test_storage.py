@@ -75,3 +75,27 @@ def test_a_password_in_the_storage_url_is_never_shown(tmp_path: Path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Sup3r-s3cret" not in r.stdout + r.stderr and "ana:***@127.0.0.1" in r.stderr
     assert "Traceback" not in r.stderr and not runs.exists()
+
+
+def test_a_torn_journal_is_repaired_and_a_garbage_line_inside_refused(tmp_path: Path):
+    cfg = search_config(tmp_path, search=CHOICES, trials=3, epochs=1)
+    runs = tmp_path / "runs"
+    first = _cnnrun(tmp_path, "search", cfg, "--runs-dir", runs, "--trials", 2)
+    assert first.returncode == 0, first.stderr
+    search_dir = only("*_search-search", runs)
+    path = search_dir / "study.journal"
+    whole = path.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    # garbage between records: refused, naming the file and the line, the file untouched
+    path.write_bytes(b"".join([*lines[:3], b"{garbage\n", *lines[3:]]))
+    r = _cnnrun(tmp_path, "search", "--resume", search_dir)
+    assert r.returncode == 2 and "line 4 of the study's journal" in r.stderr, r.stderr
+    assert "study.journal" in r.stderr and "Traceback" not in r.stderr
+    # a torn last line (a crash mid-write): a copy kept, cut to the last record, resumed
+    path.write_bytes(whole + b'{"op_code": 4, "worker_id": "x", "trial_i')
+    r = _cnnrun(tmp_path, "search", "--resume", search_dir, "--trials", 3, "--json")
+    assert r.returncode == 0, r.stderr
+    assert (search_dir / "study.journal.torn-1").read_bytes().startswith(whole)
+    names = [t["run_name"] for t in json.loads(r.stdout)["trials"]]
+    assert len(names) == len(set(names)) == 3  # the two finished trials kept, none twice
+    assert all(json.loads(line) for line in path.read_bytes().splitlines())
