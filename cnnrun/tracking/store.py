@@ -105,6 +105,23 @@ def _ping(uri: str, experiment: str) -> None:
     )
 
 
+def _require_writable(uri: str) -> None:
+    """Refuse a SQLite store cnnrun cannot write (MLflow retries such a database for minutes,
+    warning at every try)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise UserError(
+            Problem(
+                f"cannot write the MLflow store: {target} is not writable",
+                file=str(path),
+                hint="use --runs-dir on a writable folder, or another logging.mlflow.tracking_uri",
+            )
+        )
+
+
 def _experiment(client: Any, cfg: MlflowConfig, runs_dir: Path) -> str:
     found = client.get_experiment_by_name(cfg.experiment)
     if found is not None:
@@ -125,6 +142,7 @@ def connect(cfg: MlflowConfig, runs_dir: Path) -> tuple[Any, str, str]:
     uri = store_uri(cfg, runs_dir)
     _ping(uri, cfg.experiment)
     runs_dir.mkdir(parents=True, exist_ok=True)
+    _require_writable(uri)
     try:
         client = client_cls(tracking_uri=uri)
         return client, uri, _experiment(client, cfg, runs_dir)

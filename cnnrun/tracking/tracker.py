@@ -3,8 +3,9 @@ the test scores, tags and the run folder's files, through `MlflowClient` (no flu
 nothing global is switched on).
 
 The store is connected before training (`cnnrun.tracking.store`: a server that cannot be
-reached is exit 2); a tracker that fails in the middle of a run is warned about once and
-training goes on, its state kept in `summary.json`.
+reached is exit 2). From then on every call goes through a `Courier`, off the training
+thread: a tracker that hangs or fails in the middle of a run never holds training up, is
+warned about once, and its state is kept in `summary.json`.
 
 Example:
     ```python
@@ -28,12 +29,17 @@ from cnnrun import urls
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.runs.names import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
+from cnnrun.tracking.courier import Courier
 from cnnrun.tracking.store import connect
 from cnnrun.version import __version__
 
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"}
+# how long the queued calls may go without an answer once the run has ended: long enough
+# for a healthy server's upload to keep going, short enough that a dead one costs little
+STALL_S = 10.0
+STALL_INTERRUPTED_S = 2.0  # after Ctrl-C or SIGTERM, which must end the process promptly
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -74,21 +80,19 @@ class Tracker:
     parent_id: str | None = None
     run_id: str | None = None
     run_dir: Path | None = None
-    error: str | None = None
+    courier: Courier | None = None
 
-    def safely(self, what: str, call: Callable[[], Any]) -> None:
-        if self.error is not None:
-            return
-        try:
-            call()
-        except Exception as e:  # a tracker never stops training
-            self._failed(what, e)
+    def __post_init__(self) -> None:
+        self.courier = Courier(self.warn, lambda text: urls.hide(text, self.uri))
 
-    def _failed(self, what: str, e: Exception) -> None:
-        if self.error is None:  # warned about once
-            first = str(e).splitlines()[0] if str(e) else ""
-            self.error = urls.hide(f"{what}: {type(e).__name__}: {first}", self.uri)
-            self.warn(f"MLflow tracking stopped ({self.error}); training goes on")
+    @property
+    def error(self) -> str | None:
+        return self.courier.error if self.courier else None
+
+    def safely(self, what: str, call: Callable[[], Any], always: bool = False) -> None:
+        """Make `call` off the training thread, in order; a failure is warned about once."""
+        assert self.courier is not None
+        self.courier.send(what, call, always)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -155,9 +159,8 @@ class Tracker:
         self.safely("log metrics", lambda: self.client.log_batch(self.run_id, metrics=metrics))
 
     def finish(self, summary: RunSummary, run_dir: Path, model_dir: Path | None) -> None:
-        """The best value, test scores, final tags and the run folder's files; the run ended."""
-        if self.run_id is None:
-            return
+        """The best value, test scores, final tags and the run folder's files; the run ended
+        (queued: they go out in order after the epochs' metrics)."""
         if summary.best_value is not None:
             self._log({f"best_{summary.monitor}": summary.best_value}, summary.best_epoch or 0)
         self._log(summary.test, summary.best_epoch or 0)
@@ -176,11 +179,13 @@ class Tracker:
             self.safely("curves", lambda: self.client.log_artifacts(self.run_id, curves, "curves"))
         if model_dir is not None:
             self.safely("model", lambda: self.client.log_artifacts(self.run_id, model_dir, "model"))
-        try:  # even after an earlier failure: a run left RUNNING would mislead
-            self.client.set_terminated(self.run_id, STATUS.get(summary.status, "FAILED"))
-        except Exception as e:
-            self._failed("end", e)
-        summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
+        status = STATUS.get(summary.status, "FAILED")
+        # even after an earlier failure: a run left RUNNING would mislead
+        self.safely("end", lambda: self._terminate(status), always=True)
+
+    def _terminate(self, status: str) -> None:
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, status)
 
     def end_run(self, save_model: Callable[[Path, Path], None]) -> None:
         """After training, however it ended: the run folder's files, and the best network as
@@ -190,11 +195,21 @@ class Tracker:
             return
         run_dir = self.run_dir
         summary = read_summary(run_dir)
+        assert self.courier is not None
         with tempfile.TemporaryDirectory(prefix="cnnrun-mlflow-") as tmp:
             model_dir = Path(tmp) / "model"
-            if summary.status == "completed" and (run_dir / BEST).is_file():
-                self.safely("model", lambda: save_model(run_dir / BEST, model_dir))
+            if summary.status == "completed" and (run_dir / BEST).is_file() and not self.error:
+                try:  # local files, uploaded in order below
+                    save_model(run_dir / BEST, model_dir)
+                except Exception as e:  # a tracker never fails the run
+                    self.courier.fail("model", f"{type(e).__name__}: {e}")
             self.finish(summary, run_dir, model_dir if model_dir.is_dir() else None)
+            # the uploads read the folder: they go out (or are given up) before it goes
+            stall = STALL_S if summary.status == "completed" else STALL_INTERRUPTED_S
+            dropped = self.courier.close(stall)
+        summary.tracking = {**(summary.tracking or {}), "mlflow": self.state()}
+        if dropped:
+            summary.tracking["mlflow"]["dropped"] = dropped
         write_summary(run_dir, summary)
 
 

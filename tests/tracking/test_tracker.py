@@ -48,6 +48,7 @@ def test_a_tracker_that_fails_mid_run_warns_once_and_says_so():
     tracker = Tracker(client, "http://x", "1", warned.append, {}, "r", run_id="abc")
     for epoch in (1, 2, 3):
         assert tracker.epoch({"epoch": epoch, "loss": 1.0}) is False
+    assert tracker.courier.close(stall_s=5.0) is None  # the calls go out off this thread
     assert client.calls == 1 and len(warned) == 1
     assert "went away" in warned[0] and "training goes on" in warned[0]
     assert tracker.state()["state"].startswith("failed: log metrics: ConnectionError")

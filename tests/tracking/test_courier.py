@@ -1,0 +1,98 @@
+"""`cnnrun.tracking.courier`: a tracking server that answers the start-up check and then hangs
+never holds training up; what is queued at the end is given a bounded time and noted as
+dropped; SIGTERM still ends the run promptly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cnnrun.runs.summary import read_summary
+from cnnrun.tracking.tracker import STALL_S
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT = {
+    "experiment": {
+        "experiment_id": "1",
+        "name": "cnnrun",
+        "artifact_location": "mlflow-artifacts:/1",
+        "lifecycle_stage": "active",
+    }
+}
+
+
+class _Hanging(BaseHTTPRequestHandler):
+    """Answers the experiment lookup (cnnrun's check and MLflow's), then never answers."""
+
+    def do_GET(self) -> None:
+        if "experiments/get-by-name" in self.path:
+            body = json.dumps(EXPERIMENT).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            time.sleep(3600)
+
+    def do_POST(self) -> None:
+        time.sleep(3600)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hanging_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hanging)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_server_that_hangs_after_the_start_never_holds_training_up(
+    cli, tiny_config, tmp_path: Path, hanging_server: str
+):
+    cfg = tiny_config(epochs=3)
+    t0 = time.perf_counter()
+    r = cli("train", cfg, "--runs-dir", tmp_path / "plain", "--json")
+    alone = time.perf_counter() - t0
+    assert r.code == 0, r.stderr
+    t0 = time.perf_counter()
+    r = cli("train", cfg, "--runs-dir", tmp_path / "runs", "--mlflow", hanging_server, "--json")
+    tracked = time.perf_counter() - t0
+    assert r.code == 0, r.stderr
+    print(f"alone {alone:.1f} s, tracked by a hanging server {tracked:.1f} s")
+    assert tracked < alone * 1.5 + STALL_S + 2, (tracked, alone)
+    mlflow = read_summary(Path(json.loads(r.stdout)["run_dir"])).tracking["mlflow"]
+    assert "dropped" in mlflow and "no answer in" in mlflow["dropped"], mlflow
+    assert mlflow["state"].startswith("failed"), mlflow
+
+
+def test_sigterm_ends_a_run_promptly_while_its_server_hangs(
+    tiny_config, tmp_path: Path, hanging_server: str
+):
+    cfg = tiny_config(epochs=30)
+    argv = [sys.executable, "-m", "cnnrun", "train", str(cfg), "--runs-dir", str(tmp_path)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [*argv, "--mlflow", hanging_server], stdout=subprocess.PIPE, text=True, env=env
+    )
+    line = ""
+    while not line.startswith("epoch 2/"):
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, "the run ended before its second epoch"
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert time.perf_counter() - t0 < 5 and proc.returncode == 130
