@@ -24,6 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LIMIT = 1000  # calls waiting at most: far more than one run's epochs and files
+# how long the queued calls may go without an answer once the run has ended: long enough
+# for a healthy server's upload to keep going, short enough that a dead one costs little
+STALL_S = 10.0
+STALL_INTERRUPTED_S = 2.0  # after Ctrl-C or SIGTERM, which must end the process promptly
 
 
 @dataclass(eq=False)

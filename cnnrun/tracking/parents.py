@@ -16,7 +16,7 @@ from pathlib import Path
 from cnnrun import urls
 from cnnrun.config.load import load_config
 from cnnrun.config.schema import MlflowConfig
-from cnnrun.errors import UserError
+from cnnrun.tracking.courier import STALL_S, Courier
 from cnnrun.tracking.store import connect, require_mlflow
 from cnnrun.version import __version__
 
@@ -53,15 +53,15 @@ def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple
 
 
 def end_parent(uri: str, run_id: str, files: list[Path], warn: Callable[[str], None]) -> None:
-    """Log a sweep's or search's own files to its MLflow run and end it."""
-    try:
-        client = require_mlflow()(tracking_uri=uri)
-        for f in files:
-            if f.is_file():
-                client.log_artifact(run_id, f)
-        client.set_terminated(run_id, "FINISHED")
-    except UserError:
-        raise
-    except Exception as e:
-        reason = urls.hide(f"{type(e).__name__}: {e}", uri)
-        warn(f"MLflow: could not finish the parent run {run_id}: {reason}")
+    """Log a sweep's or search's own files to its MLflow run and end it, off this thread and
+    within the same bound as a run's own end (`courier.STALL_S`): a server that hangs never
+    holds up the command's exit."""
+    client = require_mlflow()(tracking_uri=uri)
+    courier = Courier(lambda _: None, lambda text: urls.hide(text, uri))
+    for f in files:
+        if f.is_file():
+            courier.send("artifact", lambda f=f: client.log_artifact(run_id, f))
+    courier.send("end", lambda: client.set_terminated(run_id, "FINISHED"), always=True)
+    courier.close(STALL_S)
+    if courier.error:
+        warn(f"MLflow: could not finish the parent run {run_id}: {courier.error}")

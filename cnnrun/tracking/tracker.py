@@ -29,17 +29,13 @@ from cnnrun import urls
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.runs.names import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
-from cnnrun.tracking.courier import Courier
+from cnnrun.tracking.courier import STALL_INTERRUPTED_S, STALL_S, Courier
 from cnnrun.tracking.store import connect
 from cnnrun.version import __version__
 
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"}
-# how long the queued calls may go without an answer once the run has ended: long enough
-# for a healthy server's upload to keep going, short enough that a dead one costs little
-STALL_S = 10.0
-STALL_INTERRUPTED_S = 2.0  # after Ctrl-C or SIGTERM, which must end the process promptly
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:

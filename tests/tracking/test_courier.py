@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnnrun.runs.summary import read_summary
-from cnnrun.tracking.tracker import STALL_S
+from cnnrun.tracking.courier import STALL_S
 
 pytestmark = pytest.mark.slow
 
