@@ -21,10 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +145,7 @@ def _quiet(logger: str) -> Iterator[None]:
 
 
 def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = None) -> Path:
-    """Write one format into `out` (through a temporary name) with its JSON beside it.
+    """Write one format into `out` with its JSON beside it.
 
     Raises:
         UserError: a network LiteRT's builtin operators cannot express.
@@ -179,7 +182,25 @@ def write_artifact(source: Source, fmt: str, out: Path, quantize: str | None = N
 def export_all(
     source: Source, formats: list[str], out: Path, quantize: str | None = None
 ) -> list[Checked]:
-    """Write every format into `out`, keep the reference batch, check each artifact."""
+    """Write every format into `out`, keep the reference batch, check each artifact.
+
+    Each artifact is written and checked in a staging folder inside `out` and moved into
+    place only when whole and within tolerance, so a full disk or a failed check leaves no
+    half-written artifact; `export.json`, written last, lists only the artifacts in place.
+
+    Raises:
+        UserError: `int8` without the training data to calibrate on, before anything is
+            written; a network LiteRT cannot express.
+    """
+    if quantize == "int8" and source.calibration is None:
+        raise UserError(
+            Problem(
+                f"--quantize int8 calibrates on training images, and the data is not at hand "
+                f"(the reference would be {source.origin})",
+                file=str(out),
+                hint="export from where the run's data is, or use --quantize float16",
+            )
+        )
     out.mkdir(parents=True, exist_ok=True)
     reference = to_probabilities(source.model.predict(source.x, verbose=0), source.config)
     arrays = {"x": source.x, "probabilities": reference}
@@ -187,25 +208,41 @@ def export_all(
         arrays["y"] = source.y
     with atomic.atomic_path(out / REFERENCE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    atomic.write_text(
-        out / EXPORT,
-        json.dumps(
-            {
-                "config": source.config.resolved(),
-                "formats": formats,
-                "quantize": quantize,
-                "reference": source.origin,
-                "cnnrun_version": __version__,
-            },
-            indent=2,
-        ),
-    )
-    results = []
-    for fmt in formats:
-        q = quantize if fmt == "litert" else None
-        path = write_artifact(source, fmt, out, q)
-        results.append(check(fmt, path, source.config, source.x, source.y, reference, q))
+    results, placed = [], []
+    try:
+        for fmt in formats:
+            q = quantize if fmt == "litert" else None
+            with tempfile.TemporaryDirectory(prefix=f".staging-{fmt}-", dir=out) as staging:
+                path = write_artifact(source, fmt, Path(staging), q)
+                checked = check(fmt, path, source.config, source.x, source.y, reference, q)
+                if checked.ok:
+                    _place(path, out)
+                    _place(path.with_name(f"{path.name}.json"), out)
+                    placed.append(fmt)
+            kept = "" if checked.ok else " (not kept: outside its tolerance)"
+            results.append(replace(checked, path=f"{out / ARTIFACTS[fmt]}{kept}"))
+    finally:
+        document = {
+            "config": source.config.resolved(),
+            "formats": placed,
+            "quantize": quantize,
+            "reference": source.origin,
+            "cnnrun_version": __version__,
+        }
+        atomic.write_text(out / EXPORT, json.dumps(document, indent=2))
     return results
+
+
+def _place(path: Path, out: Path) -> None:
+    """Move a finished file or folder into `out`, over an older one of the same name."""
+    final = out / path.name
+    if final.is_dir():  # os.replace cannot move a folder onto a full one
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(path, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(path, final)
 
 
 def verify(out: Path) -> list[Checked]:

@@ -88,3 +88,38 @@ def test_quantized_litert_is_checked_against_accuracy(cli, digits_run, tmp_path)
     assert r.code == 0, r.stderr
     (art,) = json.loads(r.stdout)["artifacts"]
     assert art["quantize"] == "int8" and art["accuracy"] >= art["reference_accuracy"] - 0.01
+
+
+def test_an_export_that_fails_midway_keeps_only_whole_artifacts(digits_run_copy, monkeypatch):
+    from cnnrun.engine import export
+    from cnnrun.errors import UserError
+
+    real = export.write_artifact
+
+    def disk_full_at_onnx(source, fmt, out, quantize=None):
+        path = real(source, fmt, out, quantize) if fmt != "onnx" else out / "model.onnx"
+        if fmt == "onnx":
+            path.write_bytes(b"half an onnx file")
+            raise OSError(28, "No space left on device")
+        return path
+
+    monkeypatch.setattr(export, "write_artifact", disk_full_at_onnx)
+    out = digits_run_copy / "export"
+    source = export.load_source(digits_run_copy)
+    with pytest.raises(OSError):
+        export.export_all(source, ["keras", "savedmodel", "onnx", "litert"], out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "export.json",
+        "model.keras",
+        "model.keras.json",
+        "reference.npz",
+        "savedmodel",
+        "savedmodel.json",
+    ]
+    assert json.loads((out / "export.json").read_text())["formats"] == ["keras", "savedmodel"]
+    # int8 calibrates on training images: without the data it is refused before any write
+    source = export.Source(**{**vars(source), "calibration": None})
+    elsewhere = digits_run_copy / "int8"
+    with pytest.raises(UserError, match="calibrates on training images"):
+        export.export_all(source, ["litert"], elsewhere, quantize="int8")
+    assert not elsewhere.exists()
