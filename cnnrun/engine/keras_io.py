@@ -28,8 +28,8 @@ from cnnrun.config.schema import Config
 from cnnrun.engine.model import build_model
 from cnnrun.engine.predict import Predictor
 from cnnrun.errors import Problem, UserError
-from cnnrun.interop.keras.mapping import MappedModel, to_cnnrun
-from cnnrun.interop.keras.read import KerasModelFile, read_keras_model
+from cnnrun.interop.keras.mapping import MappedModel, check_layers, to_cnnrun
+from cnnrun.interop.keras.read import CNNRUN_MEMBER, KerasModelFile, read_keras_model
 from cnnrun.version import __version__
 
 NO_DATA = {"source": "none"}
@@ -100,6 +100,23 @@ def _copy_weights(
         dst.set_weights(theirs)
 
 
+def _stored_config(path: Path, stored: Any) -> Config:
+    """The config in the file's cnnrun metadata, or one line naming what is wrong in it."""
+    try:
+        return Config.model_validate(stored)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        raise UserError(
+            Problem(
+                f"its {CNNRUN_MEMBER} holds no valid cnnrun config ({where}: {err['msg']}; "
+                f"{e.error_count()} problem(s) in all)",
+                file=str(path),
+                hint=f"re-export it with cnnrun, or remove {CNNRUN_MEMBER} to import the graph",
+            )
+        ) from None
+
+
 def read_keras(
     path: Path, class_names: list[str] | None = None, data: dict | None = None
 ) -> KerasImport:
@@ -116,9 +133,10 @@ def read_keras(
             or class names that do not match the output.
     """
     source = read_keras_model(path)
+    check_layers(source)  # whatever metadata the file carries, before Keras loads it
     stored = (source.cnnrun or {}).get("config")
     if stored:  # exported by cnnrun: its own config comes back whole
-        config = Config.model_validate(stored if data is None else {**stored, "data": data})
+        config = _stored_config(path, stored if data is None else {**stored, "data": data})
         mapped, notes = None, []
     else:
         mapped = to_cnnrun(source)
@@ -129,7 +147,20 @@ def read_keras(
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise UserError(Problem(f"Keras cannot load it: {first}", file=str(path))) from None
     model = build_model(config, compile=False)
-    _copy_weights(loaded, model, mapped.weights if mapped is not None else {}, path)
+    try:
+        _copy_weights(loaded, model, mapped.weights if mapped is not None else {}, path)
+    except (ValueError, UserError) as e:  # the metadata's network is not the graph's
+        if mapped is not None:
+            raise
+        detail = e.problems[0].message if isinstance(e, UserError) else str(e).splitlines()[0]
+        raise UserError(
+            Problem(
+                f"its {CNNRUN_MEMBER} describes another network than the file holds "
+                f"({detail[:200]})",
+                file=str(path),
+                hint=f"re-export it with cnnrun, or remove {CNNRUN_MEMBER} to import the graph",
+            )
+        ) from None
     units = model.output_shape[-1]
     units = 2 if units == 1 else units
     names = class_names or (source.cnnrun or {}).get("class_names")

@@ -162,3 +162,63 @@ def test_a_nested_model_is_read_only_as_a_stock_backbone(cli, tmp_path):
     assert r.code == 2 and "Traceback" not in r.stderr
     assert "'my_backbone'" in r.stderr and "not a keras.applications backbone" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _with_member(src: Path, dst: Path, name: str, text: str) -> Path:
+    """A copy of the zip `src` with its member `name` replaced by (or given) `text`."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename != name:
+                zout.writestr(item, zin.read(item.filename))
+        zout.writestr(name, text)
+    return dst
+
+
+def test_cnnruns_own_metadata_never_skips_the_layer_check_and_is_named_when_wrong(
+    cli, digits_run, tmp_path
+):
+    import json
+    import zipfile
+
+    assert cli("export", digits_run.path, "--format", "keras", "-o", tmp_path / "out").code == 0
+    exported = tmp_path / "out" / "model.keras"
+    meta = json.loads(zipfile.ZipFile(exported).read("cnnrun.json"))
+    lam = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Lambda(lambda x: x * 2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    lam.save(tmp_path / "lambda.keras")
+    cases = {
+        "lambda": (
+            _with_member(
+                tmp_path / "lambda.keras", tmp_path / "a.keras", "cnnrun.json", json.dumps(meta)
+            ),
+            "Lambda layer",
+        ),
+        "invalid": (
+            _with_member(
+                exported,
+                tmp_path / "b.keras",
+                "cnnrun.json",
+                json.dumps({**meta, "config": {"model": 5}}),
+            ),
+            "holds no valid cnnrun config (",
+        ),
+    }
+    other = json.loads(json.dumps(meta))
+    other["config"]["model"]["layers"].insert(-1, {"dense": {"units": 7}})
+    cases["another network"] = (
+        _with_member(exported, tmp_path / "c.keras", "cnnrun.json", json.dumps(other)),
+        "describes another network",
+    )
+    for name, (path, expected) in cases.items():
+        r = cli("import", path, "-o", tmp_path / f"imported-{name}")
+        assert r.code == 2 and expected in r.stderr, (name, r.stderr)
+        assert len(r.stderr.strip().splitlines()) <= 3 and "Traceback" not in r.stderr, name
+        assert not (tmp_path / f"imported-{name}").exists(), name

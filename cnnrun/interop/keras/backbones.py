@@ -41,7 +41,7 @@ def constructor_of(keras_name: str) -> str | None:
     return KERAS_NAMES.get(sized.group(1) if sized else keras_name)
 
 
-def _check_inner(path: Path, where: str, layers: list) -> None:
+def check_inner(path: Path, where: str, layers: list) -> None:
     """Only stock Keras layers inside: no Lambda, custom object or further nesting."""
     for layer in layers:
         cls = layer.get("class_name") if isinstance(layer, dict) else None
@@ -79,7 +79,7 @@ def backbone_entry(path: Path, i: int, layer: dict, notes: list[str]) -> dict:
             "constructor's, as built (include_top=False, its own name)",
         )
     inner = cfg.get("layers")
-    _check_inner(path, where, inner if isinstance(inner, list) else [])
+    check_inner(path, where, inner if isinstance(inner, list) else [])
     notes.append(
         f"{where}: {name}, fed as Keras's guide feeds it (the family's preprocess_input of "
         "0..255 pixels), which cnnrun does inside the network"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnrun.interop.keras.backbones import NESTED, backbone_entry
+from cnnrun.interop.keras.backbones import NESTED, backbone_entry, check_inner
 from cnnrun.interop.keras.graph import Graph, Node, tensors
 from cnnrun.interop.keras.layers import INITIALISERS, check_known, map_layer
 from cnnrun.interop.keras.read import KerasModelFile
@@ -65,6 +65,22 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
         raise _refuse(model.path, f"has {len(outputs)} outputs; cnnrun needs one class output")
     check_known(model.path, layers)
     return layers
+
+
+def check_layers(model: KerasModelFile) -> None:
+    """cnnrun's own check of every layer class in the file, nested backbones' included,
+    before Keras loads anything: also for a file that carries cnnrun's metadata, which says
+    what the network should be, not what the graph holds.
+
+    Raises:
+        UserError: a Lambda, a custom object or a class cnnrun has no kind for.
+    """
+    for i, layer in enumerate(_layer_list(model)):
+        if layer.get("class_name") in NESTED:
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            where = f"layer {i} ({layer.get('class_name')} {cfg.get('name', '')!r})"
+            inner = cfg.get("layers")
+            check_inner(model.path, where, inner if isinstance(inner, list) else [])
 
 
 def _input_shape(model: KerasModelFile, layers: list[dict]) -> tuple[int, int, int]:
