@@ -124,7 +124,10 @@ def export(
     elif not opts.quiet or failed:
         render_checks(results, folder, origin, out)
     for r in failed:
-        err.print(f"error: {r.format} disagrees with cnnrun: {_figure(r)}", markup=False)
+        if r.refused:
+            err.print(f"error: {r.format} refused, not run: {r.refused}", markup=False)
+        else:
+            err.print(f"error: {r.format} disagrees with cnnrun: {_figure(r)}", markup=False)
     return 1 if failed else 0
 
 
@@ -141,5 +144,7 @@ def render_checks(results: list[Checked], folder: Path, origin: str, out: Any) -
         mark = "ok" if r.ok else "FAILED"
         extra = f", quantized {r.quantize}: {_figure(r)}" if r.accuracy is not None else ""
         line = f"  {r.format:10s} {r.path}  max |p - p_cnnrun| = {r.max_diff:.2e}{extra}  {mark}"
+        if r.refused:
+            line = f"  {r.format:10s} {r.path}  refused, not run: {r.refused}  {mark}"
         out.print(line, markup=False)
     out.print(f"wrote {folder}", markup=False)

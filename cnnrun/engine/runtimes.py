@@ -38,6 +38,7 @@ class Checked:
     accuracy: float | None = None
     reference_accuracy: float | None = None
     quantize: str | None = None
+    refused: str | None = None  # why it was not run (`cnnrun.engine.artifacts`)
 
     def as_dict(self) -> dict:
         return asdict(self)

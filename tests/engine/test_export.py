@@ -51,6 +51,49 @@ def test_export_all_four_formats_verified_in_their_runtimes(cli, digits_run_copy
     # nothing is overwritten
     r = cli("export", run, "--format", "onnx")
     assert r.code == 2 and "does not overwrite" in r.stderr
+    _tampered_artifacts_are_refused_not_run(cli, out)
+
+
+def _tampered_artifacts_are_refused_not_run(cli, out: Path) -> None:
+    """`--verify` runs nothing that cnnrun's own exports do not hold, names what it refuses
+    and still checks the rest."""
+    import shutil
+
+    import onnx
+    import tensorflow as tf
+
+    written = out.parent / "written-by-the-artifact.txt"
+
+    class Serve(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(written), "ran")
+            return tf.zeros([tf.shape(x)[0], 10])
+
+    shutil.rmtree(out / "savedmodel")
+    tf.saved_model.save(Serve(), str(out / "savedmodel"))
+    model = onnx.load(str(out / "model.onnx"))
+    weights = model.graph.initializer[0]
+    onnx.external_data_helper.set_external_data(weights, location="../../outside.bin")
+    weights.ClearField("raw_data")
+    weights.data_location = onnx.TensorProto.EXTERNAL
+    onnx.save(model, str(out / "model.onnx"))
+    lam = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Lambda(lambda t: t), keras.layers.Flatten()]
+    )
+    lam.save(out / "model.keras")
+    meta = json.loads((out / "export.json").read_text())
+    (out / "export.json").write_text(json.dumps({**meta, "formats": [*meta["formats"], "tar"]}))
+    r = cli("export", "--verify", out)
+    assert r.code == 1 and not written.exists(), r.stderr
+    assert "savedmodel refused, not run: its function" in r.stderr and "WriteFile" in r.stderr
+    assert "onnx refused, not run:" in r.stderr and "outside the folder" in r.stderr
+    assert "tar refused, not run: export.json: formats: unknown format 'tar'" in r.stderr
+    assert "keras refused, not run: layer 1 is a Lambda layer" in r.stderr, r.stderr
+    assert "litert" not in r.stderr  # the untouched artifact still checked, and agrees
+    (out / "export.json").write_text(json.dumps({**meta, "config": {"model": 1}}))
+    r = cli("export", "--verify", out)
+    assert r.code == 2 and "export.json" in r.stderr and "config." in r.stderr, r.stderr
 
 
 def _readme_deploy_snippets_classify_a_digit(cli, run: Path) -> None:
