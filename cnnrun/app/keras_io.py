@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from cnnrun.config.load import load_config
 from cnnrun.config.shapes import infer_shapes
 from cnnrun.errors import Problem, UserError
+from cnnrun.interop.keras.mapping import read_checked
 from cnnrun.interop.keras.read import is_keras_model, read_keras_model
 from cnnrun.paths import require_dir_or_new, require_file
 from cnnrun.plan import Plan, make_plan
@@ -111,6 +112,7 @@ def import_model(
     if not is_keras_model(path):
         read_keras_model(path)  # says what the file is instead
         raise UserError(Problem("is not a Keras model file", file=str(path)))
+    read_checked(path)  # refused before TensorFlow starts
     require_dir_or_new(out, "a folder for the imported files (-o)")
     stem = path.name.removesuffix(path.suffix).removesuffix(".weights")
     config, weights = out / f"{stem}.yaml", out / f"{stem}.weights.h5"

@@ -25,6 +25,7 @@ from cnnrun.app.predictions import Predictions
 from cnnrun.config.schema import MAX_IMAGE_PIXELS
 from cnnrun.data.inputs import Inputs, from_array, read_inputs
 from cnnrun.errors import GateFailed, Problem, UserError
+from cnnrun.interop.keras.mapping import read_checked
 from cnnrun.interop.keras.read import is_keras_model
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import gates as gating
@@ -200,6 +201,7 @@ def _check(
     if is_keras_model(path):
         if config is not None:
             raise UserError(Problem("a Keras model file holds its architecture: drop --config"))
+        read_checked(path)  # refused before TensorFlow starts
         return gates
     if class_names is not None or scale is not None:
         raise UserError(

@@ -25,11 +25,12 @@ from pydantic import ValidationError
 
 from cnnrun.config.messages import from_pydantic_errors
 from cnnrun.config.schema import Config
+from cnnrun.config.shapes import infer_shapes
 from cnnrun.engine.model import build_model
 from cnnrun.engine.predict import Predictor
 from cnnrun.errors import Problem, UserError
-from cnnrun.interop.keras.mapping import MappedModel, check_layers, to_cnnrun
-from cnnrun.interop.keras.read import CNNRUN_MEMBER, KerasModelFile, read_keras_model
+from cnnrun.interop.keras.mapping import MappedModel, check_size, read_checked, to_cnnrun
+from cnnrun.interop.keras.read import CNNRUN_MEMBER, KerasModelFile
 from cnnrun.version import __version__
 
 NO_DATA = {"source": "none"}
@@ -132,8 +133,7 @@ def read_keras(
         UserError: anything `cnnrun.interop.keras.read` refuses, a file Keras cannot load,
             or class names that do not match the output.
     """
-    source = read_keras_model(path)
-    check_layers(source)  # whatever metadata the file carries, before Keras loads it
+    source = read_checked(path)  # whatever metadata the file carries, before Keras loads it
     stored = (source.cnnrun or {}).get("config")
     if stored:  # exported by cnnrun: its own config comes back whole
         config = _stored_config(path, stored if data is None else {**stored, "data": data})
@@ -141,6 +141,7 @@ def read_keras(
     else:
         mapped = to_cnnrun(source)
         config, notes = _config(path, mapped, data), list(mapped.notes)
+    check_size(source, infer_shapes(config.model.layers, config.model.input_shape).total_params)
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:

@@ -61,7 +61,27 @@ class Graph:
         for n, ps in parents.items():
             for p in ps:
                 consumers.setdefault(p, []).append(n)
-        return cls(model, named, index, consumers, parents, start)
+        graph = cls(model, named, index, consumers, parents, start)
+        graph._require_acyclic()
+        return graph
+
+    def _require_acyclic(self) -> None:
+        """Refuse a graph in which a layer feeds itself, directly or not: walking it would
+        never end (Kahn's algorithm: what cannot be ordered lies on a cycle)."""
+        waiting = {n: len([p for p in ps if p in self.layers]) for n, ps in self.parents.items()}
+        ready = [n for n, k in waiting.items() if k == 0]
+        ordered = 0
+        while ready:
+            n = ready.pop()
+            ordered += 1
+            for c in self.consumers.get(n, []):
+                if c in waiting:
+                    waiting[c] -= 1
+                    if waiting[c] == 0:
+                        ready.append(c)
+        if ordered < len(waiting):
+            stuck = min((n for n, k in waiting.items() if k > 0), key=self.index.get)
+            raise _refuse(self.model.path, f"its graph has a cycle through {self.where(stuck)}")
 
     def cls(self, name: str) -> str:
         return str(self.layers[name]["class_name"])

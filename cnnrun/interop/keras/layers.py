@@ -169,12 +169,12 @@ def _relu(path: Path, where: str, cfg: dict) -> dict:
 def _l2(path: Path, where: str, value: Any) -> dict:
     if value is None:
         return {}
+    cfg = value.get("config") if isinstance(value, dict) else None
+    l2 = cfg.get("l2") if isinstance(cfg, dict) else None
+    if isinstance(value, dict) and value.get("class_name") in ("L2", "L1L2") and l2 is None:
+        raise _refuse(path, f"{where}: kernel_regularizer {value.get('class_name')} without its l2")
     if isinstance(value, dict) and value.get("class_name") == "L2":
-        return {"l2": float(value["config"]["l2"])}
-    if (
-        isinstance(value, dict)
-        and value.get("class_name") == "L1L2"
-        and not value["config"].get("l1")
-    ):
-        return {"l2": float(value["config"]["l2"])}
+        return {"l2": float(l2)}
+    if isinstance(value, dict) and value.get("class_name") == "L1L2" and not cfg.get("l1"):
+        return {"l2": float(l2)}
     raise _refuse(path, f"{where}: kernel_regularizer {value!r}; cnnrun takes an L2 one only")

@@ -15,13 +15,17 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cnnrun.interop.keras.backbones import NESTED, backbone_entry, check_inner
 from cnnrun.interop.keras.graph import Graph, Node, tensors
 from cnnrun.interop.keras.layers import INITIALISERS, check_known, map_layer
-from cnnrun.interop.keras.read import KerasModelFile
+from cnnrun.interop.keras.read import KerasModelFile, malformed, read_keras_model
 from cnnrun.interop.keras.read import refuse as _refuse
+
+BYTES_PER_PARAM = 32
+WEIGHTS_SLACK = 64_000_000
 
 
 @dataclass
@@ -50,11 +54,19 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
     """The layers of a Sequential model, or of a functional one with one input and output."""
     cls = model.config.get("class_name")
     cfg = model.config.get("config") or {}
-    layers = cfg.get("layers")
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
     if cls not in ("Sequential", "Functional", "Model") or not isinstance(layers, list):
         raise _refuse(
             model.path, f"its top level is a {cls!r}, not a Keras Sequential or functional model"
         )
+    for i, layer in enumerate(layers):
+        if (
+            not isinstance(layer, dict)
+            or not isinstance(layer.get("class_name"), str)
+            or not isinstance(layer.get("config"), dict | None)
+        ):
+            got = type(layer.get("config") if isinstance(layer, dict) else layer).__name__
+            raise _refuse(model.path, f"layer {i} is not a layer's config (found a {got})")
     if cls == "Sequential":
         check_known(model.path, layers)
         return layers
@@ -67,6 +79,19 @@ def _layer_list(model: KerasModelFile) -> list[dict]:
     return layers
 
 
+def check_size(model: KerasModelFile, params: int) -> None:
+    """Refuse weights that expand to far more than the architecture's `params` can hold
+    (float64 weights with two optimizer slots each, and room for the file's own structure),
+    before Keras reads them: a small file can declare gigabytes."""
+    limit = BYTES_PER_PARAM * params + WEIGHTS_SLACK
+    if model.weights_bytes > limit:
+        raise _refuse(
+            model.path,
+            f"its weights expand to {model.weights_bytes:,} bytes; its architecture's "
+            f"{params:,} parameters need at most {limit:,}; refused",
+        )
+
+
 def check_layers(model: KerasModelFile) -> None:
     """cnnrun's own check of every layer class in the file, nested backbones' included,
     before Keras loads anything: also for a file that carries cnnrun's metadata, which says
@@ -75,6 +100,19 @@ def check_layers(model: KerasModelFile) -> None:
     Raises:
         UserError: a Lambda, a custom object or a class cnnrun has no kind for.
     """
+    with malformed(model.path):
+        _check_layers(model)
+
+
+def read_checked(path: Path) -> KerasModelFile:
+    """A Keras model file's architecture, read and layer-checked by cnnrun: what every path
+    that loads one calls first, before TensorFlow starts."""
+    model = read_keras_model(path)
+    check_layers(model)
+    return model
+
+
+def _check_layers(model: KerasModelFile) -> None:
     for i, layer in enumerate(_layer_list(model)):
         if layer.get("class_name") in NESTED:
             cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
@@ -117,6 +155,11 @@ def to_cnnrun(model: KerasModelFile) -> MappedModel:
             branch, several inputs or outputs, an argument or value cnnrun cannot express, or
             an output that is not a class distribution; each names the layer and Keras class.
     """
+    with malformed(model.path):
+        return _to_cnnrun(model)
+
+
+def _to_cnnrun(model: KerasModelFile) -> MappedModel:
     layers = _layer_list(model)
     shape = _input_shape(model, layers)
     graph = Graph.of(model, layers)

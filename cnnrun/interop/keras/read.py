@@ -21,8 +21,11 @@ from __future__ import annotations
 import json
 import stat
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cnnrun.errors import Problem, UserError
 
@@ -32,6 +35,8 @@ ZIP_MAGIC, HDF5_MAGIC = b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"
 MAX_MEMBERS = 64
 MAX_CONFIG_BYTES = 16_000_000
 MAX_ARCHIVE_EXPANDED = 8_000_000_000
+MAX_DEPTH = 100  # a model's JSON nests a few levels a block; Python's own limit is near 1000
+WEIGHTS_MEMBER = "model.weights.h5"
 # A `.keras` file that `cnnrun export` wrote carries the run's resolved config here.
 CNNRUN_MEMBER = "cnnrun.json"
 
@@ -45,17 +50,31 @@ class KerasModelFile:
         format: `keras` (zip) or `h5` (legacy full model).
         config: the model's config (`class_name`, `config`).
         cnnrun: the metadata `cnnrun export` stored in it, if any.
+        weights_bytes: the bytes its weights (and optimizer state) expand to, as declared:
+            checked against the architecture before Keras reads them.
     """
 
     path: Path
     format: str
     config: dict
     cnnrun: dict | None = None
+    weights_bytes: int = 0  # what the weights expand to, as the file declares it
 
 
 def refuse(path: Path, message: str, hint: str = "") -> UserError:
     """The one-line refusal of a model file."""
     return UserError(Problem(message, file=str(path), hint=hint))
+
+
+@contextmanager
+def malformed(path: Path) -> Iterator[None]:
+    """Any config shape the reader did not expect (a layer config that is a number, a
+    missing key, a parent named nowhere) refused as one line, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
+        reason = f"{type(e).__name__}: {str(e)[:120]}"
+        raise refuse(path, f"its config is not one Keras writes ({reason}); refused") from None
 
 
 def sniff(path: Path) -> str | None:
@@ -89,13 +108,30 @@ def is_keras_model(path: Path) -> bool:
         return False
 
 
+def _depth(doc: object) -> int:
+    """How deeply `doc` nests, walked without recursion."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:  # one level past the limit is enough to refuse
+                items = value.values() if isinstance(value, dict) else value
+                stack.extend((v, depth + 1) for v in items)
+    return deepest
+
+
 def _json(path: Path, text: bytes | str, what: str) -> dict:
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise refuse(path, f"its {what} nests deeper than Python can read; refused") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise refuse(path, f"its {what} is not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise refuse(path, f"its {what} is not a JSON object")
+    if _depth(doc) > MAX_DEPTH:
+        raise refuse(path, f"its {what} nests more than {MAX_DEPTH} levels deep; refused")
     return doc
 
 
@@ -125,7 +161,7 @@ def _read_zip(path: Path) -> KerasModelFile:
         ) from None
     except OSError as e:
         raise refuse(path, f"cannot be read ({e})") from None
-    return KerasModelFile(path, "keras", config, extra)
+    return KerasModelFile(path, "keras", config, extra, sizes.get(WEIGHTS_MEMBER, 0))
 
 
 def _read_h5(path: Path) -> KerasModelFile:
@@ -139,15 +175,34 @@ def _read_h5(path: Path) -> KerasModelFile:
                     "is an HDF5 file without a model_config: not a full Keras model",
                     hint="a weights-only file needs --config, or is a cnnrun .weights.h5",
                 )
-            raw = f.attrs["model_config"]
-            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            try:  # h5py decodes a variable-length string itself, a fixed one is bytes
+                raw = f.attrs["model_config"]
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            except UnicodeDecodeError:
+                raise refuse(path, "its model_config is not UTF-8 text; refused") from None
             if len(text) > MAX_CONFIG_BYTES:
                 raise refuse(path, "its model_config is larger than 16 MB; refused")
             if "model_weights" not in f:
                 raise refuse(path, "holds an architecture but no model_weights group")
+            weights = _dataset_bytes(f)
     except OSError as e:
         raise refuse(path, f"cannot be read as HDF5 (truncated or damaged: {e})") from None
-    return KerasModelFile(path, "h5", _json(path, text, "model_config"))
+    return KerasModelFile(path, "h5", _json(path, text, "model_config"), None, weights)
+
+
+def _dataset_bytes(f: Any) -> int:
+    """What every dataset of an HDF5 file expands to (shape times item size, from the
+    metadata: nothing is read or decompressed)."""
+    import h5py
+
+    total = [0]
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            total[0] += int(obj.size) * int(obj.dtype.itemsize)
+
+    f.visititems(visit)
+    return total[0]
 
 
 def read_keras_model(path: Path) -> KerasModelFile:
