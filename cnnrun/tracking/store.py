@@ -49,6 +49,10 @@ def require_mlflow() -> Any:
     # MLflow and alembic log every table they create at INFO; cnnrun says what matters itself
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow writes "View run at: URL" to stdout when a run on a server ends: into `--json`
+    # output, from the tracking thread, with any password in the URL. Its own switch (no
+    # per-client option exists); a user's explicit setting is kept.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     return MlflowClient
 
 
