@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cnnrun.engine.cam import explain, run_answers
 from cnnrun.engine.decode import tensorflow_decoded
-from cnnrun.engine.export import Source, export_all, load_source, verify
+from cnnrun.engine.export import Source, export_all, load_source
 from cnnrun.engine.inspect_bn import inspect_run
 from cnnrun.engine.keras_io import keras_predictor, write_import
 from cnnrun.engine.mlflow_model import save_mlflow_model
@@ -16,6 +16,7 @@ from cnnrun.engine.predict import Predictor, load_model, load_predictor, predict
 from cnnrun.engine.prepare import Prepared, prepare, release
 from cnnrun.engine.runtimes import Checked
 from cnnrun.engine.training import resume, run
+from cnnrun.engine.verify import verify
 
 __all__ = [
     "Checked",

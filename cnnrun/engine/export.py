@@ -34,12 +34,10 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from pydantic import ValidationError
 
 from cnnrun import atomic
 from cnnrun.config.schema import Config
 from cnnrun.data.lazy import take
-from cnnrun.engine import artifacts
 from cnnrun.engine.model import from_logits
 from cnnrun.engine.predict import to_probabilities
 from cnnrun.engine.runtimes import Checked, check
@@ -245,67 +243,6 @@ def _place(path: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(path, final)
-
-
-def verify(out: Path) -> list[Checked]:
-    """`cnnrun export --verify DIR`: every artifact in DIR against its kept reference batch."""
-    try:
-        meta = json.loads((out / EXPORT).read_text())
-        with np.load(out / REFERENCE) as ref:
-            x, reference = ref["x"], ref["probabilities"]
-            y = ref["y"] if "y" in ref.files else None
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(
-            Problem(f"is not an export folder with {EXPORT} and {REFERENCE} ({e})", file=str(out))
-        ) from None
-    config = _export_config(out, meta)
-    formats = meta.get("formats")
-    if not isinstance(formats, list):
-        raise UserError(Problem("formats: expected a list of formats", file=str(out / EXPORT)))
-    return [_verify_one(out, fmt, meta, config, x, y, reference) for fmt in formats]
-
-
-def _verify_one(
-    out: Path,
-    fmt: Any,
-    meta: dict,
-    config: Config,
-    x: np.ndarray,
-    y: np.ndarray | None,
-    reference: np.ndarray,
-) -> Checked:
-    """One listed artifact checked; one that cannot be is named, and the others go on."""
-    if fmt not in ARTIFACTS:
-        refused = f"{EXPORT}: formats: unknown format {fmt!r}"
-        return Checked(str(fmt), str(out / EXPORT), float("inf"), False, refused=refused)
-    path = out / ARTIFACTS[fmt]
-    if not path.exists():
-        return Checked(fmt, str(path), float("inf"), False)
-    refused = artifacts.problem(fmt, path)  # before anything in it runs
-    if refused is not None:
-        return Checked(fmt, str(path), float("inf"), False, refused=refused)
-    q = meta.get("quantize") if fmt == "litert" else None
-    return check(fmt, path, config, x, y, reference, q)
-
-
-def _export_config(out: Path, meta: Any) -> Config:
-    """The config `export.json` records, or one line naming its first problem."""
-    try:
-        return Config.model_validate(meta["config"])
-    except (KeyError, TypeError, ValidationError) as e:
-        if isinstance(e, ValidationError):
-            err = e.errors()[0]
-            where = ".".join(["config", *map(str, err["loc"])])
-            reason = f"{where}: {err['msg']}"
-        else:
-            reason = "config: missing or not a mapping"
-        raise UserError(
-            Problem(
-                f"{reason}: the artifacts cannot be compared without the network's config",
-                file=str(out / EXPORT),
-                hint="export the run again",
-            )
-        ) from None
 
 
 def load_source(target: Path) -> Source:

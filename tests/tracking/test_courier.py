@@ -9,15 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cnnrun.runs.summary import read_summary
 from cnnrun.tracking.courier import STALL_S
+from tests.support.http import serving
 
 pytestmark = pytest.mark.slow
 
@@ -31,33 +32,15 @@ EXPERIMENT = {
 }
 
 
-class _Hanging(BaseHTTPRequestHandler):
+def _hanging(method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
     """Answers the experiment lookup (cnnrun's check and MLflow's), then never answers."""
-
-    def do_GET(self) -> None:
-        if "experiments/get-by-name" in self.path:
-            body = json.dumps(EXPERIMENT).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            time.sleep(3600)
-
-    def do_POST(self) -> None:
-        time.sleep(3600)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    return (200, EXPERIMENT) if "experiments/get-by-name" in path else None
 
 
 @pytest.fixture
-def hanging_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hanging)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def hanging_server() -> Iterator[str]:
+    with serving(_hanging) as base:
+        yield base
 
 
 def test_a_server_that_hangs_after_the_start_never_holds_training_up(

@@ -5,19 +5,19 @@ parameter, tag or metric sent to the server."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.http import serving
 
 pytestmark = pytest.mark.slow
 SECRET = "Pw-d0-n0t-l3ak"
 
 
-def _server(artifacts: Path) -> tuple[ThreadingHTTPServer, list[bytes]]:
+def _mlflow(artifacts: Path, seen: list[bytes]) -> Any:
     """Enough of MLflow's tracking API for one run; every request line and body kept."""
-    seen: list[bytes] = []
     info = {
         "run_id": "r1",
         "run_uuid": "r1",
@@ -29,45 +29,25 @@ def _server(artifacts: Path) -> tuple[ThreadingHTTPServer, list[bytes]]:
     }
     experiment = {"experiment_id": "1", "name": "cnnrun", "lifecycle_stage": "active"}
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append(self.path.encode() + b" " + body)
-            if "experiments/get-by-name" in self.path:
-                doc = {"experiment": experiment}
-            elif "runs/create" in self.path or "runs/get" in self.path:
-                doc = {"run": {"info": info, "data": {}}}
-            elif "runs/update" in self.path:
-                doc = {"run_info": info}
-            else:
-                doc = {}
-            data = json.dumps(doc).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        seen.append(path.encode() + b" " + body)
+        if "experiments/get-by-name" in path:
+            return 200, {"experiment": experiment}
+        if "runs/create" in path or "runs/get" in path:
+            return 200, {"run": {"info": info, "data": {}}}
+        return 200, {"run_info": info} if "runs/update" in path else {}
 
-        do_GET = do_POST = do_PATCH = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, seen
+    return answer
 
 
 def test_no_output_file_or_mlflow_record_holds_the_password(cli, tiny_config, tmp_path: Path):
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
-    server, seen = _server(artifacts)
-    uri = f"http://ana:{SECRET}@127.0.0.1:{server.server_address[1]}"
+    seen: list[bytes] = []
     runs = tmp_path / "runs"
-    try:
+    with serving(_mlflow(artifacts, seen)) as base:
+        uri = base.replace("http://", f"http://ana:{SECRET}@")
         r = cli("train", tiny_config(epochs=2), "--runs-dir", runs, "--mlflow", uri)
-    finally:
-        server.shutdown()
     assert r.code == 0, r.stderr
     assert any(b"runs/log-batch" in s for s in seen) and any(b"runs/update" in s for s in seen)
     assert SECRET not in r.stdout + r.stderr

@@ -4,11 +4,12 @@ folder is made, and a password in its URL is never shown."""
 
 from __future__ import annotations
 
-import threading
 import time
 from base64 import b64encode
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+from tests.support.http import serving
 
 
 def test_an_unreachable_tracking_server_fails_at_start(cli, tiny_config, tmp_path: Path):
@@ -27,33 +28,22 @@ def test_an_unreachable_tracking_server_fails_at_start(cli, tiny_config, tmp_pat
         assert not runs.exists() or not any(runs.iterdir()), command
 
 
-class _Broken(BaseHTTPRequestHandler):
+def _broken(method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
     """A tracking server whose health check answers but whose API fails, or refuses the
     credentials it is sent."""
-
-    def do_GET(self) -> None:
-        if self.path == "/health":
-            code = 200
-        elif self.headers.get("Authorization") != "Basic " + b64encode(b"ana:s3cret-pw").decode():
-            code = 401
-        else:
-            code = 500
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: object) -> None:
-        pass
+    if path == "/health":
+        return 200, {}
+    if headers.get("Authorization") != "Basic " + b64encode(b"ana:s3cret-pw").decode():
+        return 401, {}
+    return 500, {}
 
 
 def test_a_failing_api_or_refused_password_is_exit_2_and_no_password_is_shown(
     cli, tiny_config, tmp_path: Path, monkeypatch
 ):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     runs = tmp_path / "runs"
-    try:
+    with serving(_broken) as base:
+        port = base.rsplit(":", 1)[1]
         for uri, expect in (
             (f"http://ana:s3cret-pw@127.0.0.1:{port}", "HTTP 500"),
             (f"http://ana:wrong-pw@127.0.0.1:{port}", "HTTP 401"),
@@ -72,5 +62,3 @@ def test_a_failing_api_or_refused_password_is_exit_2_and_no_password_is_shown(
             "train", tiny_config(), "--runs-dir", runs, "--mlflow", f"http://ana@127.0.0.1:{port}"
         )
         assert r.code == 2 and "HTTP 500" in r.stderr, r.stderr
-    finally:
-        server.shutdown()
