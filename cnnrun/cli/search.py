@@ -19,18 +19,25 @@ from cnnrun.cli.common import (
     output_options,
     path_option,
 )
+from cnnrun.cli.studies import (
+    CpusOpt,
+    GpusOpt,
+    HeartbeatOpt,
+    LauncherOpt,
+    MemOpt,
+    PartitionOpt,
+    PrintSbatchOpt,
+    StorageOpt,
+    StudyOpt,
+    TimeOpt,
+    slurm_of,
+    target_option,
+)
 
 TrialsOpt = Annotated[
     int | None, typer.Option(min=1, metavar="N", help="Trials in all (default: search.trials).")
 ]
 NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Search name.")]
-StorageOpt = Annotated[
-    str | None,
-    typer.Option(
-        metavar="URL",
-        help="Keep the study in this Optuna storage (postgresql://...), not the search folder.",
-    ),
-]
 ConfirmOpt = Annotated[
     int | None,
     typer.Option(
@@ -38,10 +45,11 @@ ConfirmOpt = Annotated[
     ),
 ]
 ResumeOpt = path_option("SEARCH_DIR", "Continue this search to its trial count.", complete_run_dir)
-JoinOpt = path_option(
-    "SEARCH_DIR",
-    "Add workers to this search (another machine sharing the folder).",
-    complete_run_dir,
+JoinOpt = target_option(
+    "SEARCH", "Add a worker to this search: its folder, or its study's storage URL."
+)
+CollectOpt = target_option(
+    "SEARCH", "Write the table, best.yaml and search.png from the study, training nothing."
 )
 
 
@@ -96,27 +104,41 @@ def search(
     config: ConfigArg = None,
     resume: ResumeOpt = None,
     join: JoinOpt = None,
+    collect: CollectOpt = None,
+    study: StudyOpt = None,
     trials: TrialsOpt = None,
     jobs: JobsOpt = 1,
     overrides: SetOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     storage: StorageOpt = None,
+    heartbeat_s: HeartbeatOpt = None,
+    launch: LauncherOpt = "local",
+    slurm_partition: PartitionOpt = None,
+    slurm_time: TimeOpt = 60,
+    slurm_cpus: CpusOpt = 2,
+    slurm_gpus: GpusOpt = 0,
+    slurm_mem: MemOpt = None,
+    print_sbatch: PrintSbatchOpt = False,
     confirm_seeds: ConfirmOpt = None,
 ) -> int:
     """Search a config's search: space on Optuna.
 
     Every trial is a normal run folder.
 
-    Prunes trials that fall behind, runs J workers here (`--jobs`) and more from other
-    machines that share the folder (`--join SEARCH_DIR`); writes the table, best.yaml,
-    search.png and search.json into the search folder.
+    Prunes trials that fall behind, runs J workers here or as Slurm jobs (`--jobs`,
+    `--launcher slurm`) and more from other machines (`--join SEARCH_DIR`, or `--join URL`
+    where the study is in a database); writes the table, best.yaml, search.png and
+    search.json into the search folder (`--collect` writes them from the study alone).
     """
     from cnnrun.app.search.run import search as run_search
     from cnnrun.cli.reporters import for_workers, unfinished
 
     out, reporter, say = for_workers(opts.json, opts.quiet)
-    outcome = run_search(**opts.args, reporter=reporter, say=say)
+    outcome = run_search(**slurm_of(opts.args), reporter=reporter, say=say)
+    if outcome.sbatch is not None:
+        print(outcome.sbatch, end="")
+        return outcome.code
     if opts.json:
         best = str(outcome.best_config) if outcome.best_config else None
         head = {"search_dir": str(outcome.search_dir), "complete": outcome.complete}

@@ -19,6 +19,20 @@ from cnnrun.cli.common import (
     output_options,
     path_option,
 )
+from cnnrun.cli.studies import (
+    CpusOpt,
+    GpusOpt,
+    HeartbeatOpt,
+    LauncherOpt,
+    MemOpt,
+    PartitionOpt,
+    PrintSbatchOpt,
+    StorageOpt,
+    StudyOpt,
+    TimeOpt,
+    slurm_of,
+    target_option,
+)
 
 GridOpt = Annotated[
     list[str] | None,
@@ -35,11 +49,8 @@ PrintOpt = Annotated[
     bool, typer.Option("--print-commands", help="Make the sweep folder, print its commands.")
 ]
 SweepDirOpt = path_option("SWEEP_DIR", "An existing sweep folder.", complete_run_dir)
-JoinOpt = path_option(
-    "SWEEP_DIR",
-    "Add workers to this sweep (another machine sharing the folder).",
-    complete_run_dir,
-)
+JoinOpt = target_option("SWEEP", "Add a worker to this sweep: its folder, or its study's URL.")
+CollectOpt = target_option("SWEEP", "Gather this sweep's results (its folder, or its study's URL).")
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -127,7 +138,8 @@ def sweep(
     config: ConfigArg = None,
     resume: SweepDirOpt = None,
     join: JoinOpt = None,
-    collect: SweepDirOpt = None,
+    collect: CollectOpt = None,
+    study: StudyOpt = None,
     grid: GridOpt = None,
     seeds: SeedsOpt = None,
     jobs: JobsOpt = 1,
@@ -135,18 +147,31 @@ def sweep(
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
     print_commands: PrintOpt = False,
+    storage: StorageOpt = None,
+    heartbeat_s: HeartbeatOpt = None,
+    launch: LauncherOpt = "local",
+    slurm_partition: PartitionOpt = None,
+    slurm_time: TimeOpt = 60,
+    slurm_cpus: CpusOpt = 2,
+    slurm_gpus: GpusOpt = 0,
+    slurm_mem: MemOpt = None,
+    print_sbatch: PrintSbatchOpt = False,
 ) -> int:
     """Train every variant of a config at several seeds.
 
     Compares the variants over the seed noise: mean and spread per variant, and which
     differences are larger than the seeds' own (Welch's t-test, Holm-corrected).
-    `--resume SWEEP_DIR` finishes the runs not completed; `--join SWEEP_DIR` adds workers
-    to a sweep (from another machine sharing the folder); `--collect SWEEP_DIR` gathers it.
+    `--resume SWEEP_DIR` finishes the runs not completed; `--join SWEEP_DIR|URL` adds a
+    worker (from another machine: one sharing the folder, or any with the study's storage
+    URL); `--launcher slurm` starts the --jobs workers as Slurm jobs; `--collect` gathers it.
     """
     from cnnrun.app.sweep.run import sweep as run_sweep
     from cnnrun.cli.reporters import for_workers
 
     out, reporter, say = for_workers(opts.json, opts.quiet)
-    outcome = run_sweep(**opts.args, reporter=reporter, say=say)
+    outcome = run_sweep(**slurm_of(opts.args), reporter=reporter, say=say)
+    if outcome.sbatch is not None:
+        print(outcome.sbatch, end="")
+        return outcome.code
     _render(outcome, opts.json, opts.quiet, out)
     return outcome.code

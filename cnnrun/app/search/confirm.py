@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnrun.app.search.plan import SearchPlan, indexed
+from cnnrun.app.study.storage import JOURNAL
 from cnnrun.app.sweep import plan as sweeps
 from cnnrun.app.sweep.results import collect
-from cnnrun.app.sweep.run import execute
+from cnnrun.app.sweep.run import Launch, execute
 from cnnrun.runs import names
 from cnnrun.runs.events import Reporter
 
@@ -35,16 +36,19 @@ def confirm(
     folder = search_dir / CONFIRM
     if (folder / names.SWEEP).is_file():
         splan = sweeps.read_plan(folder)
+        splan.study_name = splan.study_name or f"{search_dir.name}-{CONFIRM}"
     else:
         planned = sweeps.expand(plan.seed, {}, {"start": {}, "best": values}, seeds)
         base = plan.trial_sets({})
         planned = [replace(r, sets=(*base, *r.sets)) for r in planned]
         folder.mkdir()
         splan = sweeps.new_plan(Path(plan.config), planned)
+        splan.study_name = f"{search_dir.name}-{CONFIRM}"  # in the confirm folder's journal
         sweeps.write_plan(folder, splan)
     say(f"confirming: the best trial and the start at {seeds} seeds each, in {folder}")
-    complete, _ = execute(folder, splan, jobs, reporter, say)
-    splan.results = collect(folder, splan)
+    fresh = splan.results == {} and not (folder / JOURNAL).is_file()
+    complete, found = execute(folder, splan, Launch(jobs, "local", None, reporter, say), fresh)
+    splan.results = collect(splan, found)
     sweeps.write_plan(folder, splan)
     return {"folder": str(folder), "complete": complete, **_verdict(splan.results)}
 

@@ -80,6 +80,7 @@ class SearchPlan:
     study_name: str
     storage: str | None = None  # an Optuna storage URL; None: the journal file in the folder
     mlflow: dict[str, str] | None = None  # {tracking_uri, run_id}: the parent MLflow run
+    heartbeat_s: int = 30  # a database storage's heartbeat (cnnrun.app.study.liveness)
     kind: str = "cnnrun-search"
     version: int = 1
     results: dict = field(default_factory=dict)

@@ -15,7 +15,8 @@ from typing import Any
 
 from cnnrun import atomic
 from cnnrun.app.search.plan import SearchPlan, indexed
-from cnnrun.runs.summary import read_summary
+from cnnrun.app.study import records
+from cnnrun.app.study.liveness import retried
 
 BEST_CONFIG, FIGURE = "best.yaml", "search.png"
 STATUS = {
@@ -36,12 +37,9 @@ def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
     """One trial as a row: number, run name and folder, parameters, value, status, epochs."""
     run_dir = t.user_attrs.get("run_dir")
     epochs, seconds = None, None
-    if run_dir:
-        try:
-            s = read_summary(Path(run_dir))
-            epochs, seconds = s.epochs_run, s.timings.fit_s
-        except (OSError, ValueError):
-            pass
+    summary = records.summary_of(t)  # kept in the study; a search from before, its folder
+    if summary is not None:
+        epochs, seconds = summary.epochs_run, summary.timings.fit_s
     value = t.value if t.value is not None and math.isfinite(t.value) else None
     if t.state.name == "PRUNED" and t.intermediate_values:  # its last reported value
         value = t.intermediate_values[max(t.intermediate_values)]
@@ -64,22 +62,23 @@ def row_of(t: Any, plan: SearchPlan) -> dict[str, Any]:
 
 
 def rows(study: Any, plan: SearchPlan) -> list[dict[str, Any]]:
-    """Every trial but the ones queued again (their resumed trial stands for them)."""
+    """Every trial but the ones queued again (their retry stands for them) and the surplus
+    ones a worker asked for past the count."""
+    trials = study.get_trials(deepcopy=False)
+    gone = retried(trials)
     return [
-        row_of(t, plan)
-        for t in study.get_trials(deepcopy=False)
-        if not t.user_attrs.get("requeued")
+        row_of(t, plan) for t in trials if t.number not in gone and not t.user_attrs.get("surplus")
     ]
 
 
-def write_best(search_dir: Path, best: dict) -> Path | None:
-    """The best trial's resolved config as `best.yaml`: trainable as it is."""
+def write_best(search_dir: Path, best: dict, study: Any) -> Path | None:
+    """The best trial's resolved config as `best.yaml`: trainable as it is. It comes from
+    the study, so a reader without the run folders writes it too."""
     import yaml
 
-    run_dir = best.get("run_dir")
-    if not run_dir or not (Path(run_dir) / "config.yaml").is_file():
+    cfg = records.config_of(study.get_trials(deepcopy=False)[best["number"]])
+    if cfg is None:
         return None
-    cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
     cfg.pop("search", None)
     cfg.pop("sweep", None)
     cfg["name"] = f"{search_dir.name.partition('_')[2] or 'search'}-best"[:64]

@@ -136,9 +136,13 @@ class SweepPlan:
     created: str
     runs: list[SweepRun]
     kind: str = "cnnrun-sweep"
-    version: int = 1
+    version: int = 2  # 1: before the study (runs claimed by lock files); its folder resumes
     results: dict = field(default_factory=dict)
     mlflow: dict | None = None  # {tracking_uri, run_id, experiment}: the parent MLflow run
+    storage: str | None = None  # an Optuna storage URL; None: the journal file in the folder
+    study_name: str = ""
+    direction: str = "minimize"  # the runs' checkpoint.mode, as the study's direction
+    heartbeat_s: int = 30  # a database storage's heartbeat (cnnrun.app.study.liveness)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -147,11 +151,30 @@ class SweepPlan:
 
 
 def new_plan(config: Path, sweep_runs: list[SweepRun]) -> SweepPlan:
+    mode = load_config(config, list(sweep_runs[0].sets)).config.checkpoint.resolved_mode
     return SweepPlan(
         str(config),
         file_sha256(config),
         datetime.now().isoformat(timespec="seconds"),
         sweep_runs,
+        direction="minimize" if mode == "min" else "maximize",
+    )
+
+
+def plan_of(d: dict[str, Any]) -> SweepPlan:
+    """A plan from its JSON form (`sweep.json`, or the one a study keeps)."""
+    return SweepPlan(
+        d["config"],
+        d["config_sha256"],
+        d["created"],
+        [SweepRun(r["name"], r["variant"], r["seed"], tuple(r["sets"])) for r in d["runs"]],
+        version=d.get("version", 1),
+        results=d.get("results") or {},
+        mlflow=d.get("mlflow"),
+        storage=d.get("storage"),
+        study_name=d.get("study_name", ""),
+        direction=d.get("direction", "minimize"),
+        heartbeat_s=d.get("heartbeat_s", 30),
     )
 
 
@@ -167,14 +190,7 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
         d = json.loads(path.read_text(encoding="utf-8"))
         if d.get("kind") != "cnnrun-sweep":
             raise ValueError("it is not a cnnrun sweep file")
-        return SweepPlan(
-            d["config"],
-            d["config_sha256"],
-            d["created"],
-            [SweepRun(r["name"], r["variant"], r["seed"], tuple(r["sets"])) for r in d["runs"]],
-            results=d.get("results") or {},
-            mlflow=d.get("mlflow"),
-        )
+        return plan_of(d)
     except FileNotFoundError:
         raise UserError(
             Problem(f"is not a sweep folder (it has no {names.SWEEP})", file=str(sweep_dir))

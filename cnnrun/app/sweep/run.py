@@ -1,9 +1,10 @@
 """`cnnrun sweep` and `cnnrun.sweep`: check every variant, run what is left, collect results.
 
-Every variant's config is checked before anything runs (exit 2); each run is an ordinary run
-folder trained by a worker (`cnnrun.app.workers`): this process with `jobs=1`, else J child
-processes, and any `cnnrun sweep --join` elsewhere. A worker takes the next run nobody holds,
-resumed where an earlier attempt left it.
+Every variant's config is checked before anything runs (exit 2). The runs are the trials of
+an Optuna study, queued in order (`cnnrun.app.sweep.study`), trained by the same workers as a
+search's (`cnnrun.app.study`): this process with `jobs=1`, else J child processes or Slurm
+jobs, and any `cnnrun sweep --join` elsewhere, given the sweep folder or, with a database
+storage, only its URL. A run whose worker died is queued again and resumes in its folder.
 
 Example:
     ```python
@@ -15,26 +16,30 @@ Example:
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from cnnrun import urls
 from cnnrun.analysis.curves import draw_bands
-from cnnrun.app import workers
+from cnnrun.app.study import launcher, published, records
+from cnnrun.app.study.slurm import Slurm
+from cnnrun.app.study.storage import JOURNAL, is_url, open_storage, require_optuna
+from cnnrun.app.study.worker import Job, reconcile
 from cnnrun.app.sweep import plan as sweeps
-from cnnrun.app.sweep.results import collect as collect_results
-from cnnrun.app.sweep.results import histories
+from cnnrun.app.sweep import results as sweep_results
+from cnnrun.app.sweep.study import fill, open_study
 from cnnrun.app.train import TrainRequest
 from cnnrun.config.overrides import set_line
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.hashes import require_unchanged
 from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
-from cnnrun.runs import locks, names
+from cnnrun.runs import names
 from cnnrun.runs.events import NullReporter, Reporter
+from cnnrun.runs.names import CONFIG
 from cnnrun.tracking.parents import check_tracking, end_parent, tracking_parent
-from cnnrun.tracking.store import mlflow_secrets
 
 FIGURE = "sweep_curves.png"
 
@@ -50,6 +55,7 @@ class SweepOutcome:
     figure: Path | None = None
     complete: bool = True
     commands: list[str] = field(default_factory=list)
+    sbatch: str | None = None
 
 
 def sweep(
@@ -65,6 +71,12 @@ def sweep(
     resume: str | Path | None = None,
     collect: str | Path | None = None,
     join: str | Path | None = None,
+    study: str | None = None,
+    storage: str | None = None,
+    heartbeat_s: int | None = None,
+    launch: str = "local",
+    slurm: Slurm | None = None,
+    print_sbatch: bool = False,
     reporter: Reporter | None = None,
     say: Callable[[str], None] = print,
 ) -> SweepOutcome:
@@ -75,12 +87,20 @@ def sweep(
         grid: `KEY=V1,V2` strings: every combination is a variant (with the config's
             `sweep:` section).
         seeds: runs per variant, with seeds seed, seed+1, ... (default: `sweep.seeds` or 1).
-        jobs: worker processes here, each with cores / jobs threads.
+        jobs: workers: processes here (each with cores / jobs threads), or Slurm jobs.
         overrides: `KEY=VALUE` strings applied to every run.
         runs_dir, name: where the sweep folder is made, and its name.
         print_commands: make the sweep folder and return each run's `cnnrun train` line.
-        resume: a sweep folder to finish; join: one to add workers to (from another machine
-            sharing it); collect: one to gather results from without training.
+        resume: a sweep folder to finish; join: a sweep folder or a storage URL to add a
+            worker to; collect: one to gather the results from without training.
+        study: with `join` or `collect` a URL, the study's name (default: the only sweep the
+            storage holds).
+        storage: an Optuna storage URL for the study (default: a journal file in the folder).
+        heartbeat_s: a database storage's heartbeat (default 30 s); a run whose worker
+            misses four is queued again.
+        launch: `local` (processes here) or `slurm` (jobs, through submitit).
+        slurm: the Slurm jobs' resources; print_sbatch: return an `sbatch` array script of
+            `jobs` workers instead of starting them.
         reporter: shows each run's warnings (default: none).
         say: where progress lines go (one per finished run).
 
@@ -89,33 +109,74 @@ def sweep(
         that differ beyond the seed noise (Welch's t-test, Holm-corrected).
 
     Raises:
-        UserError: a bad config or variant, before any run starts.
+        UserError: a bad config, variant or storage, before any run starts.
     """
-    given = (config, resume, collect, join)
-    if sum(x is not None for x in given) != 1:
+    if sum(x is not None for x in (config, resume, collect, join)) != 1:
         raise UserError(
             Problem(
-                "give exactly one of CONFIG, --resume SWEEP_DIR, --join SWEEP_DIR "
-                "or --collect SWEEP_DIR"
+                "give exactly one of CONFIG, --resume SWEEP_DIR, --join SWEEP_DIR|URL "
+                "or --collect SWEEP_DIR|URL"
             )
         )
-    if config is None:
-        folder = Path(collect or resume or join)  # type: ignore[arg-type]
-        sweep_dir, plan = folder, sweeps.read_plan(folder)
-        if collect is None:
-            require_unchanged(Path(plan.config), plan.config_sha256, folder, "sweep")
-    else:
+    launcher.check(launch)
+    if config is not None:
         sets, grids = list(overrides or ()), list(grid or ())
-        sweep_dir, plan = _new(Path(config), sets, grids, seeds, Path(runs_dir), name)
+        where = (Path(runs_dir), name, storage, heartbeat_s)
+        sweep_dir, plan = _new(Path(config), sets, grids, seeds, *where, print_commands)
         if print_commands:
             lines = [shlex.join(sweeps.train_command(str(config), sweep_dir, r)) for r in plan.runs]
             lines.append(f"# then: cnnrun sweep --collect {shlex.quote(str(sweep_dir))}")
             return SweepOutcome(EXIT_OK, sweep_dir, commands=lines)
-        say(f"sweep folder: {sweep_dir}")
-    complete, failed = True, 0
-    if collect is None:
-        complete, failed = execute(sweep_dir, plan, jobs, reporter or NullReporter(), say)
-    return _finish(sweep_dir, plan, complete, failed, collect is not None, join is not None, say)
+        if not print_sbatch:  # the script alone on stdout, for `> job.sh`
+            say(f"sweep folder: {sweep_dir}")
+    else:
+        target = collect or resume or join
+        sweep_dir, plan = _reopen(target, study, Path(runs_dir), collect is None)  # type: ignore[arg-type]
+    if collect is not None:
+        return _finish(sweep_dir, plan, _found(sweep_dir, plan), True, "collect", say)
+    if print_sbatch:
+        _prepare(sweep_dir, plan, new=config is not None)
+        script = launcher.sbatch("sweep", sweep_dir, plan.storage, plan.study_name, jobs, slurm)
+        return SweepOutcome(EXIT_OK, sweep_dir, sbatch=script)
+    how = Launch(jobs, launch, slurm, reporter or NullReporter(), say)
+    complete, found = execute(sweep_dir, plan, how, new=config is not None)
+    return _finish(sweep_dir, plan, found, complete, "join" if join is not None else "run", say)
+
+
+def _prepare(sweep_dir: Path, plan: sweeps.SweepPlan, new: bool) -> tuple[Any, Any]:
+    """The sweep's study and storage, its runs queued; a new one keeps the plan for workers
+    that join from its URL alone."""
+    study_, store = open_study(sweep_dir, plan, resuming=not new)
+    fill(study_, sweep_dir, plan)
+    if new:
+        published.publish(study_, "sweep", plan.as_dict(), Path(plan.config))
+    return study_, store
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a sweep's workers run: how many, where (`local` or `slurm`), and what they say."""
+
+    jobs: int = 1
+    launch: str = "local"
+    slurm: Slurm | None = None
+    reporter: Reporter = field(default_factory=NullReporter)
+    say: Callable[[str], None] = print
+
+
+def execute(
+    sweep_dir: Path, plan: sweeps.SweepPlan, how: Launch, new: bool = False
+) -> tuple[bool, dict[str, sweep_results.Found]]:
+    """Run the sweep's study to its end on `how.jobs` workers: (not interrupted, its runs)."""
+    study_, store = _prepare(sweep_dir, plan, new)
+    job = _job(sweep_dir, plan)
+    reconcile(study_, store, job)
+    left = sum(1 for t in study_.get_trials(deepcopy=False) if not t.state.is_finished())
+    total = len(plan.runs)
+    how.say(f"{left} of {total} runs to do ({total - left} already done), {how.jobs} worker(s)")
+    args = (plan.storage, how.jobs, how.launch, how.slurm, how.reporter, how.say, plan.mlflow)
+    complete = launcher.run("sweep", study_, store, job, *args)
+    return complete, {**sweep_results.in_folder(sweep_dir), **sweep_results.in_study(study_)}
 
 
 def _new(
@@ -125,13 +186,24 @@ def _new(
     seeds: int | None,
     runs_dir: Path,
     name: str | None,
+    storage: str | None,
+    heartbeat_s: int | None,
+    by_hand: bool,
 ) -> tuple[Path, sweeps.SweepPlan]:
-    """A new sweep folder and its plan, every variant checked first."""
+    """A new sweep folder and its plan, every variant and the storage checked first."""
     require_dir_or_new(runs_dir, "a folder for the sweep folder (--runs-dir)")
     planned = sweeps.plan_runs(config, sets, grid, seeds)
+    if not by_hand:
+        require_optuna("sweep")
+        if storage is not None and urls.anchored_sqlite(storage, Path(".")) == storage:
+            open_storage(Path("."), storage)  # a storage that does not open: exit 2, no folder
     tracked = check_tracking(config, sets, runs_dir)
     sweep_dir = runs.create_run_dir(runs_dir, f"sweep-{name or config.stem}")
     plan = sweeps.new_plan(config.resolve(), planned)
+    plan.storage = None if storage is None else urls.anchored_sqlite(storage, sweep_dir)
+    plan.study_name = "" if by_hand else sweep_dir.name
+    if heartbeat_s is not None:
+        plan.heartbeat_s = heartbeat_s
     if tracked:
         plan.mlflow = tracking_parent(config, sets, runs_dir, sweep_dir.name, "sweep")
     if plan.mlflow is not None:  # every run logs to the same store, as a child
@@ -142,124 +214,116 @@ def _new(
     return sweep_dir, plan
 
 
+def _reopen(
+    target: str | Path, study: str | None, runs_dir: Path, training: bool
+) -> tuple[Path, sweeps.SweepPlan]:
+    """The folder and plan of a sweep to resume, join or collect: from its folder (one made
+    before the study gets one now), or from the study a storage URL holds."""
+    if is_url(target):
+        url = str(target)
+        found = published.read(open_storage(Path("."), url), url, study, "sweep")
+        require_dir_or_new(runs_dir, "a folder for the sweep folder (--runs-dir)")
+        sweep_dir = runs_dir / found.study_name
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        plan = sweeps.plan_of({**found.plan, "storage": url})
+        plan.config = str(published.local_config(found, sweep_dir))
+        if not (sweep_dir / names.SWEEP).is_file():
+            sweeps.write_plan(sweep_dir, plan)
+        return sweep_dir, plan
+    sweep_dir = Path(target)
+    plan = sweeps.read_plan(sweep_dir)
+    if training:
+        require_unchanged(Path(plan.config), plan.config_sha256, sweep_dir, "sweep")
+        if not plan.study_name:  # from before the study, or made for --print-commands
+            plan.version, plan.study_name = 2, sweep_dir.name
+            sweeps.write_plan(sweep_dir, plan)
+    return sweep_dir, plan
+
+
+def _found(sweep_dir: Path, plan: sweeps.SweepPlan) -> dict[str, sweep_results.Found]:
+    """The runs to collect: the folder's, and the study's where it has one."""
+    found = sweep_results.in_folder(sweep_dir)
+    has_study = plan.study_name and (plan.storage or (sweep_dir / JOURNAL).is_file())
+    if has_study:
+        study_, _ = open_study(sweep_dir, plan, resuming=True)
+        found.update(sweep_results.in_study(study_))
+    return found
+
+
 def _finish(
     sweep_dir: Path,
     plan: sweeps.SweepPlan,
+    found: dict[str, sweep_results.Found],
     complete: bool,
-    failed: int,
-    collecting: bool,
-    joined: bool,
+    role: str,
     say: Callable[[str], None],
 ) -> SweepOutcome:
-    """Collect the results into `sweep.json`, draw the figure, end the MLflow parent."""
-    plan.results = collect_results(sweep_dir, plan)
+    """Collect the results into `sweep.json`, draw the figure, end the MLflow parent (unless
+    this process only helps: `role` is `join` or `collect`)."""
+    plan.results = sweep_results.collect(plan, found)
     sweeps.write_plan(sweep_dir, plan)
-    groups = histories(sweep_dir, plan.results)
+    groups = sweep_results.histories(found, plan.results)
     figure = draw_bands(groups, sweep_dir / FIGURE, sweep_dir.name) if groups else None
-    if plan.mlflow is not None and not joined:
+    if plan.mlflow is not None and role == "run":
         files = [sweep_dir / names.SWEEP, *([figure] if figure else [])]
         end_parent(plan.mlflow["tracking_uri"], plan.mlflow["run_id"], files, say)
-    done = plan.results["status"].get("completed", 0)
+    status = plan.results["status"]
+    done, failed = status.get("completed", 0), status.get("failed", 0)
     if not complete:
         code = EXIT_INTERRUPTED
-    elif collecting:
+    elif role == "collect":
         code = EXIT_OK if done else EXIT_FAILED
-    elif joined:  # one worker of several: the others may still be training
+    elif role == "join":  # one worker of several: the others may still be training
         code = EXIT_FAILED if failed else EXIT_OK
     else:
         code = EXIT_FAILED if failed or done < len(plan.runs) else EXIT_OK
     return SweepOutcome(code, sweep_dir, plan.results, figure, complete)
 
 
-def _request(sweep_dir: Path, plan: sweeps.SweepPlan, run: sweeps.SweepRun) -> TrainRequest | None:
-    """How to train a run: resumed if it started, new if not, None if it is completed."""
-    run_dir, summary = sweeps.find_runs(sweep_dir, only=run.name).get(run.name, (None, None))
-    if summary is not None and summary.status == "completed":
-        return None
+def _request(trial: Any, sweep_dir: Path, plan: sweeps.SweepPlan) -> TrainRequest:
+    """How to train a run: resumed in its folder where it has one here, else new."""
+    name = trial.user_attrs["run_name"]
     parent = (plan.mlflow or {}).get("run_id")
+    run_dir = trial.user_attrs.get("run_dir")
+    if not (run_dir and (Path(run_dir) / CONFIG).is_file()):
+        run_dir, _ = sweeps.find_runs(sweep_dir, only=name).get(name, (None, None))
     if run_dir is not None:
-        return TrainRequest(resume=run_dir, tracking_parent=parent)
+        return TrainRequest(resume=Path(run_dir), tracking_parent=parent)
     return TrainRequest(
         config=Path(plan.config),
-        overrides=tuple(run.sets),
+        overrides=tuple(trial.user_attrs["sets"]),
         runs_dir=sweep_dir,
-        name=run.name,
+        name=name,
         tracking_parent=parent,
     )
 
 
-def _run_line(sweep_dir: Path, name: str, seconds: float, done: str) -> str:
-    _, summary = sweeps.find_runs(sweep_dir, only=name).get(name, (None, None))
-    status, detail = "not started", ""
+def _line(study: Any, number: int, total: int) -> str:
+    """One finished run, for the progress lines."""
+    trials = study.get_trials(deepcopy=False)
+    t = trials[number]
+    summary = records.summary_of(t)
+    status, detail = t.state.name.lower(), ""
     if summary is not None:
         status = summary.status
         if summary.best_value is not None:
             detail = f": best {summary.monitor} {summary.best_value:.4f}"
         if summary.test.get("test_accuracy") is not None:
             detail += f", test_accuracy {summary.test['test_accuracy']:.4f}"
-    return f"[{done}] {name} {status} in {seconds:.0f} s{detail}"
+        seconds = summary.timings.fit_s or 0.0
+        detail = f" in {seconds:.0f} s{detail}"
+    done = sum(1 for x in trials if x.state.name == "COMPLETE")
+    reason = t.user_attrs.get("reason")
+    tail = f"\n  {reason}" if reason and status != "completed" else ""
+    return f"[{done}/{total}] {t.user_attrs.get('run_name')} {status}{detail}{tail}"
 
 
-def _completed(sweep_dir: Path) -> int:
-    return sum(s.status == "completed" for _, s in sweeps.find_runs(sweep_dir).values())
-
-
-def work(
-    sweep_dir: Path, plan: sweeps.SweepPlan, reporter: Reporter, say: Callable[[str], None]
-) -> tuple[bool, int]:
-    """Be one worker of a sweep: train, in this process, each run no other worker holds.
-
-    Returns (not interrupted, runs that failed here).
-    """
-    failed = 0
-    with workers.sigterm_interrupts():
-        try:
-            for run in plan.runs:
-                with locks.claim(sweep_dir / names.LOCKS / f"{run.name}.lock") as mine:
-                    req = _request(sweep_dir, plan, run) if mine else None
-                    if req is None:
-                        continue
-                    t0 = time.perf_counter()
-                    outcome = workers.run_trial(req, reporter)
-                    if outcome.code == EXIT_INTERRUPTED:
-                        return False, failed
-                    failed += outcome.code != EXIT_OK
-                    done = f"{_completed(sweep_dir)}/{len(plan.runs)}"
-                    say(_run_line(sweep_dir, run.name, time.perf_counter() - t0, done))
-                    if outcome.code != EXIT_OK and outcome.message:
-                        say(f"  {outcome.message}")
-        except KeyboardInterrupt:
-            return False, failed
-    return True, failed
-
-
-def execute(
-    sweep_dir: Path,
-    plan: sweeps.SweepPlan,
-    jobs: int,
-    reporter: Reporter,
-    say: Callable[[str], None],
-) -> tuple[bool, int]:
-    """Run every run not yet completed on `jobs` workers; (not interrupted, failures)."""
-    found = sweeps.find_runs(sweep_dir)
-    status = {name: s.status for name, (_, s) in found.items()}
-    left = [r for r in plan.runs if status.get(r.name) != "completed"]
+def _job(sweep_dir: Path, plan: sweeps.SweepPlan) -> Job:
+    """A sweep worker's job: the queued runs only, run folders in `sweep_dir`."""
     total = len(plan.runs)
-    say(
-        f"{len(left)} of {total} runs to do ({total - len(left)} already completed), {jobs} at once"
+    return Job(
+        sweep_dir,
+        lambda trial: _request(trial, sweep_dir, plan),
+        0,
+        lambda study, number: _line(study, number, total),
     )
-    if jobs == 1:
-        return work(sweep_dir, plan, reporter, say)
-
-    def poll() -> None:
-        now = sweeps.find_runs(sweep_dir)
-        for name, (_, summary) in now.items():
-            if summary.status != "running" and status.get(name) != summary.status:
-                status[name] = summary.status
-                done = sum(s.status == "completed" for _, s in now.values())
-                say(_run_line(sweep_dir, name, summary.timings.fit_s or 0.0, f"{done}/{total}"))
-
-    secrets = mlflow_secrets((plan.mlflow or {}).get("tracking_uri"))
-    complete = workers.spawn_workers("sweep", sweep_dir, jobs, poll, say, secrets)
-    after = {name: s.status for name, (_, s) in sweeps.find_runs(sweep_dir).items()}
-    return complete, sum(after.get(r.name) == "failed" for r in plan.runs)
