@@ -84,6 +84,26 @@ def render_summary(summary: RunSummary, out: Any) -> None:
     if summary.diagnosis:
         d = summary.diagnosis
         out.print(f"diagnosis: {d['verdict']}: {d['reason']}", markup=False)
+    tracked = (summary.tracking or {}).get("mlflow")
+    if tracked:
+        out.print(tracked_line(tracked), markup=False)
+
+
+def tracked_line(tracked: dict[str, Any]) -> str:
+    """Where the run went in MLflow, and the MLflow version that wrote it: a tracking server
+    older than that version refuses the store (docs/tracking.md).
+
+    Example:
+        >>> tracked_line({"run_id": "ab12", "tracking_uri": "http://h:5000",
+        ...               "state": "ok", "mlflow_version": "3.18.0"})
+        'mlflow: run ab12 at http://h:5000 (written with MLflow 3.18.0)'
+    """
+    run = f"run {tracked['run_id']}" if tracked.get("run_id") else "no run"
+    line = f"mlflow: {run} at {tracked.get('tracking_uri')}"
+    if tracked.get("mlflow_version"):  # absent from the summaries of cnnrun before it
+        line += f" (written with MLflow {tracked['mlflow_version']})"
+    state = tracked.get("state", "ok")
+    return line if state == "ok" else f"{line}; {state}"
 
 
 @output_options("json", "quiet", "debug")

@@ -17,7 +17,7 @@ from cnnrun import urls
 from cnnrun.config.load import load_config
 from cnnrun.config.schema import MlflowConfig
 from cnnrun.tracking.courier import STALL_S, Courier
-from cnnrun.tracking.store import connect, require_mlflow
+from cnnrun.tracking.store import connect, mlflow_version, require_mlflow
 from cnnrun.version import __version__
 
 
@@ -46,9 +46,12 @@ def tracking_parent(
 def parent_run(cfg: MlflowConfig, runs_dir: Path, name: str, kind: str) -> tuple[str, str]:
     """The MLflow run of a sweep or a search, parent of its trials: (tracking URI, run id)."""
     client, uri, experiment = connect(cfg, runs_dir)
-    run = client.create_run(
-        experiment, run_name=name, tags={"cnnrun.kind": kind, "cnnrun.version": __version__}
-    )
+    tags = {
+        "cnnrun.kind": kind,
+        "cnnrun.version": __version__,
+        "cnnrun.mlflow_version": mlflow_version(),
+    }
+    run = client.create_run(experiment, run_name=name, tags=tags)
     return uri, run.info.run_id
 
 

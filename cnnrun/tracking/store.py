@@ -56,6 +56,18 @@ def require_mlflow() -> Any:
     return MlflowClient
 
 
+def mlflow_version() -> str:
+    """The version of the MLflow client that writes, kept in `summary.json` and a run's tags.
+
+    A SQLite store's schema is the one of the MLflow that wrote it, and a tracking server
+    older than that refuses the store (docs/tracking.md). Called once `require_mlflow` has
+    imported MLflow, whose package loads its own version module: no import cost.
+    """
+    from mlflow.version import VERSION
+
+    return str(VERSION)
+
+
 def mlflow_secrets(uri: str | None) -> dict[str, str]:
     """MLflow's own environment variables for the credentials a URL carries: how a worker
     or a resumed run, whose files keep the URL without its password, reaches the server."""

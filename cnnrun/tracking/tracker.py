@@ -30,7 +30,7 @@ from cnnrun.config.schema import MlflowConfig
 from cnnrun.runs.names import BEST
 from cnnrun.runs.summary import RunSummary, read_summary, write_summary
 from cnnrun.tracking.courier import STALL_INTERRUPTED_S, STALL_S, Courier
-from cnnrun.tracking.store import connect
+from cnnrun.tracking.store import connect, mlflow_version
 from cnnrun.version import __version__
 
 BATCH = 100  # MLflow's log_batch takes at most 100 parameters (and 1000 metrics) per call
@@ -97,6 +97,7 @@ class Tracker:
             "experiment_id": self.experiment_id,
             "parent_run_id": self.parent_id,
             "state": "ok" if self.error is None else f"failed: {self.error}",
+            "mlflow_version": mlflow_version(),
         }
 
     def begin(self, summary: RunSummary) -> None:
@@ -121,6 +122,7 @@ class Tracker:
 
         tags = {
             "cnnrun.version": __version__,
+            "cnnrun.mlflow_version": mlflow_version(),
             "cnnrun.run_dir": str(summary.run_dir),
             "cnnrun.config_hash": str(summary.config_hash),
             "cnnrun.status": "running",

@@ -51,6 +51,8 @@ def test_no_output_file_or_mlflow_record_holds_the_password(cli, tiny_config, tm
     assert r.code == 0, r.stderr
     assert any(b"runs/log-batch" in s for s in seen) and any(b"runs/update" in s for s in seen)
     assert SECRET not in r.stdout + r.stderr
+    # the line that says where the run went shows the user, not the password
+    assert f"mlflow: run r1 at {base.replace('http://', 'http://ana@')} (written" in r.stdout
     files = [p for p in [*runs.rglob("*"), *artifacts.rglob("*")] if p.is_file()]
     assert any(p.name == "summary.json" for p in files) and any(p.suffix == ".h5" for p in files)
     for path in files:

@@ -75,6 +75,9 @@ def test_a_run_and_its_resume_log_to_one_mlflow_run(cli, tiny_config, tmp_path: 
     assert run.data.tags["cnnrun.status"] == "completed"
     assert run.data.tags["cnnrun.run_dir"] == str(run_dir)
     assert run.data.tags["cnnrun.config_hash"] == summary.config_hash
+    import mlflow
+
+    assert run.data.tags["cnnrun.mlflow_version"] == tracked["mlflow_version"] == mlflow.__version__
     rows = (run_dir / "history.csv").read_text().splitlines()[1:]
     val_loss = [float(row.split(",")[2]) for row in rows]
     logged = metric_history(client, run.info.run_id, "val_loss")
