@@ -19,6 +19,9 @@ from cnnrun.runs import folder as runs
 from cnnrun.runs.names import CONFIG
 from cnnrun.runs.summary import RunSummary, read_summary
 
+# one attribute, {"summary", "history", "config"}: one write to the storage, which on a
+# database is one transaction (and on SQLite one fsync)
+RECORD = "run"
 SUMMARY, HISTORY, CONFIG_ATTR = "summary", "history", "config"
 # the summary's fields a table, a comparison or a figure reads; the rest stays in the folder
 KEPT = (
@@ -53,27 +56,33 @@ def _finite(value: Any) -> Any:
 
 
 def attrs_of(run_dir: Path) -> dict[str, Any]:
-    """A run folder's summary, history and resolved config, as a trial keeps them."""
+    """A run folder's summary, history and resolved config, as a trial keeps them: its
+    user attributes `run_dir` and `run`."""
     import yaml
 
-    out: dict[str, Any] = {"run_dir": str(run_dir)}
     try:
         summary = read_summary(run_dir).as_dict()
     except (OSError, ValueError):
-        return out
-    out[SUMMARY] = _finite({k: summary.get(k) for k in KEPT})
+        return {"run_dir": str(run_dir)}
+    record: dict[str, Any] = {SUMMARY: _finite({k: summary.get(k) for k in KEPT})}
     try:
-        out[HISTORY] = _finite(runs.read_history(run_dir))
-        out[CONFIG_ATTR] = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+        record[HISTORY] = _finite(runs.read_history(run_dir))
+        record[CONFIG_ATTR] = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
         pass  # a run that failed before writing them
-    return out
+    return {"run_dir": str(run_dir), RECORD: record}
 
 
 def keep(trial: Any, run_dir: Path) -> None:
-    """Record a finished run's summary, history and resolved config on its trial."""
-    for key, value in attrs_of(run_dir).items():
-        trial.set_user_attr(key, value)
+    """Record a finished run's summary, history and resolved config on its trial (its run
+    folder is already noted)."""
+    record = attrs_of(run_dir).get(RECORD)
+    if record is not None:
+        trial.set_user_attr(RECORD, record)
+
+
+def _kept(t: Any, key: str) -> Any:
+    return (t.user_attrs.get(RECORD) or {}).get(key)
 
 
 def _folder(t: Any) -> Path | None:
@@ -83,7 +92,7 @@ def _folder(t: Any) -> Path | None:
 
 def summary_of(t: Any) -> RunSummary | None:
     """The run's summary: kept in the study, else read from its folder where it is here."""
-    kept = t.user_attrs.get(SUMMARY)
+    kept = _kept(t, SUMMARY)
     if kept is not None:
         return RunSummary.model_validate(kept)
     return in_folder(t)
@@ -100,7 +109,7 @@ def in_folder(t: Any) -> RunSummary | None:
 
 def history_of(t: Any) -> dict[str, list[float]]:
     """The run's history, columns of floats (NaN for a missing value)."""
-    kept = t.user_attrs.get(HISTORY)
+    kept = _kept(t, HISTORY)
     if kept is not None:
         return {k: [math.nan if v is None else float(v) for v in col] for k, col in kept.items()}
     where = _folder(t)
@@ -114,7 +123,7 @@ def config_of(t: Any) -> dict | None:
     """The run's resolved config, as its `config.yaml` holds it."""
     import yaml
 
-    kept = t.user_attrs.get(CONFIG_ATTR)
+    kept = _kept(t, CONFIG_ATTR)
     if kept is not None:
         return dict(kept)
     where = _folder(t)
