@@ -125,6 +125,7 @@ def search(
     study_, store = studies.open_study(search_dir, plan, solo, config is None)
     if config is not None:
         published.publish(study_, "search", asdict(plan), Path(plan.config))
+        studies.enqueue_grid(study_, plan)
     if print_sbatch:
         script = launcher.sbatch("search", search_dir, plan.storage, plan.study_name, jobs, slurm)
         return SearchOutcome(EXIT_OK, search_dir, sbatch=script)

@@ -106,3 +106,17 @@ def suggest(trial: Any, plan: SearchPlan) -> dict[str, Any]:
         else:
             values[key] = trial.suggest_float(key, p.low, p.high, step=p.step, log=p.log)
     return values
+
+
+def enqueue_grid(study: Any, plan: SearchPlan) -> None:
+    """Queue every point of a grid search in a new study, in the grid's order, up to the
+    trial count: queued trials are popped atomically, so several workers never train one
+    point twice (Optuna's grid sampler, asked by several workers at once, may)."""
+    import itertools
+
+    if plan.sampler != "grid" or study.get_trials(deepcopy=False):
+        return
+    space = {k: grid_values(k, plan.param(k)) for k in plan.space}
+    points = itertools.product(*space.values())
+    for values in itertools.islice(points, plan.trials):
+        study.enqueue_trial(dict(zip(space, values, strict=True)))
