@@ -47,12 +47,15 @@ def retry(study: Any, store: Any, number: int) -> None:
     """Fail trial `number`, which will not finish here (its worker died or was stopped), and
     queue a copy of it, as Optuna's heartbeat does for a stale trial: the same parameters and
     user attributes (its run folder, to resume in), `failed_trial` naming the original."""
+    from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     if store.set_trial_state_values(trial_id(store, study, number), state=TrialState.FAIL):
         frozen = copy.deepcopy(study.get_trials(deepcopy=False)[number])
-        RetryHeartbeatStaleTrialCallback()(study, frozen)
+        with warnings.catch_warnings():  # experimental in Optuna since 2.8, and unchanged
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback()(study, frozen)
 
 
 def retried(trials: list[Any]) -> set[int]:

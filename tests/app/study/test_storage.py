@@ -4,6 +4,7 @@ URL is read as psycopg 3's."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -61,3 +62,32 @@ def test_an_unknown_launcher_is_refused_before_any_folder(cli, tiny_config, tmp_
     r = cli("sweep", cfg, "--grid", GRID, "--launcher", "pbs", "--runs-dir", tmp_path / "runs")
     assert r.code == 2 and "--launcher 'pbs'" in r.stderr, r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_dead_workers_run_elsewhere_is_run_again_from_its_start(cli, tiny_config, tmp_path: Path):
+    import optuna
+
+    from cnnrun.app.study.liveness import retry
+    from cnnrun.app.study.storage import open_storage
+
+    cfg, url = tiny_config(epochs=1), f"sqlite:///{tmp_path / 'studies.db'}"
+    made = cli(
+        "sweep", cfg, "--grid", "train.batch_size=32", "--storage", url,
+        "--runs-dir", tmp_path / "a", "--print-sbatch",
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
+    # a worker on another machine took the run, wrote a folder this machine cannot see, died
+    store = open_storage(tmp_path, url)
+    (name,) = optuna.get_all_study_names(store)
+    study = optuna.load_study(study_name=name, storage=store)
+    taken = study.ask()
+    taken.set_user_attr("run_dir", "/elsewhere/2026-12-07T10-00-00_batch_size-32-seed7")
+    retry(study, store, taken.number)
+
+    r = cli("sweep", "--join", url, "--study", name, "--runs-dir", tmp_path / "b", "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == {"completed": 1}
+    trials = optuna.load_study(study_name=name, storage=store).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    ran = Path(trials[1].user_attrs["run_dir"])
+    assert ran.parent == tmp_path / "b" / name and ran.name.endswith("_batch_size-32-seed7")
