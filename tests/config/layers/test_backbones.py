@@ -1,10 +1,13 @@
 """`application`, a keras.applications backbone as one layer, checked without TensorFlow:
 its row in the layer table, a misspelt name, grey input, an input too small, a weights file
-that is not there; and the table the shape rule reads covers every constructor."""
+that is not there; a backbone, a head and two phases validated in a process that never
+imports TensorFlow; and the table the shape rule reads covers every constructor."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,43 @@ def test_grey_input_repeated_into_rgb_when_asked(cli, tmp_path: Path):
     assert r.code == 0, r.stderr
     row = json.loads(r.stdout)["results"][0]["layers"][0]
     assert row["params"] == BACKBONES["MobileNetV2"]["params"] + 1 * 3 + 3
+
+
+PHASED = """\
+data: {source: images, path: photos, image_size: 32, channels: 3}
+model:
+  layers:
+    - application: {name: MobileNetV3Small, weights: none}
+    - globalavgpool2d
+    - dense: {units: 3, activation: softmax}
+train:
+  phases:
+    - {epochs: 1, trainable: head, learning_rate: 0.01}
+    - {epochs: 1, trainable: last 12, learning_rate: 0.001}
+"""
+
+VALIDATE = """\
+import json, sys
+from typer.testing import CliRunner
+from cnnrun.cli import app
+r = CliRunner().invoke(app, ["validate", "phased.yaml", "--json"])
+assert r.exit_code == 0, r.output
+heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
+assert not heavy, heavy
+print(r.stdout)
+"""
+
+
+def test_a_backbone_and_two_phases_validate_without_importing_tensorflow(tmp_path: Path):
+    photo_folder(tmp_path / "photos", per_class=2)
+    (tmp_path / "phased.yaml").write_text(PHASED)
+    r = subprocess.run(
+        [sys.executable, "-c", VALIDATE], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)["results"]
+    assert result["valid"] and [row["kind"] for row in result["layers"]] == [
+        "application",
+        "globalavgpool2d",
+        "dense",
+    ]
