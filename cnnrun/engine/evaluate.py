@@ -28,6 +28,27 @@ def _predict_local(model: keras.Model, loss_fn: Any, test_ds: tf.data.Dataset) -
     return {"loss": float(losses.mean())}, out
 
 
+def one_pass_scores(model: keras.Model, loss_fn: Any, ds: tf.data.Dataset) -> tuple:
+    """The outputs and the loss in one compiled pass, where Keras's `evaluate` and `predict`
+    take two (each traced, each reading the data again: a photo folder's test split decoded
+    twice). The loss is Keras's `evaluate` loss: the mean over the samples of the loss, plus
+    the regularization losses."""
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def step(xb: Any, yb: Any) -> tuple:
+        out = model(xb, training=False)
+        return out, loss_fn.call(yb, tf.cast(out, "float32"))
+
+    outs, losses = [], []
+    for xb, yb in ds:
+        out, loss = step(xb, yb)
+        outs.append(out.numpy())
+        losses.append(loss.numpy())
+    regularization = sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
+    mean = float(np.mean(np.concatenate(losses), dtype=np.float64))
+    return {"loss": mean + regularization}, np.concatenate(outs)
+
+
 def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     """Score the test split with the run's best weights, into `summary`: loss, metrics,
     per-class scores, calibration and the worst errors (`cnnrun.analysis.answers`). Without a
@@ -41,6 +62,9 @@ def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
     ds = one_pass(cfg, splits, x, y)
     if isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         scores, out = _predict_local(model, make_loss(cfg), ds)
+    elif prep.strategy is None:  # one device; `mirrored` keeps Keras's own passes
+        scores, out = one_pass_scores(model, make_loss(cfg), ds)
+        scores = scores if test else {}
     else:
         scores = model.evaluate(ds, verbose=0, return_dict=True) if test else {}
         out = model.predict(ds.map(lambda xb, _: xb), verbose=0)

@@ -75,3 +75,26 @@ def test_without_a_test_split_the_validation_set_is_read(cli, tmp_path: Path):
     summary = json.loads(r.stdout)
     assert summary["test"] == {} and summary["calibration"]["set"] == "validation set"
     assert summary["errors"]["total"] == summary["data"]["counts"]["validation"]
+
+
+def test_one_pass_gives_kerass_evaluate_loss_and_predict_outputs():
+    import keras
+    import tensorflow as tf
+
+    from cnnrun.engine.evaluate import one_pass_scores
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 6)).astype("float32"), rng.integers(0, 3, 50)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(0.1)),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(loss=loss)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # a last batch of 2
+    scores, out = one_pass_scores(model, loss, ds)
+    assert scores["loss"] == pytest.approx(model.evaluate(ds, verbose=0), rel=1e-5)
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
