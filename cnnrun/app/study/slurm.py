@@ -42,8 +42,14 @@ class Slurm:
 
 
 def require_submitit() -> Any:
+    # On import, submitit configures logging with `logging.config.dictConfig`, which closes
+    # every handler the process already has (a notebook's, absl's under TensorFlow: absl's
+    # closes the stream it was made with) and prints its INFO lines on stdout, into --json's
+    # output. Its own switch turns that off; its records then go to the root logger.
+    switch = {} if "SUBMITIT_LOG_LEVEL" in os.environ else {"SUBMITIT_LOG_LEVEL": "NOCONFIG"}
     try:
-        import submitit
+        with _environment(switch):
+            import submitit
     except ImportError:
         raise UserError(
             Problem(
