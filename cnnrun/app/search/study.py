@@ -16,10 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnnrun import urls
 from cnnrun.app.search.plan import SearchPlan, grid_values, indexed
-from cnnrun.app.study.storage import open_storage, require_optuna
-from cnnrun.errors import Problem, UserError
+from cnnrun.app.study.storage import open_storage, require_optuna, trials_so_far
 
 
 def _sampler(plan: SearchPlan, solo: bool, done: int) -> Any:
@@ -63,23 +61,10 @@ def open_study(
     search_dir: Path, plan: SearchPlan, solo: bool = False, resuming: bool = False
 ) -> tuple[Any, Any]:
     """The search's study, created on first use, and its storage; every worker opens the
-    same one. A search resumed or joined from a storage that does not hold its study is
-    refused: a new, empty one would run every trial again (a journal in the folder is
-    always the search's own)."""
+    same one (`trials_so_far` refuses a resumed search's storage without its study)."""
     optuna = require_optuna()
     store = open_storage(search_dir, plan.storage, plan.heartbeat_s)
-    try:
-        done = len(store.get_all_trials(store.get_study_id_from_name(plan.study_name)))
-    except KeyError:  # the study is created below
-        if resuming and plan.storage is not None:
-            raise UserError(
-                Problem(
-                    f"this storage holds no study named {plan.study_name!r}, the search's own",
-                    file=urls.masked(plan.storage),
-                    hint="resume with the storage the search was started with (search.json)",
-                )
-            ) from None
-        done = 0
+    done = trials_so_far(store, plan.study_name, plan.storage, "search", resuming)
     study = optuna.create_study(
         study_name=plan.study_name,
         storage=store,

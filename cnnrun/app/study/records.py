@@ -44,14 +44,15 @@ KEPT = (
 )
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinity as None: a database's JSON column takes standard JSON only."""
+def finite(value: Any) -> Any:
+    """NaN and infinity as None, all through plain data: standard JSON, as a database's
+    JSON column and `sweep.json` take it."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
@@ -64,9 +65,9 @@ def attrs_of(run_dir: Path) -> dict[str, Any]:
         summary = read_summary(run_dir).as_dict()
     except (OSError, ValueError):
         return {"run_dir": str(run_dir)}
-    record: dict[str, Any] = {SUMMARY: _finite({k: summary.get(k) for k in KEPT})}
+    record: dict[str, Any] = {SUMMARY: finite({k: summary.get(k) for k in KEPT})}
     try:
-        record[HISTORY] = _finite(runs.read_history(run_dir))
+        record[HISTORY] = finite(runs.read_history(run_dir))
         record[CONFIG_ATTR] = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
         pass  # a run that failed before writing them

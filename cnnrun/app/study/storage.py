@@ -137,3 +137,21 @@ def heartbeats(store: Any) -> bool:
     from optuna.storages import RDBStorage
 
     return isinstance(store, RDBStorage) and store.get_heartbeat_interval() is not None
+
+
+def trials_so_far(store: Any, name: str, url: str | None, kind: str, resuming: bool) -> int:
+    """How many trials the study `name` holds (0 when it is new). A sweep or search resumed
+    or joined from a database that does not hold its study is refused: a new, empty one would
+    train every run again (a journal in the folder is always its own)."""
+    try:
+        return len(store.get_all_trials(store.get_study_id_from_name(name)))
+    except KeyError:
+        if resuming and url is not None:
+            raise UserError(
+                Problem(
+                    f"this storage holds no study named {name!r}, the {kind}'s own",
+                    file=urls.masked(url),
+                    hint=f"resume with the storage the {kind} was started with ({kind}.json)",
+                )
+            ) from None
+        return 0

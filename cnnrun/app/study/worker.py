@@ -216,7 +216,8 @@ def work(study: Any, store: Any, job: Job, reporter: Reporter, say: Callable[[st
                 except KeyboardInterrupt:
                     outcome = None
                 if outcome is None or outcome.code == EXIT_INTERRUPTED:
-                    retry(study, store, trial.number)
+                    with _deferred_signals():  # failed and its copy queued, or neither
+                        retry(study, store, trial.number)
                     return False
                 with _deferred_signals():  # the run has ended: the study must hear of it
                     _tell(study, trial, outcome)

@@ -8,7 +8,6 @@ hand from `--print-commands`, or in a folder from before the study) from the swe
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,7 +115,7 @@ def collect(plan: SweepPlan, found: dict[str, Found]) -> dict:
         }
         for (a, b), t, sig in zip(pairs, tests, significant, strict=True)
     ]
-    return _finite(
+    return records.finite(
         {
             "collected": datetime.now().isoformat(timespec="seconds"),
             "score": score_name,
@@ -127,17 +126,6 @@ def collect(plan: SweepPlan, found: dict[str, Found]) -> dict:
             "comparisons": comparisons,
         }
     )
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and infinity as null: sweep.json stays standard JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def histories(found: dict[str, Found], results: dict) -> dict[str, list[dict[str, list[float]]]]:

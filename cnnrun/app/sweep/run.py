@@ -23,14 +23,14 @@ from typing import Any
 
 from cnnrun import urls
 from cnnrun.analysis.curves import draw_bands
-from cnnrun.app.study import launcher, published, records
+from cnnrun.app.study import launcher, published
 from cnnrun.app.study.slurm import Slurm
 from cnnrun.app.study.storage import JOURNAL, is_url, open_storage, require_optuna
-from cnnrun.app.study.worker import Job, reconcile
+from cnnrun.app.study.worker import reconcile
 from cnnrun.app.sweep import plan as sweeps
 from cnnrun.app.sweep import results as sweep_results
 from cnnrun.app.sweep.study import fill, open_study
-from cnnrun.app.train import TrainRequest
+from cnnrun.app.sweep.worker import job as sweep_job
 from cnnrun.config.overrides import set_line
 from cnnrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Problem, UserError
 from cnnrun.hashes import require_unchanged
@@ -38,7 +38,6 @@ from cnnrun.paths import require_dir_or_new
 from cnnrun.runs import folder as runs
 from cnnrun.runs import names
 from cnnrun.runs.events import NullReporter, Reporter
-from cnnrun.runs.names import CONFIG
 from cnnrun.tracking.parents import check_tracking, end_parent, tracking_parent
 
 FIGURE = "sweep_curves.png"
@@ -169,7 +168,7 @@ def execute(
 ) -> tuple[bool, dict[str, sweep_results.Found]]:
     """Run the sweep's study to its end on `how.jobs` workers: (not interrupted, its runs)."""
     study_, store = _prepare(sweep_dir, plan, new)
-    job = _job(sweep_dir, plan)
+    job = sweep_job(sweep_dir, plan)
     reconcile(study_, store, job)
     left = sum(1 for t in study_.get_trials(deepcopy=False) if not t.state.is_finished())
     total = len(plan.runs)
@@ -278,52 +277,3 @@ def _finish(
     else:
         code = EXIT_FAILED if failed or done < len(plan.runs) else EXIT_OK
     return SweepOutcome(code, sweep_dir, plan.results, figure, complete)
-
-
-def _request(trial: Any, sweep_dir: Path, plan: sweeps.SweepPlan) -> TrainRequest:
-    """How to train a run: resumed in its folder where it has one here, else new."""
-    name = trial.user_attrs["run_name"]
-    parent = (plan.mlflow or {}).get("run_id")
-    run_dir = trial.user_attrs.get("run_dir")
-    if not (run_dir and (Path(run_dir) / CONFIG).is_file()):
-        run_dir, _ = sweeps.find_runs(sweep_dir, only=name).get(name, (None, None))
-    if run_dir is not None:
-        return TrainRequest(resume=Path(run_dir), tracking_parent=parent)
-    return TrainRequest(
-        config=Path(plan.config),
-        overrides=tuple(trial.user_attrs["sets"]),
-        runs_dir=sweep_dir,
-        name=name,
-        tracking_parent=parent,
-    )
-
-
-def _line(study: Any, number: int, total: int) -> str:
-    """One finished run, for the progress lines."""
-    trials = study.get_trials(deepcopy=False)
-    t = trials[number]
-    summary = records.summary_of(t)
-    status, detail = t.state.name.lower(), ""
-    if summary is not None:
-        status = summary.status
-        if summary.best_value is not None:
-            detail = f": best {summary.monitor} {summary.best_value:.4f}"
-        if summary.test.get("test_accuracy") is not None:
-            detail += f", test_accuracy {summary.test['test_accuracy']:.4f}"
-        seconds = summary.timings.fit_s or 0.0
-        detail = f" in {seconds:.0f} s{detail}"
-    done = sum(1 for x in trials if x.state.name == "COMPLETE")
-    reason = t.user_attrs.get("reason")
-    tail = f"\n  {reason}" if reason and status != "completed" else ""
-    return f"[{done}/{total}] {t.user_attrs.get('run_name')} {status}{detail}{tail}"
-
-
-def _job(sweep_dir: Path, plan: sweeps.SweepPlan) -> Job:
-    """A sweep worker's job: the queued runs only, run folders in `sweep_dir`."""
-    total = len(plan.runs)
-    return Job(
-        sweep_dir,
-        lambda trial: _request(trial, sweep_dir, plan),
-        0,
-        lambda study, number: _line(study, number, total),
-    )

@@ -18,29 +18,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnnrun import urls
 from cnnrun.app.study import records
-from cnnrun.app.study.storage import open_storage, require_optuna
+from cnnrun.app.study.storage import open_storage, require_optuna, trials_so_far
 from cnnrun.app.sweep.plan import SweepPlan, SweepRun, find_runs
-from cnnrun.errors import Problem, UserError
 
 
 def open_study(sweep_dir: Path, plan: SweepPlan, resuming: bool = False) -> tuple[Any, Any]:
-    """The sweep's study, created on first use, and its storage. A sweep resumed from a
-    storage that does not hold its study is refused: a new one would train every run again."""
+    """The sweep's study, created on first use, and its storage (`trials_so_far` refuses a
+    resumed sweep's storage without its study)."""
     optuna = require_optuna("sweep")
     store = open_storage(sweep_dir, plan.storage, plan.heartbeat_s)
-    if resuming and plan.storage is not None:
-        try:
-            store.get_study_id_from_name(plan.study_name)
-        except KeyError:
-            raise UserError(
-                Problem(
-                    f"this storage holds no study named {plan.study_name!r}, the sweep's own",
-                    file=urls.masked(plan.storage),
-                    hint="resume with the storage the sweep was started with (sweep.json)",
-                )
-            ) from None
+    trials_so_far(store, plan.study_name, plan.storage, "sweep", resuming)
     study = optuna.create_study(
         study_name=plan.study_name,
         storage=store,
