@@ -91,3 +91,25 @@ def test_a_dead_workers_run_elsewhere_is_run_again_from_its_start(cli, tiny_conf
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     ran = Path(trials[1].user_attrs["run_dir"])
     assert ran.parent == tmp_path / "b" / name and ran.name.endswith("_batch_size-32-seed7")
+
+
+def test_a_search_worker_joins_from_the_url_alone(cli, tmp_path: Path):
+    from tests.support.search import search_config
+
+    grid = "  space:\n    train.batch_size: {choices: [32, 64]}\n  sampler: grid\n"
+    cfg, url = (
+        search_config(tmp_path, search=grid, trials=2, epochs=1),
+        f"sqlite:///{tmp_path}/s.db",
+    )
+    made = cli("search", cfg, "--storage", url, "--runs-dir", tmp_path / "a", "--print-sbatch")
+    assert made.code == 0 and made.stdout.startswith("#!/bin/bash"), made.stderr
+    # another machine: neither the search folder nor the config file at its path
+    cfg.rename(tmp_path / "moved.yaml")
+    r = cli("search", "--join", url, "--runs-dir", tmp_path / "b", "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["counts"] == {"completed": 2}
+    assert sorted(t["params"]["train.batch_size"] for t in doc["trials"]) == [32, 64]
+    (folder,) = (tmp_path / "b").iterdir()
+    assert (folder / "search.yaml").read_bytes() == (tmp_path / "moved.yaml").read_bytes()
+    assert all(Path(t["run_dir"]).parent == folder for t in doc["trials"])
