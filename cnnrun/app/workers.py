@@ -5,8 +5,8 @@ a short run trains. A worker pays it once: it trains each run exactly as `cnnrun
 would (`cnnrun.app.train.train_request`: the same checks, run folder, lock and files), clears
 Keras's state between runs, and marks a run that crashes failed without going down itself.
 `--jobs J` starts J workers as child processes (`cnnrun.app.launch`), each with its share
-of the cores; which worker takes which run is decided by file locks in the sweep or search
-folder, so workers on other machines sharing the folder (`--join`) take part too.
+of the cores; which worker takes which run is decided by the study they share
+(`cnnrun.app.study.worker`), so workers on other machines (`--join`) take part too.
 
 Example:
     ```python
