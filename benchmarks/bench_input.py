@@ -50,7 +50,7 @@ def epoch_rate(x: object, y: np.ndarray, batch: int, repeat: int = 3) -> float:
         loss="sparse_categorical_crossentropy",
         num_classes=10,
         shuffle_seed=1,
-        repeat=True,
+        epochs=repeat + 1,
     )
     it = iter(ds)
     n = steps(len(y), batch)

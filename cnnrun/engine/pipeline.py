@@ -2,10 +2,11 @@
 
 Pipelines shuffle and batch *indices* and gather whole batches from one in-memory tensor, so
 an epoch costs one vectorised gather per batch rather than one slice per sample; HDF5 images
-are read a batch at a time instead. The training pipeline is `repeat()`ed and fed to `fit`
-with `steps_per_epoch`: re-creating an input iterator at every epoch start stalled plain
-`fit` at every epoch start on this project's CPU machines. Validation is one finite pass
-(`one_pass` says why a repeated one stalls instead).
+are read a batch at a time instead. The training pipeline holds every epoch `fit` will run,
+one after another, and is fed to `fit` with `steps_per_epoch`: re-creating an input iterator
+at every epoch start stalled plain `fit` at every epoch start on this project's CPU machines.
+It is finite, not `repeat()`ed, for the reason `one_pass` gives: the iterator `fit` drops at
+its end is then exhausted.
 """
 
 from __future__ import annotations
@@ -89,20 +90,19 @@ def steps(n: int, batch_size: int) -> int:
 
 
 def _batch_indices(
-    n: int, batch_size: int, shuffle_seed: int | None, repeat: bool, first_epoch: int
+    n: int, batch_size: int, shuffle_seed: int | None, epochs: int, first_epoch: int
 ) -> tf.data.Dataset:
     """Batches of row indices: each epoch's order a stateless function of (seed, epoch)."""
     if shuffle_seed is None:
         index = tf.data.Dataset.range(n, output_type=tf.int32).batch(batch_size)
-        return index.repeat() if repeat else index
+        return index.repeat(epochs) if epochs > 1 else index
 
     def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
         order = tf.argsort(tf.random.stateless_uniform([n], seed=key))  # int32
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    last = first_epoch + (2**62 if repeat else 1)
-    return tf.data.Dataset.range(first_epoch, last).flat_map(
+    return tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(
         tf.autograph.experimental.do_not_convert(epoch_order)
     )
 
@@ -117,7 +117,7 @@ def pipeline(
     num_classes: int,
     weights: np.ndarray | None = None,
     shuffle_seed: int | None = None,
-    repeat: bool = False,
+    epochs: int = 1,
     first_epoch: int = 0,
     mix: Callable[..., Any] | None = None,
 ) -> tf.data.Dataset:
@@ -132,7 +132,8 @@ def pipeline(
         weights: one loss weight per class (`train.class_weight`): batches are then
             (images, labels, per-sample weights), which `fit` and the multi-worker loop apply.
         shuffle_seed: shuffle every epoch with this seed; None keeps the order.
-        repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
+        epochs: how many epochs the stream holds, one after another (for more than one, pass
+            `steps_per_epoch` to `fit`).
         first_epoch: the epoch the stream starts at (0-based), when resuming.
         mix: applied to each batch after it is made (`train.augment`'s MixUp and CutMix).
 
@@ -142,7 +143,7 @@ def pipeline(
     # int32 indices and labels: half the per-image memory of int64, which is what grows with
     # a streamed HDF5 file (images are read a batch at a time).
     labels = tf.constant(y, dtype=tf.int32)
-    index = _batch_indices(len(y), batch_size, shuffle_seed, repeat, first_epoch)
+    index = _batch_indices(len(y), batch_size, shuffle_seed, epochs, first_epoch)
 
     if _tensorflow_files(x):
         # TensorFlow's decoding ops, in the pipeline's own threads (cnnrun.engine.decode)
@@ -184,7 +185,12 @@ def pipeline(
     batches = index.map(plain(fetch), num_parallel_calls=parallel, deterministic=True)
     if mix is not None:
         batches = batches.map(mix, num_parallel_calls=1, deterministic=True)
-    return batches.prefetch(tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel))
+    batches = batches.prefetch(
+        tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel)
+    )
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    return batches.with_options(opts)
 
 
 def _tensorflow_files(x: Any) -> bool:
@@ -197,8 +203,8 @@ def one_pass(config: Config, splits: Splits, x: Any, y: np.ndarray) -> tf.data.D
 
     One finite pass per epoch, not a repeat()ed stream: Keras's evaluate drops the previous
     epoch's validation iterator, and dropping a repeat()ed one that sat idle through a
-    training epoch waits for tf.data's autotuning thread to wake up (see RESULTS.md). An
-    exhausted iterator has no thread left to wait for.
+    training epoch waits for tf.data's autotuning thread to wake up, up to a second and a
+    half (see RESULTS.md). An exhausted iterator has no thread left to wait for.
     """
     t = config.train
     n = len(splits.class_names)

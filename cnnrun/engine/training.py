@@ -176,7 +176,9 @@ def _decoding(splits: Splits) -> dict[str, Any]:
     return {"decode": ds.decode} if ds is not None and ds.decode else {}
 
 
-def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
+def _train_data(prep: Prepared, first_epoch: int, end: int) -> tuple[Any, int]:
+    """The training stream from epoch `first_epoch` up to `end` (exclusive), and its steps
+    per epoch."""
     cfg, splits = prep.plan.config, prep.splits
     bs = cfg.train.batch_size
     train_ds = pipeline(
@@ -188,7 +190,7 @@ def _train_data(prep: Prepared, first_epoch: int) -> tuple[Any, int]:
         num_classes=len(splits.class_names),
         weights=class_weights(cfg.train.class_weight, splits.class_names, splits.y_train),
         shuffle_seed=cfg.seed,
-        repeat=True,
+        epochs=end - first_epoch,
         first_epoch=first_epoch,
         mix=mixer(cfg),
     )
@@ -204,12 +206,13 @@ def _train(
     todo = [s for s in spans if s.end > first] or [None]
     for i, span in enumerate(todo):
         start = first if span is None else max(first, span.start)
-        train_ds, train_steps = _train_data(prep, start)
+        end = cfg.train.epochs if span is None else span.end
+        train_ds, train_steps = _train_data(prep, start, end)
         if i == 0:
             reporter.start(cfg.train.epochs, train_steps)
         if span is not None and (start == span.start or i > 0):
             phases.enter(prep, span, train_steps)
-        distribute.fit(prep, train_ds, train_steps, start, callbacks, span and span.end)
+        distribute.fit(prep, train_ds, train_steps, start, callbacks, end)
         if prep.model.stop_training or recorder.nan_at or recorder.pruned_at is not None:
             return  # early stopping, a diverged loss or a pruned trial ends every phase
 

@@ -59,7 +59,7 @@ def test_mixing_trains_on_soft_labels_and_validates_on_hard_ones(tmp_path, augme
     from cnnrun.engine.training import _train_data
 
     prep = _prepared(tmp_path, augment)
-    train_ds, _ = _train_data(prep, 0)
+    train_ds, _ = _train_data(prep, 0, 1)
     x, y = next(iter(train_ds))
     y = np.asarray(y)
     assert y.shape == (64, 10) and np.allclose(y.sum(axis=1), 1, atol=1e-5)

@@ -35,7 +35,7 @@ def _stream(splits, epochs: int, first_epoch: int = 0) -> list[tuple[np.ndarray,
         loss="sparse_categorical_crossentropy",
         num_classes=3,
         shuffle_seed=3,
-        repeat=True,
+        epochs=epochs,
         first_epoch=first_epoch,
     )
     n = epochs * steps(len(splits.y_train), 8)
