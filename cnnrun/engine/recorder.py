@@ -4,8 +4,9 @@ summary, NaN and signal stops, exact dropout randomness.
 Files are written on the training thread at each epoch end, as Keras's own `ModelCheckpoint`
 does: first the history, then the best and last weights, then the summary. A kill between any
 two leaves a run that resumes exactly (`cnnrun.engine.training.resume`). Keras walks the
-model once, for the last weights (with the optimizer's state); the best file is copied from
-them without it.
+model for the last weights (with the optimizer's state) until the layout of its file is
+known (`cnnrun.engine.snapshot`), then the file is written from that layout; the best file is
+copied from the last one without the optimizer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from cnnrun import atomic
+from cnnrun.engine import snapshot
 from cnnrun.runs import folder as runs
 from cnnrun.runs import names, weights
 from cnnrun.runs.events import Observer, Reporter
@@ -81,6 +84,7 @@ class Recorder(keras.callbacks.Callback):
     stop: dict = field(default_factory=lambda: {"requested": False})
     _t0: float = 0.0
     _generators: list[Any] | None = None
+    _layout: snapshot.Layout | None = None
     first_batch_unix: float | None = None
 
     def __post_init__(self) -> None:
@@ -102,10 +106,34 @@ class Recorder(keras.callbacks.Callback):
         if self.nan_at is not None:  # a diverged epoch's weights are not worth keeping
             return
         with atomic.atomic_path(self.run_dir / names.LAST) as last:
-            write_weights(self.model, last, metadata, with_optimizer=True)
+            self._write_last(last, metadata)
             if improved:
                 with atomic.atomic_path(self.run_dir / names.BEST) as best:
                     weights.copy_model_weights(last, best)
+
+    def _write_last(self, path: Path, metadata: dict) -> None:
+        """last.weights.h5 into `path`: from the file's layout once it is known, else by
+        Keras's walk, learning the layout when enough epochs remain to repay it."""
+        if self._layout is not None and self._layout.fits(self.model):
+            snapshot.write(self._layout, path)
+        else:
+            keras.saving.save_weights(self.model, path)
+            self._layout = self._learn(path) if self._worth_learning() else None
+        weights.add_metadata(path, metadata)
+
+    def _worth_learning(self) -> bool:
+        # Learning costs one more walk; it pays once two later epochs of this fit skip theirs.
+        # Under a distribution strategy the variables are per replica: Keras's walk it is.
+        left = int((self.params or {}).get("epochs", 0)) - len(self.rows)
+        return left >= 2 and not tf.distribute.has_strategy()
+
+    def _learn(self, written: Path) -> snapshot.Layout | None:
+        """The layout of Keras's file, kept only if it renders the file Keras just wrote."""
+        scratch = atomic.temp_name(self.run_dir / "snapshot.weights.h5")
+        plan = snapshot.layout(self.model, with_optimizer=True, scratch=scratch)
+        if plan is None or snapshot.render(plan) != written.read_bytes():
+            return None
+        return plan
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # The untrained weights are the first "best": a run that diverges in its first epoch
