@@ -77,12 +77,25 @@ def fit(
     first: int,
     callbacks: list[keras.callbacks.Callback],
     end: int | None = None,
+    validation: keras.callbacks.Callback | None = None,
 ) -> None:
     """Train `prep.model` from epoch `first` to `end` (default: `train.epochs`): Keras's
-    `fit`, or the multi-worker loop."""
+    `fit`, or the multi-worker loop. `validation` (`cnnrun.engine.validation`), when given,
+    validates in place of Keras's `evaluate`."""
     from cnnrun.engine.pipeline import one_pass
 
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
+    if validation is not None:
+        model.fit(
+            train_ds,
+            epochs=end or cfg.train.epochs,
+            initial_epoch=first,
+            steps_per_epoch=train_steps,
+            shuffle=False,
+            verbose=0,
+            callbacks=[validation, *callbacks],
+        )
+        return
     val_ds = one_pass(cfg, splits, splits.x_val, splits.y_val)
     if not isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         model.fit(

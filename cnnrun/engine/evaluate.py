@@ -3,6 +3,7 @@ what the network got wrong and how sure it was."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,37 +29,64 @@ def _predict_local(model: keras.Model, loss_fn: Any, test_ds: tf.data.Dataset) -
     return {"loss": float(losses.mean())}, out
 
 
-def one_pass_scores(model: keras.Model, loss_fn: Any, ds: tf.data.Dataset) -> tuple:
-    """The outputs and the loss in one compiled pass, where Keras's `evaluate` and `predict`
-    take two (each traced, each reading the data again: a photo folder's test split decoded
-    twice). The loss is Keras's `evaluate` loss: the mean over the samples of the loss, plus
-    the regularization losses."""
+def scorer(
+    model: keras.Model, loss_fn: Any, correct: Callable[..., Any] | None = None
+) -> Callable[[tf.data.Dataset], tuple[dict[str, float], np.ndarray]]:
+    """A function scoring a dataset in one compiled pass, traced once however often it is
+    called: the outputs, the loss and, given `correct` (per-sample hits,
+    `cnnrun.engine.distribute.correct_fn`), the accuracy.
+
+    One pass where Keras's `evaluate` and `predict` take two (each traced, each reading the
+    data again: a photo folder's test split decoded twice). The loss is Keras's `evaluate`
+    loss: the mean over the samples of the loss, plus the regularization losses.
+    """
 
     @tf.function(autograph=False, reduce_retracing=True)
     def step(xb: Any, yb: Any) -> tuple:
         out = model(xb, training=False)
-        return out, loss_fn.call(yb, tf.cast(out, "float32"))
+        pred = tf.cast(out, "float32")
+        hits = correct(yb, pred) if correct is not None else tf.zeros([0])
+        return out, loss_fn.call(yb, pred), hits
 
-    outs, losses = [], []
-    for xb, yb in ds:
-        out, loss = step(xb, yb)
-        outs.append(out.numpy())
-        losses.append(loss.numpy())
-    regularization = sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
-    mean = float(np.mean(np.concatenate(losses), dtype=np.float64))
-    return {"loss": mean + regularization}, np.concatenate(outs)
+    def score(ds: tf.data.Dataset) -> tuple[dict[str, float], np.ndarray]:
+        outs, losses, hits = [], [], []
+        for xb, yb in ds:
+            out, loss, hit = step(xb, yb)
+            outs.append(out.numpy())
+            losses.append(loss.numpy())
+            hits.append(hit.numpy())
+        regularization = sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
+        mean = float(np.mean(np.concatenate(losses), dtype=np.float64))
+        scores = {"loss": mean + regularization}
+        if correct is not None:
+            scores["accuracy"] = float(np.mean(np.concatenate(hits), dtype=np.float64))
+        return scores, np.concatenate(outs)
+
+    return score
 
 
-def score_test(prep: Any, run_dir: Path, summary: RunSummary) -> None:
+def one_pass_scores(model: keras.Model, loss_fn: Any, ds: tf.data.Dataset) -> tuple:
+    """The loss and the outputs of `ds` in one compiled pass (`scorer`)."""
+    return scorer(model, loss_fn)(ds)
+
+
+def score_test(
+    prep: Any, run_dir: Path, summary: RunSummary, best_outputs: np.ndarray | None = None
+) -> None:
     """Score the test split with the run's best weights, into `summary`: loss, metrics,
     per-class scores, calibration and the worst errors (`cnnrun.analysis.answers`). Without a
-    test split, the validation split's answers are read the same way, with no test scores."""
+    test split, the validation split's answers are read the same way, with no test scores:
+    from `best_outputs`, the best epoch's validation outputs, when the run kept them."""
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    keras.saving.load_weights(model, run_dir / names.BEST, objects_to_skip=[model.optimizer])
     test = splits.y_test is not None
     x, y = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
     if not len(y):
         return
+    if not test and best_outputs is not None:
+        probs = to_probabilities(best_outputs, cfg)
+        record(run_dir, summary, x, y, probs, splits.class_names, "validation set")
+        return
+    keras.saving.load_weights(model, run_dir / names.BEST, objects_to_skip=[model.optimizer])
     ds = one_pass(cfg, splits, x, y)
     if isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         scores, out = _predict_local(model, make_loss(cfg), ds)

@@ -31,6 +31,7 @@ from cnnrun.engine.precise_bn import moving_against_precise, precise_callbacks
 from cnnrun.engine.prepare import Prepared
 from cnnrun.engine.recorder import Recorder, StopRequested, stop_on_signals
 from cnnrun.engine.summaries import new_summary
+from cnnrun.engine.validation import Validation, validation
 from cnnrun.errors import DataChanged, Diverged, Interrupted, Problem, UserError
 from cnnrun.runs import folder as runs
 from cnnrun.runs import locks, names, weights
@@ -198,7 +199,12 @@ def _train_data(prep: Prepared, first_epoch: int, end: int) -> tuple[Any, int]:
 
 
 def _train(
-    prep: Prepared, recorder: Recorder, reporter: Reporter, callbacks: list, first: int
+    prep: Prepared,
+    recorder: Recorder,
+    reporter: Reporter,
+    callbacks: list,
+    first: int,
+    checker: Validation | None,
 ) -> None:
     """Train from epoch `first` to the end, phase after phase (`train.phases`)."""
     cfg = prep.plan.config
@@ -212,7 +218,7 @@ def _train(
             reporter.start(cfg.train.epochs, train_steps)
         if span is not None and (start == span.start or i > 0):
             phases.enter(prep, span, train_steps)
-        distribute.fit(prep, train_ds, train_steps, start, callbacks, end)
+        distribute.fit(prep, train_ds, train_steps, start, callbacks, end, checker)
         if prep.model.stop_training or recorder.nan_at or recorder.pruned_at is not None:
             return  # early stopping, a diverged loss or a pruned trial ends every phase
 
@@ -255,7 +261,8 @@ def _fit(
                 recorder,
                 *keras_callbacks(cfg, run_dir),
             ]
-            _train(prep, recorder, reporter, callbacks, len(rows))
+            checker = validation(prep, summary, callbacks)
+            _train(prep, recorder, reporter, callbacks, len(rows), checker)
         except (KeyboardInterrupt, StopRequested):
             finish(run_dir, summary, recorder, "interrupted", "interrupted by a signal", t0)
             reporter.end()
@@ -282,7 +289,7 @@ def _fit(
             )
             finish(run_dir, summary, recorder, "pruned", reason, t0)
             return summary
-        score_test(prep, run_dir, summary)
+        score_test(prep, run_dir, summary, checker and checker.best_outputs())
         both = (
             None
             if cfg.train.batchnorm_stats == "precise"
