@@ -47,7 +47,10 @@ class TensorFlowCache(LazyImages):
     def __post_init__(self) -> None:
         self._decode = row_decoder(base_of(self.source), rows_of(self.source))
         with tf.device("/cpu:0"):  # the input pipeline's device, also on a GPU machine
-            self.store = tf.Variable(tf.zeros(self.shape, tf.uint8), trainable=False)
+            # left unwritten (a row is read only once `ready` says it was stored), so the
+            # store's pages are touched by the decoding that fills them, not zeroed first
+            blank = tf.raw_ops.Empty(shape=self.shape, dtype=tf.uint8, init=False)
+            self.store = tf.Variable(blank, trainable=False)
             self.ready = tf.Variable(tf.zeros([len(self.source)], tf.bool), trainable=False)
 
     @property
@@ -78,6 +81,9 @@ class TensorFlowCache(LazyImages):
     def read(self, index: np.ndarray) -> np.ndarray:
         if not len(index):
             return np.empty((0, *self.shape[1:]), np.uint8)
+        rows = tf.constant(np.asarray(index, dtype=np.int32))
+        if bool(tf.reduce_all(tf.gather(self.ready, rows))):  # all stored: no pipeline to make
+            return tf.gather(self.store, rows).numpy()
         return np.concatenate(list(self.chunks(index, READ_BATCH)))
 
     def chunks(self, index: np.ndarray, size: int) -> Iterator[np.ndarray]:
