@@ -15,7 +15,7 @@ import mmap
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,36 +32,35 @@ Header = tuple[
 ]  # width, height, EXIF orientation  # a reason's words, so the hint can name the limit
 
 
-def _tail(path: str, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(max(0, size - TAIL_BYTES))
-        return f.read().rstrip(b"\x00")
+def _tail(f: BinaryIO, size: int) -> bytes:
+    f.seek(max(0, size - TAIL_BYTES))
+    return f.read().rstrip(b"\x00")
 
 
-def _contains_after(path: str, marker: bytes, offset: int) -> bool:
+def _contains_after(f: BinaryIO, marker: bytes, offset: int) -> bool:
     """Whether `marker` is in the file after `offset` (a phone may append data after it)."""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         return m.find(marker, offset) >= 0
 
 
-def _end_problem(path: str, fmt: str, size: int, offset: int) -> str | None:
+def _end_problem(f: BinaryIO, fmt: str, size: int, offset: int) -> str | None:
     """Why the file's end shows it truncated, from its last bytes (not its pixels)."""
-    tail = _tail(path, size)
+    tail = _tail(f, size)
     if fmt in ("JPEG", "MPO"):
         # Entropy-coded data never holds the end-of-image marker, so one after the first
         # scan is the image's own end, even with a phone's trailer behind it.
-        if tail.endswith(b"\xff\xd9") or _contains_after(path, b"\xff\xd9", offset):
+        if tail.endswith(b"\xff\xd9") or _contains_after(f, b"\xff\xd9", offset):
             return None
         return "truncated: no end-of-image marker (the file ends inside its pixels)"
     if fmt == "PNG":
-        if b"IEND" in tail[-64:] or _contains_after(path, b"IEND", offset):
+        if b"IEND" in tail[-64:] or _contains_after(f, b"IEND", offset):
             return None
         return "truncated: no IEND chunk (the file ends inside its pixels)"
     if fmt == "GIF" and not tail.endswith(b";"):
         return "truncated: no GIF trailer"
     if fmt in ("BMP", "WEBP"):
-        with open(path, "rb") as f:
-            head = f.read(12)
+        f.seek(0)
+        head = f.read(12)
         declared = int.from_bytes(head[2:6] if fmt == "BMP" else head[4:8], "little")
         declared += 8 if fmt == "WEBP" else 0
         if declared > size:
@@ -81,20 +80,21 @@ def inspect_file(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str | N
 
     none = (0, 0, 1)
     try:
-        size = os.stat(path).st_size
-        if size == 0:
-            return "empty file (0 bytes)", none
-        with warnings.catch_warnings():
+        # one open file for the header and the end
+        with open(path, "rb") as f, warnings.catch_warnings():
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return "empty file (0 bytes)", none
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(f) as im:
                 if im.width * im.height > max_pixels:
                     return (
                         f"{im.width}x{im.height} = {im.width * im.height:,} pixels, "
                         f"{OVER_LIMIT} of {max_pixels:,}"
                     ), none
                 offset = im.tile[0][2] if im.tile else 0
-                reason = _end_problem(path, im.format or "", size, offset)
-                return reason, (im.width, im.height, orientation(im))
+                header = (im.width, im.height, orientation(im))
+                return _end_problem(f, im.format or "", size, offset), header
     except FileNotFoundError:
         return "no such file", none
     except Image.DecompressionBombError as e:
