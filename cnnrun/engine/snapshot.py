@@ -107,19 +107,19 @@ def layout(model: keras.Model, with_optimizer: bool, scratch: Path) -> Layout | 
     if any(m is None for m in markers):
         return None
     kept = [v.numpy() for v in variables]
+    optimizer = getattr(model, "optimizer", None)
+    skip = [] if with_optimizer or optimizer is None else [optimizer]
     try:
-        for v, m in zip(variables, markers, strict=True):
-            v.assign(m)
-        optimizer = getattr(model, "optimizer", None)
-        skip = [] if with_optimizer or optimizer is None else [optimizer]
-        keras.saving.save_weights(model, scratch, objects_to_skip=skip)
-    finally:
-        for v, value in zip(variables, kept, strict=True):
-            v.assign(value)
-    try:
+        try:
+            for v, m in zip(variables, markers, strict=True):
+                v.assign(m)
+            keras.saving.save_weights(model, scratch, objects_to_skip=skip)
+        finally:
+            for v, value in zip(variables, kept, strict=True):
+                v.assign(value)
         spots = _spots(scratch, variables)
         template = scratch.read_bytes()
-    finally:
+    finally:  # also after a failed write (a full disk): no marker file is left behind
         scratch.unlink(missing_ok=True)
     if spots is None:
         return None
