@@ -85,18 +85,7 @@ def fit(
     from cnnrun.engine.pipeline import one_pass
 
     cfg, splits, model = prep.plan.config, prep.splits, prep.model
-    if validation is not None:
-        model.fit(
-            train_ds,
-            epochs=end or cfg.train.epochs,
-            initial_epoch=first,
-            steps_per_epoch=train_steps,
-            shuffle=False,
-            verbose=0,
-            callbacks=[validation, *callbacks],
-        )
-        return
-    val_ds = one_pass(cfg, splits, splits.x_val, splits.y_val)
+    val_ds = None if validation is not None else one_pass(cfg, splits, splits.x_val, splits.y_val)
     if not isinstance(prep.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         model.fit(
             train_ds,
@@ -106,7 +95,7 @@ def fit(
             validation_data=val_ds,
             shuffle=False,
             verbose=0,
-            callbacks=callbacks,
+            callbacks=callbacks if validation is None else [validation, *callbacks],
         )
         return
     from cnnrun.engine.model import from_logits, make_loss

@@ -178,8 +178,7 @@ def _decoding(splits: Splits) -> dict[str, Any]:
 
 
 def _train_data(prep: Prepared, first_epoch: int, end: int) -> tuple[Any, int]:
-    """The training stream from epoch `first_epoch` up to `end` (exclusive), and its steps
-    per epoch."""
+    """The training stream of epochs `first_epoch` to `end` - 1, and its steps per epoch."""
     cfg, splits = prep.plan.config, prep.splits
     bs = cfg.train.batch_size
     train_ds = pipeline(
