@@ -95,7 +95,7 @@ def _batch_indices(
     """Batches of row indices: each epoch's order a stateless function of (seed, epoch)."""
     if shuffle_seed is None:
         index = tf.data.Dataset.range(n, output_type=tf.int32).batch(batch_size)
-        return index.repeat(epochs) if epochs > 1 else index
+        return index.repeat(epochs)
 
     def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
@@ -188,6 +188,9 @@ def pipeline(
     batches = batches.prefetch(
         tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else max(2, parallel)
     )
+    # Without tf.data's autotuning thread: dropping an iterator joins that thread, which
+    # can sit out the rest of its timed sleep first (up to seconds: benchmarks/RESULTS.md).
+    # Maps then run one call per core, as many as the machine can use here anyway.
     opts = tf.data.Options()
     opts.autotune.enabled = False
     return batches.with_options(opts)
